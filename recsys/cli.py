@@ -1,0 +1,117 @@
+"""The ``recsys`` command: one entry point with a subcommand per task."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from recsys import config as config_mod
+from recsys.pipeline import STEPS, run_steps
+from recsys.runner import JobFailed, add_job_arguments, load_config, run_job
+from recsys.warehouse import Warehouse, WarehouseError, check_run_id
+
+
+def _cmd_sample_data(args: argparse.Namespace) -> int:
+    from recsys import sample_data
+
+    planted = sample_data.generate(args.out, size=args.size, seed=args.seed, gzip=args.gzip)
+    lines = planted.get("triplet_lines", "?")
+    print(f"wrote {args.size} sample data to {args.out} ({lines} triplet lines, seed {args.seed})")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    run_id = check_run_id(args.run_id or dt.datetime.now(dt.UTC).strftime("local-%Y%m%d-%H%M%S"))
+    names = args.steps.split(",") if args.steps else None
+    if names:
+        unknown = sorted(set(names) - {s.name for s in STEPS})
+        if unknown:
+            known = ", ".join(s.name for s in STEPS)
+            raise config_mod.ConfigError(f"--steps: unknown {', '.join(unknown)}; steps are {known}")
+    from recsys.session import build_session
+
+    print(f"run {run_id}: warehouse {cfg.warehouse.dir}, input {cfg.input.dir}")
+    spark = build_session(cfg)
+    try:
+        run_steps(spark, cfg, run_id, names)
+    finally:
+        spark.stop()
+    wh = Warehouse.from_config(cfg)
+    print(f"tables: {wh.run_uri(run_id)}")
+    print(f"latest published run: {wh.latest_run_id()}")
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    json.dump(cfg.to_dict(), sys.stdout, indent=2)
+    print()
+    return 0
+
+
+def _cmd_viewer(args: argparse.Namespace) -> int:
+    streamlit = shutil.which("streamlit")
+    if not streamlit:
+        print(
+            "error: streamlit is not installed (pip install -r requirements.txt)", file=sys.stderr
+        )
+        return 2
+    cmd = [streamlit, "run", "streamlit_app/app.py", "--", "--warehouse", args.warehouse]
+    return subprocess.call(cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recsys", description="Batch music recommender on Spark")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("sample-data", help="generate sample data in the real file formats")
+    p.add_argument("--size", choices=("tiny", "small", "large"), default="small")
+    p.add_argument("--out", default="data/sample")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--gzip", action="store_true", help="write .gz files")
+    p.set_defaults(func=_cmd_sample_data)
+
+    p = sub.add_parser("run", help="run the whole pipeline (or --steps) in one Spark session")
+    add_job_arguments(p, run_id_required=False)
+    p.add_argument("--steps", help="comma-separated subset, e.g. ingest,train-als")
+    p.set_defaults(func=_cmd_run)
+
+    for s in STEPS:
+        p = sub.add_parser(s.name, help=s.doc)
+        add_job_arguments(p)
+        p.set_defaults(func=None, job=s.name)
+
+    p = sub.add_parser("config", help="print the validated config with overrides applied")
+    add_job_arguments(p, run_id_required=False)
+    p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser("viewer", help="open the Streamlit viewer on a warehouse")
+    p.add_argument("--warehouse", default="warehouse", help="local folder or s3:// prefix")
+    p.set_defaults(func=_cmd_viewer)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "job", None):
+        return run_job(args.job, argv[1:])
+    try:
+        return args.func(args)
+    except (config_mod.ConfigError, WarehouseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except JobFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Column names, table names and schemas shared by the jobs, the tests and the viewer."""
+
+from __future__ import annotations
+
+from pyspark.sql import types as T
+
+# ----------------------------------------------------------------------------- columns
+USER = "user_idx"
+SONG = "song_idx"
+USER_ID = "user_id"
+SONG_ID = "song_id"
+TRACK_ID = "track_id"
+PLAYS = "plays"
+ARTIST = "artist"
+TITLE = "title"
+SCORE = "score"
+RANK = "rank"
+NEIGHBOUR = "neighbour_idx"
+SIMILARITY = "similarity"
+FEATURES = "features"
+WORD_IDX = "word_idx"
+WORD_COUNT = "word_count"
+WORD = "word"
+
+# ----------------------------------------------------------------------------- tables
+INTERACTIONS = "interactions"
+USERS = "users"
+SONGS = "songs"
+LYRICS = "lyrics"
+VOCABULARY = "vocabulary"
+QUARANTINE = "quarantine"
+USER_FACTORS = "user_factors"
+ITEM_FACTORS = "item_factors"
+CF_USER_TOPN = "cf_user_topn"
+CF_NEIGHBOURS = "cf_neighbours"
+CONTENT_VECTORS = "content_vectors"
+LDA_TOPICS = "lda_topics"
+CONTENT_NEIGHBOURS = "content_neighbours"
+USER_RECOMMENDATIONS = "user_recommendations"
+USER_CANDIDATES = "user_candidates"
+SIMILAR_SONGS = "similar_songs"
+METRICS = "metrics"
+
+# Small JSON documents written next to the tables of a run.
+QUALITY_REPORT = "quality_report.json"
+MANIFEST = "manifest.json"
+
+# ----------------------------------------------------------------------------- quarantine
+# Reasons a raw line is kept aside. "malformed" reasons count against the bad-fraction gate;
+# "filtered" ones are lines that parse but are removed on purpose (kept for audit).
+MALFORMED_REASONS = (
+    "empty_line",
+    "wrong_field_count",
+    "empty_id",
+    "bad_id",
+    "bad_play_count",
+    "play_count_out_of_range",
+    "bad_encoding",
+    "unparseable_mismatch",
+    "bad_word_count",
+    "word_index_out_of_range",
+    "bad_mxm_id",
+)
+FILTERED_REASONS = ("song_in_mismatch_list", "track_in_mismatch_list")
+MALFORMED = "malformed"
+FILTERED = "filtered"
+
+# ----------------------------------------------------------------------------- schemas
+INTERACTIONS_SCHEMA = T.StructType(
+    [
+        T.StructField(USER, T.IntegerType(), False),
+        T.StructField(SONG, T.IntegerType(), False),
+        T.StructField(PLAYS, T.IntegerType(), False),
+    ]
+)
+
+USERS_SCHEMA = T.StructType(
+    [
+        T.StructField(USER, T.IntegerType(), False),
+        T.StructField(USER_ID, T.StringType(), False),
+        T.StructField("n_songs", T.IntegerType(), False),
+        T.StructField("n_plays", T.LongType(), False),
+    ]
+)
+
+SONGS_SCHEMA = T.StructType(
+    [
+        T.StructField(SONG, T.IntegerType(), False),
+        T.StructField(SONG_ID, T.StringType(), False),
+        T.StructField(TRACK_ID, T.StringType(), True),
+        T.StructField(ARTIST, T.StringType(), True),
+        T.StructField(TITLE, T.StringType(), True),
+        T.StructField("n_tracks", T.IntegerType(), False),
+        T.StructField("has_lyrics", T.BooleanType(), False),
+        T.StructField("n_listeners", T.IntegerType(), False),
+        T.StructField("n_plays", T.LongType(), False),
+    ]
+)
+
+LYRICS_SCHEMA = T.StructType(
+    [
+        T.StructField(SONG, T.IntegerType(), False),
+        T.StructField(TRACK_ID, T.StringType(), False),
+        T.StructField(WORD_IDX, T.ArrayType(T.IntegerType(), False), False),
+        T.StructField(WORD_COUNT, T.ArrayType(T.IntegerType(), False), False),
+    ]
+)
+
+VOCABULARY_SCHEMA = T.StructType(
+    [
+        T.StructField(WORD_IDX, T.IntegerType(), False),
+        T.StructField(WORD, T.StringType(), False),
+    ]
+)
+
+QUARANTINE_SCHEMA = T.StructType(
+    [
+        T.StructField("input", T.StringType(), False),
+        T.StructField("source", T.StringType(), False),
+        T.StructField("line", T.LongType(), True),
+        T.StructField("raw", T.StringType(), True),
+        T.StructField("reason", T.StringType(), False),
+        T.StructField("category", T.StringType(), False),
+    ]
+)
+
+FACTORS_SCHEMA = {
+    USER_FACTORS: T.StructType(
+        [
+            T.StructField(USER, T.IntegerType(), False),
+            T.StructField(FEATURES, T.ArrayType(T.FloatType(), False), False),
+        ]
+    ),
+    ITEM_FACTORS: T.StructType(
+        [
+            T.StructField(SONG, T.IntegerType(), False),
+            T.StructField(FEATURES, T.ArrayType(T.FloatType(), False), False),
+        ]
+    ),
+}
+
+TOPN_SCHEMA = T.StructType(
+    [
+        T.StructField(USER, T.IntegerType(), False),
+        T.StructField(SONG, T.IntegerType(), False),
+        T.StructField(SCORE, T.FloatType(), False),
+        T.StructField(RANK, T.IntegerType(), False),
+    ]
+)
+
+NEIGHBOURS_SCHEMA = T.StructType(
+    [
+        T.StructField(SONG, T.IntegerType(), False),
+        T.StructField(NEIGHBOUR, T.IntegerType(), False),
+        T.StructField(SIMILARITY, T.FloatType(), False),
+        T.StructField(RANK, T.IntegerType(), False),
+    ]
+)

@@ -1,0 +1,71 @@
+"""Build the SparkSession from config, in this one place only."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from recsys import storage
+from recsys.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from recsys.config import Config
+
+
+def spark_settings(cfg: Config) -> dict[str, str]:
+    """Every Spark setting the config implies, as strings."""
+    settings = {
+        "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    }
+    if cfg.spark.driver_memory:
+        settings["spark.driver.memory"] = cfg.spark.driver_memory
+    if cfg.spark.executor_memory:
+        settings["spark.executor.memory"] = cfg.spark.executor_memory
+    if cfg.spark.kryo:
+        settings["spark.serializer"] = "org.apache.spark.serializer.KryoSerializer"
+    if cfg.storage.spark_s3_scheme == "s3a":
+        endpoint = cfg.storage.s3_endpoint or storage.s3_endpoint()
+        if endpoint:
+            settings.update(
+                {
+                    "spark.hadoop.fs.s3a.endpoint": endpoint,
+                    "spark.hadoop.fs.s3a.path.style.access": "true",
+                    "spark.hadoop.fs.s3a.connection.ssl.enabled": str(
+                        endpoint.startswith("https")
+                    ).lower(),
+                }
+            )
+        if os.environ.get("AWS_ACCESS_KEY_ID"):
+            settings["spark.hadoop.fs.s3a.aws.credentials.provider"] = (
+                "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+            )
+    settings.update({str(k): str(v) for k, v in cfg.spark.extra.items()})
+    return settings
+
+
+def build_session(cfg: Config) -> SparkSession:
+    """A SparkSession configured from ``cfg`` (master only when the config sets one)."""
+    from pyspark.sql import SparkSession
+
+    if cfg.spark.master and cfg.spark.master.startswith("local"):
+        # Local workers must run this interpreter (the venv's), and the machine's hostname
+        # may not resolve: both are facts of laptops and CI, never of EMR.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.appName(cfg.spark.app_name)
+    if cfg.spark.master:
+        builder = builder.master(cfg.spark.master)
+    for key, value in spark_settings(cfg).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(cfg.spark.log_level)
+    checkpoint_dir = cfg.spark.checkpoint_dir or storage.join(cfg.warehouse.dir, "_checkpoints")
+    spark.sparkContext.setCheckpointDir(Warehouse.from_config(cfg).spark_path(checkpoint_dir))
+    return spark

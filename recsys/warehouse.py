@@ -1,0 +1,141 @@
+"""The one module that knows the warehouse layout.
+
+::
+
+    <warehouse>/runs/<run_id>/<table>/part-*.parquet   (+ _SUCCESS once complete)
+    <warehouse>/runs/<run_id>/quality_report.json, manifest.json, ...
+    <warehouse>/latest                                 {"run_id": ...}, moved last
+
+A table counts as written only when its ``_SUCCESS`` marker exists (Spark's committer
+and EMRFS write it at job commit), so a job killed mid-write leaves nothing a reader
+takes for complete. Re-running a job overwrites its tables whole.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from recsys import storage
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from recsys.config import Config
+
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SUCCESS_MARKER = "_SUCCESS"
+LATEST = "latest"
+
+
+class WarehouseError(RuntimeError):
+    """A run or table is missing or incomplete; the message names it."""
+
+
+def check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
+        raise WarehouseError(
+            f"run id {run_id!r} is not valid: use letters, digits, '.', '_' or '-' "
+            "(for example 2026-11-24 or local-001)"
+        )
+    return run_id
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    root: str
+    spark_s3_scheme: str = "s3"
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Warehouse:
+        return cls(cfg.warehouse.dir, cfg.storage.spark_s3_scheme)
+
+    # ------------------------------------------------------------------ paths
+    def runs_uri(self) -> str:
+        return storage.join(self.root, "runs")
+
+    def run_uri(self, run_id: str) -> str:
+        return storage.join(self.runs_uri(), check_run_id(run_id))
+
+    def table_uri(self, run_id: str, table: str) -> str:
+        return storage.join(self.run_uri(run_id), table)
+
+    def doc_uri(self, run_id: str, name: str) -> str:
+        return storage.join(self.run_uri(run_id), name)
+
+    def spark_path(self, uri: str) -> str:
+        """The path Spark should use: ``s3://`` becomes ``s3a://`` off EMR."""
+        if storage.is_s3(uri) and self.spark_s3_scheme == "s3a":
+            return "s3a://" + uri.split("://", 1)[1]
+        return uri
+
+    # ------------------------------------------------------------------ tables
+    def write_table(
+        self, df: DataFrame, run_id: str, table: str, partition_by: list[str] | None = None
+    ) -> str:
+        """Write ``df`` as the run's ``table`` (replacing an earlier attempt whole)."""
+        uri = self.table_uri(run_id, table)
+        writer = df.write.mode("overwrite")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.parquet(self.spark_path(uri))
+        return uri
+
+    def has_table(self, run_id: str, table: str) -> bool:
+        return storage.exists(storage.join(self.table_uri(run_id, table), SUCCESS_MARKER))
+
+    def read_table(self, spark: SparkSession, run_id: str, table: str) -> DataFrame:
+        """Read a complete table of a run, or raise naming what is missing."""
+        uri = self.table_uri(run_id, table)
+        if not self.has_table(run_id, table):
+            state = "incomplete (no _SUCCESS marker)" if storage.exists(uri) else "missing"
+            raise WarehouseError(
+                f"table {table!r} of run {run_id!r} is {state} at {uri}: run the job that "
+                "writes it first"
+            )
+        return spark.read.parquet(self.spark_path(uri))
+
+    # ------------------------------------------------------------------ documents
+    def write_json(self, run_id: str, name: str, doc: Any) -> str:
+        uri = self.doc_uri(run_id, name)
+        payload = json.dumps(doc, indent=2, sort_keys=True, default=str).encode("utf-8")
+        storage.write_bytes_atomic(uri, payload)
+        return uri
+
+    def read_json(self, run_id: str, name: str) -> Any:
+        uri = self.doc_uri(run_id, name)
+        try:
+            return json.loads(storage.read_bytes(uri))
+        except FileNotFoundError:
+            raise WarehouseError(f"{name} of run {run_id!r} not found at {uri}") from None
+        except json.JSONDecodeError as exc:
+            raise WarehouseError(f"{uri}: not valid JSON ({exc})") from None
+
+    def write_text(self, run_id: str, name: str, text: str) -> str:
+        uri = self.doc_uri(run_id, name)
+        storage.write_bytes_atomic(uri, text.encode("utf-8"))
+        return uri
+
+    # ------------------------------------------------------------------ runs
+    def list_runs(self) -> list[str]:
+        return [r for r in storage.list_dirs(self.runs_uri()) if RUN_ID_PATTERN.match(r)]
+
+    def latest_run_id(self) -> str | None:
+        """The published run, or None when nothing was published yet."""
+        uri = storage.join(self.root, LATEST)
+        try:
+            doc = json.loads(storage.read_bytes(uri))
+        except FileNotFoundError:
+            return None
+        except json.JSONDecodeError as exc:
+            raise WarehouseError(f"{uri}: latest pointer is not valid JSON ({exc})") from None
+        return check_run_id(doc["run_id"])
+
+    def set_latest(self, run_id: str, **extra: Any) -> None:
+        """Move the ``latest`` pointer in one atomic write."""
+        doc = {"run_id": check_run_id(run_id), **extra}
+        storage.write_bytes_atomic(
+            storage.join(self.root, LATEST), json.dumps(doc, sort_keys=True).encode("utf-8")
+        )

@@ -1,0 +1,65 @@
+"""Shared fixtures: one local SparkSession for the whole test session, temp warehouses."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+def make_config(tmp_root: Path, *overrides: str):
+    """The local config pointed at a temp warehouse, sized for tests."""
+    from recsys import config
+
+    return config.load(
+        str(REPO / "conf" / "local.yaml"),
+        [
+            f"warehouse.dir={tmp_root / 'warehouse'}",
+            f"spark.checkpoint_dir={tmp_root / 'checkpoints'}",
+            "spark.shuffle_partitions=2",
+            "spark.extra={'spark.ui.enabled': 'false', 'spark.default.parallelism': '2'}",
+            *overrides,
+        ],
+    )
+
+
+@pytest.fixture(scope="session")
+def spark_tmp(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("spark")
+
+
+@pytest.fixture(scope="session")
+def spark(spark_tmp):
+    """One local[2] session for every test; jobs under test reuse it via getOrCreate."""
+    from recsys.session import build_session
+
+    cfg = make_config(spark_tmp)
+    session = build_session(cfg)
+    yield session
+    session.stop()
+
+
+@pytest.fixture()
+def cfg_factory(tmp_path):
+    """Build a test config on a fresh warehouse: cfg_factory('input.dir=...', ...)."""
+
+    def factory(*overrides: str):
+        return make_config(tmp_path, *overrides)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data samples not present at {SHARED_DATA}")
+    return SHARED_DATA
