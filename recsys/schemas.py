@@ -156,3 +156,58 @@ NEIGHBOURS_SCHEMA = T.StructType(
         T.StructField(RANK, T.IntegerType(), False),
     ]
 )
+
+# ----------------------------------------------------------------------------- hybrid tables
+# user_candidates holds top_n + extra_candidates rows per user with both normalised
+# component scores, so a reader can re-blend with another alpha (recsys.blend) without Spark.
+# user_recommendations is the final top_n after diversity rules, same columns.
+CF_SCORE = "cf_score"
+CONTENT_SCORE = "content_score"
+POPULARITY = "popularity"
+ALPHA = "alpha"
+REASON = "reason"
+REASON_SONG = "reason_song_idx"
+SIMILAR = "similar_idx"
+SOURCE = "source"
+IS_COLD = "is_cold"
+
+RECOMMENDATIONS_SCHEMA = T.StructType(
+    [
+        T.StructField(USER, T.IntegerType(), False),
+        T.StructField(RANK, T.IntegerType(), False),
+        T.StructField(SONG, T.IntegerType(), False),
+        T.StructField(SCORE, T.FloatType(), False),
+        T.StructField(CF_SCORE, T.FloatType(), False),  # per-user min-max normalised, 0..1
+        T.StructField(CONTENT_SCORE, T.FloatType(), False),  # per-user min-max normalised, 0..1
+        T.StructField(POPULARITY, T.FloatType(), False),  # song's play-count percentile, 0..1
+        T.StructField(ALPHA, T.FloatType(), False),  # the cf weight used for this user
+        T.StructField(ARTIST, T.StringType(), True),
+        T.StructField(REASON_SONG, T.IntegerType(), True),
+        T.StructField(REASON, T.StringType(), True),
+    ]
+)
+
+SIMILAR_SONGS_SCHEMA = T.StructType(
+    [
+        T.StructField(SONG, T.IntegerType(), False),
+        T.StructField(RANK, T.IntegerType(), False),
+        T.StructField(SIMILAR, T.IntegerType(), False),
+        T.StructField(SCORE, T.FloatType(), False),
+        T.StructField(CF_SCORE, T.FloatType(), False),
+        T.StructField(CONTENT_SCORE, T.FloatType(), False),
+        T.StructField(SOURCE, T.StringType(), False),  # "cf", "content" or "both"
+        T.StructField(IS_COLD, T.BooleanType(), False),  # the seed song has no plays
+    ]
+)
+
+METRICS_SCHEMA = T.StructType(
+    [
+        T.StructField("model", T.StringType(), False),  # popularity, als, content, hybrid
+        T.StructField("metric", T.StringType(), False),  # precision, recall, ndcg, map, ...
+        T.StructField("k", T.IntegerType(), True),
+        T.StructField("value", T.DoubleType(), False),
+        T.StructField(ALPHA, T.DoubleType(), True),  # set on alpha-sweep rows (model hybrid)
+    ]
+)
+EVALUATION_JSON = "evaluation.json"
+EVALUATION_MD = "evaluation.md"
