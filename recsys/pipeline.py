@@ -32,6 +32,11 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("ingest", "recsys.ingest:run", "parse raw files into interactions, users, songs, lyrics"),
+    Step(
+        "train-als",
+        "recsys.als:run",
+        "implicit ALS: factors, model, cf_user_topn and cf_neighbours (optionally tuned)",
+    ),
 )
 
 

@@ -211,3 +211,10 @@ METRICS_SCHEMA = T.StructType(
 )
 EVALUATION_JSON = "evaluation.json"
 EVALUATION_MD = "evaluation.md"
+
+# ----------------------------------------------------------------------------- collaborative (ALS)
+# Written by the train-als step next to its tables: the fitted Spark ALSModel (a folder under
+# the run's models/), the parameters it was fitted with, and the hyper-parameter search table.
+ALS_MODEL = "als"
+ALS_PARAMS = "als_params.json"
+ALS_TUNING = "als_tuning.json"
