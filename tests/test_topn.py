@@ -63,6 +63,24 @@ def test_top_n_block_matches_brute_force_with_ties():
     assert tied, "the planted ties should reach some top lists"
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_top_n_block_random_shapes_and_exclusions(seed):
+    """Many shapes, so both the subset bound and its full-row fallback are exercised."""
+    rng = np.random.default_rng(seed)
+    m, b, dim = int(rng.integers(1, 400)), int(rng.integers(1, 30)), int(rng.integers(1, 6))
+    n = int(rng.integers(1, 25))
+    item_ids = np.sort(rng.choice(5 * m, m, replace=False)).astype(np.int32)
+    items = rng.integers(-3, 4, size=(m, dim)).astype(np.float32)
+    queries = rng.integers(-3, 4, size=(b, dim)).astype(np.float32)
+    excluded = {}
+    for row in range(b):
+        share = rng.choice([0.0, 0.1, 0.9, 0.99, 1.0])
+        excluded[row] = [int(i) for i in rng.choice(item_ids, int(share * m), replace=False)]
+    got = topn.top_n_block(queries, [excluded[r] for r in range(b)], item_ids, items, n)
+    got = [(int(r), int(s), float(sc), int(k)) for r, s, sc, k in zip(*got, strict=True)]
+    assert got == brute_force_top_n(np.arange(b), queries, excluded, item_ids, items, n)
+
+
 def test_top_n_block_float_factors_blocking_does_not_change_order():
     rng = np.random.default_rng(3)
     items = rng.normal(size=(300, 16)).astype(np.float32)
@@ -120,8 +138,8 @@ def test_recommend_top_n_agrees_exactly_with_brute_force(spark):
 
 def test_rows_per_block_caps_memory():
     assert topn.rows_per_block(100, 4096, 256) == 4096
-    # 384K songs: one row's scores and their partition copy take 8 * 384K bytes.
-    assert topn.rows_per_block(384_000, 4096, 256) == 256 * 2**20 // (8 * 384_000)
+    # 384K songs: one row's scores and working copies take 12 * 384K bytes.
+    assert topn.rows_per_block(384_000, 4096, 256) == 256 * 2**20 // (12 * 384_000)
     assert topn.rows_per_block(10**9, 4096, 1) == 1
 
 
