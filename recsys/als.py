@@ -243,6 +243,7 @@ def tune_als(
                     tuning.k,
                     block_size=als_cfg.block_size,
                     block_memory_mb=als_cfg.block_memory_mb,
+                    partitions=als_cfg.score_partitions,
                 )
                 score = recall_at_k(recs, heldout, tuning.k)
             seconds = time.perf_counter() - started
@@ -324,6 +325,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         als_cfg.top_n,
         block_size=als_cfg.block_size,
         block_memory_mb=als_cfg.block_memory_mb,
+        partitions=als_cfg.score_partitions,
     )
     warehouse.write_table(recs, run_id, S.CF_USER_TOPN)
     topn_seconds = time.perf_counter() - started
@@ -334,6 +336,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         als_cfg.neighbours_method,
         block_size=als_cfg.block_size,
         block_memory_mb=als_cfg.block_memory_mb,
+        partitions=als_cfg.score_partitions,
         bucket_length=als_cfg.lsh_bucket_length,
         num_hash_tables=als_cfg.lsh_num_hash_tables,
         max_distance=als_cfg.lsh_max_distance,

@@ -123,6 +123,9 @@ class AlsConfig:
     block_memory_mb: int = _spec(
         256, min=1, doc="cap on one block's score matrix; shrinks block_size for big catalogues"
     )
+    score_partitions: int = _spec(
+        0, min=0, doc="tasks scoring top-N and neighbours; 0 = twice the default parallelism"
+    )
     intermediate_storage_level: str = _spec(
         "MEMORY_AND_DISK", choices=STORAGE_LEVELS[:-1], doc="ALS's per-iteration blocks"
     )

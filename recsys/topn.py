@@ -288,9 +288,24 @@ def score_top_n(
     )
 
 
-def played_songs(interactions: DataFrame) -> DataFrame:
-    """``(user_idx, exclude array<int>)``: each user's played songs."""
+def played_songs(interactions: DataFrame, partitions: int = 0) -> DataFrame:
+    """``(user_idx, exclude array<int>)``: each user's played songs.
+
+    With ``partitions`` the result is hash-partitioned by user into that many parts (one
+    shuffle), ready to join factors partitioned the same way without another.
+    """
+    if partitions:
+        interactions = interactions.repartition(partitions, S.USER)
     return interactions.groupBy(S.USER).agg(F.collect_list(F.col(S.SONG)).alias(EXCLUDE))
+
+
+def scoring_partitions(spark, partitions: int = 0) -> int:
+    """Partitions for the scoring stage: ``partitions``, or twice the default parallelism.
+
+    Factor tables are small in bytes but costly to score, so adaptive execution would merge
+    them into too few partitions; an explicit count keeps every core busy.
+    """
+    return partitions or 2 * spark.sparkContext.defaultParallelism
 
 
 def _with_schema(df: DataFrame, schema: T.StructType) -> DataFrame:
@@ -305,17 +320,21 @@ def recommend_top_n(
     *,
     block_size: int = 4096,
     block_memory_mb: int = 256,
+    partitions: int = 0,
 ) -> DataFrame:
     """Each user's top ``n`` unplayed songs by factor dot product (``cf_user_topn``).
 
     Users without factors get no rows; users with fewer than ``n`` unplayed songs get fewer.
-    Pass ``interactions=None`` to score without excluding anything.
+    Pass ``interactions=None`` to score without excluding anything. ``partitions`` (0: twice
+    the default parallelism) sets how many tasks score.
     """
     item_ids, item_matrix = collect_item_matrix(item_factors)
+    parts = scoring_partitions(user_factors.sparkSession, partitions)
+    users = user_factors.repartition(parts, S.USER)
     if interactions is None:
-        queries = user_factors.withColumn(EXCLUDE, F.lit(None).cast("array<int>"))
+        queries = users.withColumn(EXCLUDE, F.lit(None).cast("array<int>"))
     else:
-        queries = user_factors.join(played_songs(interactions), S.USER, "left")
+        queries = users.join(played_songs(interactions, parts), S.USER, "left")
     scored = score_top_n(
         queries,
         item_ids,
@@ -339,11 +358,17 @@ def _as_neighbours(scored: DataFrame) -> DataFrame:
 
 
 def exact_neighbours(
-    item_factors: DataFrame, k: int, *, block_size: int = 4096, block_memory_mb: int = 256
+    item_factors: DataFrame,
+    k: int,
+    *,
+    block_size: int = 4096,
+    block_memory_mb: int = 256,
+    partitions: int = 0,
 ) -> DataFrame:
     """Each song's ``k`` most cosine-similar songs, itself excluded (``cf_neighbours``)."""
     item_ids, item_matrix = collect_item_matrix(item_factors)
-    queries = item_factors.withColumn(EXCLUDE, F.array(F.col(S.SONG)))
+    parts = scoring_partitions(item_factors.sparkSession, partitions)
+    queries = item_factors.repartition(parts, S.SONG).withColumn(EXCLUDE, F.array(F.col(S.SONG)))
     scored = score_top_n(
         queries,
         item_ids,
@@ -414,6 +439,7 @@ def cf_neighbours(
     *,
     block_size: int = 4096,
     block_memory_mb: int = 256,
+    partitions: int = 0,
     bucket_length: float = 0.2,
     num_hash_tables: int = 3,
     max_distance: float = 1.0,
@@ -422,7 +448,11 @@ def cf_neighbours(
     """Song-to-song collaborative neighbours by the configured method (exact or lsh)."""
     if method == "exact":
         return exact_neighbours(
-            item_factors, k, block_size=block_size, block_memory_mb=block_memory_mb
+            item_factors,
+            k,
+            block_size=block_size,
+            block_memory_mb=block_memory_mb,
+            partitions=partitions,
         )
     if method == "lsh":
         return lsh_neighbours(
