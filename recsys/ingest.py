@@ -496,7 +496,7 @@ def quality_report(
     }
 
 
-def run(spark: SparkSession, cfg: "Config", run_id: str) -> dict[str, Any]:
+def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     """Read the raw inputs named by ``cfg.input``, write the run's clean tables and audit."""
     wh = Warehouse.from_config(cfg)
     in_dir = wh.spark_path(cfg.input.dir)

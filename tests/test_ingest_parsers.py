@@ -37,7 +37,7 @@ def test_triplets_good_and_malformed(spark):
         "   ",
         f"{USER}\tSOAKIMP12A8C130995",
         f"{USER}\tSOAKIMP12A8C130995\t1\textra",
-        f"\tSOAKIMP12A8C130995\t1",
+        "\tSOAKIMP12A8C130995\t1",
         f"{USER}\t\t1",
         f"{USER}\tSO AKIMP\t1",
         f"{USER}\tSOAKIMP12A8C130995\tabc",

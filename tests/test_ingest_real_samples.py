@@ -1,4 +1,4 @@
-"""Ingest the genuine Million Song Dataset samples in ../shared/data and check hand-countable facts."""
+"""Ingest the genuine MSD samples in ../shared/data; check facts a person can count by hand."""
 
 import re
 
