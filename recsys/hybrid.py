@@ -78,9 +78,12 @@ def rank_candidates(
     ``candidates`` has user_idx, song_idx, cf_score, content_score, popularity, alpha, artist;
     ``alpha`` given overrides each row's stored alpha (the evaluation's alpha sweep).
     """
-    a = F.col(S.ALPHA) if alpha is None else F.lit(float(alpha))
-    blended = a * F.col(S.CF_SCORE) + (F.lit(1.0) - a) * F.col(S.CONTENT_SCORE)
-    score = F.lit(1.0 - novelty) * blended + F.lit(novelty) * (F.lit(1.0) - F.col(S.POPULARITY))
+    # In double precision, then rounded to float, exactly as recsys.blend does.
+    a = F.col(S.ALPHA).cast("double") if alpha is None else F.lit(float(alpha))
+    cf, content = F.col(S.CF_SCORE).cast("double"), F.col(S.CONTENT_SCORE).cast("double")
+    pop = F.col(S.POPULARITY).cast("double")
+    blended = a * cf + (F.lit(1.0) - a) * content
+    score = F.lit(1.0 - novelty) * blended + F.lit(novelty) * (F.lit(1.0) - pop)
     scored = candidates.withColumn(S.SCORE, score.cast("float"))
     order = [F.col(S.SCORE).desc(), F.col(S.SONG).asc()]
     if max_per_artist > 0:

@@ -77,7 +77,8 @@ def tables(spark):
         S.SONGS_SCHEMA,
     )
     cf_topn = spark.createDataFrame(
-        [(0, 2, 0.9, 1), (0, 3, 0.5, 2), (1, 1, 0.7, 1), (1, 3, 0.2, 2), (1, 6, 0.1, 3)], S.TOPN_SCHEMA
+        [(0, 2, 0.9, 1), (0, 3, 0.5, 2), (1, 1, 0.7, 1), (1, 3, 0.2, 2), (1, 6, 0.1, 3)],
+        S.TOPN_SCHEMA,
     )
     content_nbrs = spark.createDataFrame(
         [(0, 5, 0.9, 1), (0, 1, 0.8, 2), (1, 4, 0.5, 1), (2, 4, 0.6, 1), (2, 0, 0.4, 2)],
