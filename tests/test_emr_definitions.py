@@ -509,3 +509,11 @@ def test_bootstrap_installs_requirements_then_the_wheel(tmp_path):
     for pin in files["requirements-emr.txt"].decode().split():
         assert pin in calls
     assert "import numpy, pandas, pyarrow, yaml, recsys" in calls
+
+
+def test_partial_node_override_keeps_the_roles_defaults():
+    cfg = config.from_dict({"emr": {"core": {"count": 5}, "task": {"ebs_gb": 0}}})
+    assert cfg.emr.core.count == 5
+    assert cfg.emr.core.market == "SPOT" and cfg.emr.core.instance_types[0] == "r5.2xlarge"
+    assert cfg.emr.task.market == "SPOT" and cfg.emr.task.count == 0
+    assert cfg.emr.primary.market == "ON_DEMAND" and cfg.emr.primary.count == 1
