@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from recsys import config as config_mod
+from recsys.emr import cli as emr_cli
 from recsys.pipeline import STEPS, run_steps
 from recsys.runner import JobFailed, add_job_arguments, load_config, run_job
 from recsys.warehouse import Warehouse, WarehouseError, check_run_id
@@ -91,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="print the validated config with overrides applied")
     add_job_arguments(p, run_id_required=False)
     p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser("emr", help="package, submit, watch and schedule the pipeline on EMR")
+    emr_cli.register(p.add_subparsers(dest="emr_command", required=True))
 
     p = sub.add_parser("viewer", help="open the Streamlit viewer on a warehouse")
     p.add_argument("--warehouse", default="warehouse", help="local folder or s3:// prefix")
