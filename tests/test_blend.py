@@ -110,8 +110,9 @@ def test_keeps_columns_and_rejects_bad_parameters():
     with pytest.raises(BlendError, match="top_n"):
         rerank(frame, alpha=0.5, novelty=0.0, max_per_artist=0, top_n=0)
     with pytest.raises(BlendError, match="cf_score"):
-        rerank(frame.drop(columns=schemas.CF_SCORE), alpha=0.5, novelty=0, max_per_artist=0,
-               top_n=2)
+        rerank(
+            frame.drop(columns=schemas.CF_SCORE), alpha=0.5, novelty=0, max_per_artist=0, top_n=2
+        )
 
 
 CURVE = [[1, 0.2], [5, 0.5], [20, 0.7]]
