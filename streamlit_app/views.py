@@ -365,26 +365,26 @@ def song_page(root: str, run_id: str) -> None:
 
 
 # ----------------------------------------------------------------------------- run page
+RUN_TABS = ("Evaluation", "Quality report", "Manifest")
+
+
 def run_page(root: str, run_id: str) -> None:
     st.header(f"Run {run_id}")
-    sections = (
-        ("Manifest", schemas.MANIFEST),
-        ("Quality report", schemas.QUALITY_REPORT),
-    )
-    for title, name in sections:
-        st.subheader(title)
-        if loaders.has_document(root, run_id, name):
-            render_document(loaders.document(root, run_id, name))
+    evaluation, quality, manifest = st.tabs(RUN_TABS)
+    with evaluation:
+        if loaders.has_table(root, run_id, schemas.METRICS):
+            draw_metrics(loaders.metrics(root, run_id))
         else:
-            st.info(f"This run has no {name}.")
-    st.subheader("Evaluation")
-    if loaders.has_table(root, run_id, schemas.METRICS):
-        draw_metrics(loaders.metrics(root, run_id))
-    else:
-        st.info("This run has no metrics table.")
-    if loaders.has_document(root, run_id, schemas.EVALUATION_JSON):
-        with st.expander(schemas.EVALUATION_JSON):
-            render_document(loaders.document(root, run_id, schemas.EVALUATION_JSON))
+            st.info("This run has no metrics table.")
+        if loaders.has_document(root, run_id, schemas.EVALUATION_JSON):
+            with st.expander(schemas.EVALUATION_JSON):
+                render_document(loaders.document(root, run_id, schemas.EVALUATION_JSON))
+    for tab, name in ((quality, schemas.QUALITY_REPORT), (manifest, schemas.MANIFEST)):
+        with tab:
+            if loaders.has_document(root, run_id, name):
+                render_document(loaders.document(root, run_id, name))
+            else:
+                st.info(f"This run has no {name}.")
 
 
 def _scalar(value: Any) -> bool:

@@ -184,7 +184,7 @@ def test_unknown_song_gets_a_message(demo_warehouse, viewer):
 def test_run_page_shows_manifest_quality_and_metrics(demo_warehouse, viewer):
     app = viewer(demo_warehouse.root, page="Run")
     _ok(app)
-    assert [s.value for s in app.subheader] == ["Manifest", "Quality report", "Evaluation"]
+    assert [t.label for t in app.tabs] == ["Evaluation", "Quality report", "Manifest"]
     key_values = [d.value for d in app.dataframe if list(d.value.columns) == ["key", "value"]]
     flat = {k: v for frame in key_values for k, v in zip(frame["key"], frame["value"], strict=True)}
     assert flat["run_id"] == LATEST_RUN

@@ -145,7 +145,8 @@ def test_viewer_reads_the_published_run_from_s3(
     assert len(app.selectbox(key="song").options) == 2
     app.sidebar.radio(key="page").set_value("Run").run()
     assert not app.error, _errors(app)
-    assert [s.value for s in app.subheader] == ["Manifest", "Quality report", "Evaluation"]
+    assert [t.label for t in app.tabs] == ["Evaluation", "Quality report", "Manifest"]
+    assert app.selectbox(key="metric").options
 
 
 def test_empty_prefix_in_a_bucket(s3_warehouse, moto_endpoints, s3_env, viewer):
