@@ -6,17 +6,19 @@ exactly these rules, per ``user_idx``:
 
 1. ``a`` is the given ``alpha``, or each row's stored ``alpha`` when it is None.
 2. ``blended = a * cf_score + (1 - a) * content_score``
-3. ``score = (1 - novelty) * blended + novelty * (1 - popularity)``
-   (all arithmetic in float64 on the stored float32 values; ``score`` is stored as float32).
-4. Order by ``score`` descending, then ``song_idx`` ascending (the tie-break).
+3. ``score = (1 - novelty) * blended + novelty * (1 - popularity)``, computed in float64 from
+   the stored float32 values, then rounded to float32 (the type ``score`` is stored in).
+4. Order by that float32 ``score`` descending, then ``song_idx`` ascending (the tie-break),
+   so re-sorting a stored table by ``(score desc, song_idx)`` reproduces its ranks.
 5. If ``max_per_artist > 0``: keep a song only while its artist has fewer than
    ``max_per_artist`` songs ahead of it in that order, i.e. keep rows whose
    ``row_number() over (partition by user_idx, artist order by score desc, song_idx)`` is at
    most ``max_per_artist``. A null artist counts as its own artist for each song (never capped).
 6. Keep the first ``top_n`` rows and number them ``rank`` 1..n.
 
-In Spark: cast the score columns to double before step 2, and use the window of step 5
-followed by ``row_number() over (partition by user_idx order by score desc, song_idx)``.
+In Spark: cast ``alpha``, ``cf_score``, ``content_score`` and ``popularity`` to double before
+step 2 (Spark multiplies two float columns in float32), cast the score to float, and use the
+window of step 5 then ``row_number() over (partition by user_idx order by score desc, song_idx)``.
 """
 
 from __future__ import annotations
@@ -83,12 +85,10 @@ def rerank(
         score = (1.0 - novelty) * blended + novelty * (1.0 - popularity)
     else:
         score = blended
-    # Sort on the float64 score (the Spark job orders by its double, not the stored float).
-    out["_score64"] = score
     out[schemas.SCORE] = score.astype(np.float32)
     out[schemas.ALPHA] = weight.astype(np.float32)
     out = out.sort_values(
-        [schemas.USER, "_score64", schemas.SONG], ascending=[True, False, True], kind="mergesort"
+        [schemas.USER, schemas.SCORE, schemas.SONG], ascending=[True, False, True], kind="mergesort"
     )
     if max_per_artist > 0:
         has_artist = out[schemas.ARTIST].notna()
@@ -100,7 +100,7 @@ def rerank(
     rank = out.groupby(schemas.USER, sort=False).cumcount() + 1
     out = out[rank <= top_n].copy()
     out[schemas.RANK] = rank[rank <= top_n].astype(np.int32)
-    out = out.drop(columns="_score64").reset_index(drop=True)
+    out = out.reset_index(drop=True)
     columns = list(candidates.columns)
     for col in (schemas.RANK, schemas.SCORE, schemas.ALPHA):
         if col not in columns:

@@ -282,8 +282,10 @@ def reblend_controls(root: str, run_id: str, user_idx: int, stored: pd.DataFrame
         "Novelty", 0.0, 1.0, float(settings.get("novelty", 0.0) or 0.0), 0.05, key="novelty"
     )
     top_n = int(settings.get("top_n") or len(stored) or 20)
+    # untouched, the slider stands for the user's stored alpha exactly (not its rounding)
+    weight = None if alpha == round(stored_alpha, 2) else alpha
     shown = rerank(
-        candidates, alpha=alpha, novelty=novelty, max_per_artist=int(max_per_artist), top_n=top_n
+        candidates, alpha=weight, novelty=novelty, max_per_artist=int(max_per_artist), top_n=top_n
     )
     st.caption(
         f"Re-blended {len(candidates)} stored candidates: alpha {alpha:.2f}, "

@@ -57,6 +57,17 @@ def test_alpha_blends_cf_and_content(alpha, expected_order, expected_scores):
     np.testing.assert_allclose(result[schemas.ALPHA], alpha, atol=1e-6)
 
 
+def test_ties_in_the_stored_float32_score_go_to_the_lower_song_idx():
+    frame = _candidates()
+    frame[schemas.CF_SCORE] = [0.5, 0.5 + 1e-10, 0.1]  # 10 and 11 differ only below float32
+    result = rerank(frame, alpha=1.0, novelty=0.0, max_per_artist=0, top_n=10)
+    assert _songs(result) == [10, 11, 12]
+    assert result[schemas.SCORE].dtype == np.float32
+    frame[schemas.CF_SCORE] = [0.5, 0.5 + 1e-6, 0.1]  # a float32-visible difference wins
+    result = rerank(frame, alpha=1.0, novelty=0.0, max_per_artist=0, top_n=10)
+    assert _songs(result) == [11, 10, 12]
+
+
 def test_novelty_mixes_in_unpopularity():
     # alpha 0.5 gives blended 0.5 for all; score = 0.5*0.5 + 0.5*(1 - popularity)
     result = rerank(_candidates(), alpha=0.5, novelty=0.5, max_per_artist=0, top_n=10)
