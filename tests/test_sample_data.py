@@ -64,18 +64,22 @@ def read_triplets(path: Path) -> tuple[list[tuple[str, str, int]], Counter, list
     return rows, bad, dict(where)
 
 
-def read_tracks(path: Path) -> tuple[list[tuple[str, str, str, str]], Counter]:
-    """Valid ``(track, song, artist, title)`` rows and malformed reasons."""
-    rows, bad = [], Counter()
-    for raw in _raw_lines(path):
+def read_tracks(path: Path) -> tuple[list[tuple[str, str, str, str]], Counter, dict]:
+    """Valid ``(track, song, artist, title)`` rows, malformed reasons and their line numbers."""
+    rows, bad, where = [], Counter(), defaultdict(list)
+    for no, raw in enumerate(_raw_lines(path), 1):
         parts = raw.decode("utf-8").split("<SEP>")
+        reason = None
         if len(parts) != 4:
-            bad["wrong_field_count"] += 1
+            reason = "wrong_field_count"
         elif not parts[0] or not parts[1]:
-            bad["empty_id"] += 1
+            reason = "empty_id"
+        if reason:
+            bad[reason] += 1
+            where[reason].append(no)
         else:
             rows.append(tuple(parts))
-    return rows, bad
+    return rows, bad, dict(where)
 
 
 def read_mismatches(path: Path) -> list[tuple[str, str]]:
@@ -88,11 +92,12 @@ def read_mismatches(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def read_lyrics(path: Path) -> tuple[list[str], int, list[tuple[str, int, dict]], Counter]:
-    """Vocabulary, comment lines, valid ``(track, mxm, {idx: cnt})`` rows, malformed reasons."""
+def read_lyrics(path: Path) -> tuple[list[str], int, list[tuple[str, int, dict]], Counter, dict]:
+    """Vocabulary, comment lines, valid ``(track, mxm, {idx: cnt})`` rows, malformed reasons
+    and their line numbers."""
     vocab: list[str] = []
-    comments, rows, bad = 0, [], Counter()
-    for raw in _raw_lines(path):
+    comments, rows, bad, where = 0, [], Counter(), defaultdict(list)
+    for no, raw in enumerate(_raw_lines(path), 1):
         text = raw.decode("utf-8")
         if text.startswith("#"):
             comments += 1
@@ -101,20 +106,22 @@ def read_lyrics(path: Path) -> tuple[list[str], int, list[tuple[str, int, dict]]
             vocab = text[1:].split(",")
             continue
         parts = text.split(",")
-        if len(parts) < 3:
-            bad["wrong_field_count"] += 1
-            continue
         pairs = [p.split(":") for p in parts[2:]]
-        if not parts[1].isdigit() or any(
+        reason = None
+        if len(parts) < 3:
+            reason = "wrong_field_count"
+        elif not parts[1].isdigit() or any(
             len(p) != 2 or not p[0].isdigit() or not p[1].isdigit() or int(p[1]) < 1 for p in pairs
         ):
-            bad["bad_word_count"] += 1
-            continue
-        if any(not 1 <= int(p[0]) <= len(vocab) for p in pairs):
-            bad["word_index_out_of_range"] += 1
-            continue
-        rows.append((parts[0], int(parts[1]), {int(i): int(c) for i, c in pairs}))
-    return vocab, comments, rows, bad
+            reason = "bad_word_count"
+        elif any(not 1 <= int(p[0]) <= len(vocab) for p in pairs):
+            reason = "word_index_out_of_range"
+        if reason:
+            bad[reason] += 1
+            where[reason].append(no)
+        else:
+            rows.append((parts[0], int(parts[1]), {int(i): int(c) for i, c in pairs}))
+    return vocab, comments, rows, bad, dict(where)
 
 
 def _suffix(planted: dict) -> str:
@@ -168,7 +175,7 @@ def test_formats(tiny):
     blocks = [u for i, (u, _, _) in enumerate(rows) if i == 0 or rows[i - 1][0] != u]
     assert len(blocks) == len(set(blocks)) == planted["n_users"]
 
-    tracks, _ = read_tracks(out / sd.TRACKS_FILE)
+    tracks, _, _ = read_tracks(out / sd.TRACKS_FILE)
     assert all(TRACK_RE.match(t) and SONG_RE.match(s) and a and ti for t, s, a, ti in tracks)
     text = (out / sd.TRACKS_FILE).read_text(encoding="utf-8")
     assert any(ord(c) > 127 for c in text), "some non-ASCII names"
@@ -181,7 +188,7 @@ def test_formats(tiny):
     assert all(line.count("  !=  ") == 1 and line.count("  -  ") == 2 for line in raw_mm)
     assert len(mm) == planted["mismatch_lines"]
 
-    vocab, comments, lyrics, _ = read_lyrics(out / sd.LYRICS_FILE)
+    vocab, comments, lyrics, _, _ = read_lyrics(out / sd.LYRICS_FILE)
     assert comments >= 5 and len(vocab) == len(set(vocab)) == planted["vocab_size"]
     assert all(re.fullmatch(r"[a-z]+", w) for w in vocab)
     assert all(TRACK_RE.match(t) and m > 0 for t, m, _ in lyrics)
@@ -198,18 +205,18 @@ def test_real_samples_parse_with_the_same_readers():
     assert all(USER_RE.match(u) and SONG_RE.match(s) for u, s, _ in rows)
     played = {s for _, s, _ in rows}
 
-    tracks, bad = read_tracks(SHARED_DATA / "subset_unique_tracks.txt")
+    tracks, bad, _ = read_tracks(SHARED_DATA / "subset_unique_tracks.txt")
     assert not bad and len({s for _, s, _, _ in tracks}) == 10_000
     assert all(TRACK_RE.match(t) and SONG_RE.match(s) for t, s, _, _ in tracks)
     assert len({s for _, s, _, _ in tracks} & played) == 99
-    tracks, bad = read_tracks(SHARED_DATA / "unique_tracks.sample.txt")
+    tracks, bad, _ = read_tracks(SHARED_DATA / "unique_tracks.sample.txt")
     assert not bad and len({s for _, s, _, _ in tracks} & played) == 27
 
     mm = read_mismatches(SHARED_DATA / "sid_mismatches.txt")
     assert len(mm) == 19_094 and len({s for s, _ in mm}) == 18_913
     assert len({s for s, _ in mm} & played) == 344
 
-    vocab, comments, lyrics, bad = read_lyrics(SHARED_DATA / "mxm_dataset_test.sample.txt")
+    vocab, comments, lyrics, bad, _ = read_lyrics(SHARED_DATA / "mxm_dataset_test.sample.txt")
     assert not bad and comments == 17 and len(vocab) == 5_000 and len(lyrics) == 8_259
 
 
@@ -218,9 +225,9 @@ def _recount(out: Path, planted: dict) -> dict:
     sfx = _suffix(planted)
     n_lines = {name: len(_raw_lines(out / (name + sfx))) for name in DATA_FILES}
     trip, trip_bad, trip_where = read_triplets(out / (sd.TRIPLETS_FILE + sfx))
-    tracks, tracks_bad = read_tracks(out / (sd.TRACKS_FILE + sfx))
+    tracks, tracks_bad, tracks_where = read_tracks(out / (sd.TRACKS_FILE + sfx))
     mm = read_mismatches(out / (sd.MISMATCHES_FILE + sfx))
-    vocab, _, lyrics, lyrics_bad = read_lyrics(out / (sd.LYRICS_FILE + sfx))
+    vocab, _, lyrics, lyrics_bad, lyrics_where = read_lyrics(out / (sd.LYRICS_FILE + sfx))
 
     mm_songs = {s for s, _ in mm}
     kept = [(u, s, p) for u, s, p in trip if s not in mm_songs]
@@ -259,8 +266,10 @@ def _recount(out: Path, planted: dict) -> dict:
         "catalogue_tracks_kept": sum(1 for _, s, _, _ in tracks if s not in mm_songs),
         "played_songs_not_in_catalogue": len(played - catalogue),
         "tracks_malformed": dict(tracks_bad),
+        "tracks_malformed_line_numbers": tracks_where,
         "lyrics_tracks": len(lyrics),
         "lyrics_malformed": dict(lyrics_bad),
+        "lyrics_malformed_line_numbers": lyrics_where,
         "lyrics_lines_with_mismatched_song": sum(
             1 for t, _, _ in lyrics if song_of_track.get(t) in mm_songs
         ),
@@ -276,10 +285,11 @@ def _recount(out: Path, planted: dict) -> dict:
 
 
 @pytest.mark.parametrize("preset", ["tiny", CHUNKY])
-def test_planted_counts_match_the_files(tiny, tmp_path, preset):
+def test_planted_counts_match_the_files(tiny, tmp_path, monkeypatch, preset):
     if preset == "tiny":
         out, planted = tiny
     else:
+        monkeypatch.setattr(sd, "LYRIC_CHUNK", 23)  # lyric chunk seams too
         out, planted = tmp_path, sd.generate(tmp_path, size=preset, seed=7)
     assert json.loads((out / "_planted" / "planted.json").read_text()) == planted
     recount = _recount(out, planted)
@@ -301,6 +311,7 @@ def test_planted_counts_match_the_files(tiny, tmp_path, preset):
     ):
         assert planted[key] > 0, key
     assert 0 < planted["mismatched_songs_played"] < planted["mismatched_catalogue_songs"]
+    assert planted["duplicate_triplet_lines"] == planted["duplicate_triplet_lines_kept"]
     assert planted["mismatched_song_ids"] > planted["mismatched_catalogue_songs"]  # orphans
     # malformed lines are scattered, not bunched at the end
     first_bad = min(min(v) for v in planted["triplet_malformed_line_numbers"].values())
@@ -342,8 +353,8 @@ def test_planted_structure(tiny):
     assert 0.15 < share < 0.35
 
     # lyric words of a genre's songs lean to that genre's vocabulary
-    vocab, _, lyrics, _ = read_lyrics(out / sd.LYRICS_FILE)
-    tracks, _ = read_tracks(out / sd.TRACKS_FILE)
+    vocab, _, lyrics, _, _ = read_lyrics(out / sd.LYRICS_FILE)
+    tracks, _, _ = read_tracks(out / sd.TRACKS_FILE)
     genre_of_track = {t: songs[s]["genre"] for t, s, _, _ in tracks}
     words_by_genre: dict[str, Counter] = defaultdict(Counter)
     for t, _, bag in lyrics:
