@@ -45,6 +45,7 @@ def serve(
         "STREAMLIT_SERVER_ADDRESS": "127.0.0.1",
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
         "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
+        "STREAMLIT_CLIENT_TOOLBAR_MODE": "viewer",  # no Deploy button in the picture
     }
     cmd = [sys.executable, "-m", "recsys.cli", "viewer", "--warehouse", warehouse]
     cmd += ["--port", str(port)]
