@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
-import shutil
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from recsys import config as config_mod
 from recsys.emr import cli as emr_cli
@@ -57,15 +59,31 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def viewer_app() -> Path:
+    """The viewer's ``app.py``, found beside the package (not in the working directory)."""
+    return Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
+
+
+def viewer_command(warehouse: str, port: int | None = None) -> list[str]:
+    """The ``streamlit run`` command line of ``recsys viewer``."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(viewer_app())]
+    if port:
+        cmd += ["--server.port", str(port)]
+    if "://" not in warehouse:  # a local folder: absolute, since streamlit may change cwd
+        warehouse = os.path.abspath(warehouse)
+    return [*cmd, "--", "--warehouse", warehouse]
+
+
 def _cmd_viewer(args: argparse.Namespace) -> int:
-    streamlit = shutil.which("streamlit")
-    if not streamlit:
+    if importlib.util.find_spec("streamlit") is None:
         print(
             "error: streamlit is not installed (pip install -r requirements.txt)", file=sys.stderr
         )
         return 2
-    cmd = [streamlit, "run", "streamlit_app/app.py", "--", "--warehouse", args.warehouse]
-    return subprocess.call(cmd)
+    if not viewer_app().is_file():
+        print(f"error: the viewer is missing at {viewer_app()}", file=sys.stderr)
+        return 2
+    return subprocess.call(viewer_command(args.warehouse, args.port))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("viewer", help="open the Streamlit viewer on a warehouse")
     p.add_argument("--warehouse", default="warehouse", help="local folder or s3:// prefix")
+    p.add_argument("--port", type=int, help="port to serve on (default: streamlit's 8501)")
     p.set_defaults(func=_cmd_viewer)
     return parser
 
