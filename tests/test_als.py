@@ -197,3 +197,65 @@ def test_train_als_step_writes_every_output(spark, cfg_factory):
 
     model = ALSModel.load(warehouse.spark_path(warehouse.model_uri("r1", S.ALS_MODEL)))
     assert model.rank == best["rank"]
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def genre_rate(lists: dict, song_genre: dict, user_genres: dict) -> float:
+    """Share of recommended (user, song) pairs whose song is of a genre the user prefers."""
+    pairs = [(u, s) for u, songs in lists.items() for s in songs]
+    return sum(song_genre[s] in user_genres[u] for u, s in pairs) / len(pairs)
+
+
+@pytest.mark.integration
+def test_train_als_on_sample_data_recommends_the_planted_genres(spark, cfg_factory, tiny_raw):
+    import pandas as pd
+
+    from recsys.pipeline import run_steps
+
+    raw, _ = tiny_raw
+    cfg = cfg_factory(f"input.dir={raw}", "ingest.max_bad_fraction=0.05", "als.top_n=10")
+    run_steps(spark, cfg, "tiny-als", ["ingest", "train-als"])
+    warehouse = Warehouse.from_config(cfg)
+
+    def table(name, *cols):
+        return warehouse.read_table(spark, "tiny-als", name).select(*cols).toPandas()
+
+    users = table(S.USERS, S.USER, S.USER_ID)
+    songs = table(S.SONGS, S.SONG, S.SONG_ID, "n_listeners")
+    played = table(S.INTERACTIONS, S.USER, S.SONG).groupby(S.USER)[S.SONG].apply(set).to_dict()
+    recs = table(S.CF_USER_TOPN, S.USER, S.SONG, S.RANK).sort_values([S.USER, S.RANK])
+    warm = set(table(S.ITEM_FACTORS, S.SONG)[S.SONG])
+
+    planted_songs = pd.read_csv(raw / "_planted" / "songs.csv")
+    planted_users = pd.read_csv(raw / "_planted" / "users.csv")
+    song_genre = dict(
+        songs.merge(planted_songs[[S.SONG_ID, "genre"]], on=S.SONG_ID)[[S.SONG, "genre"]].values
+    )
+    user_genres = {
+        u: set(g.split("|"))
+        for u, g in users.merge(planted_users, on=S.USER_ID)[[S.USER, "genres"]].values
+    }
+
+    als_lists = recs.groupby(S.USER)[S.SONG].apply(list).to_dict()
+    assert len(als_lists) == len(users)
+    assert all(len(v) == 10 and not set(v) & played[u] for u, v in als_lists.items())
+
+    # Baselines over the same candidates (songs with factors, unplayed), 10 per user.
+    by_popularity = songs[songs[S.SONG].isin(warm)].sort_values(
+        ["n_listeners", S.SONG], ascending=[False, True]
+    )[S.SONG].tolist()
+    popular = {u: [s for s in by_popularity if s not in played[u]][:10] for u in als_lists}
+    rng = np.random.default_rng(0)
+    pool = np.array(sorted(warm))
+    random_lists = {
+        u: [int(s) for s in rng.permutation(pool) if s not in played[u]][:10] for u in als_lists
+    }
+
+    als_rate = genre_rate(als_lists, song_genre, user_genres)
+    popular_rate = genre_rate(popular, song_genre, user_genres)
+    random_rate = genre_rate(random_lists, song_genre, user_genres)
+    print(f"in preferred genres: als {als_rate:.3f}, popularity {popular_rate:.3f}, "
+          f"random {random_rate:.3f}")
+    assert als_rate >= max(popular_rate, random_rate) + 0.2
