@@ -101,8 +101,11 @@ def top_n_block(
     products rounded to float32 (see :func:`exact_scores`).
     """
     queries = np.asarray(queries, dtype=np.float32)
+    b, m = queries.shape[0], item_matrix.shape[0]
+    if n < 1 or b == 0 or m == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float32), empty
     scores = queries @ item_matrix.T  # float32 BLAS: finds the candidates
-    b, m = scores.shape
     if excluded is not None:
         lengths = np.fromiter((0 if e is None else len(e) for e in excluded), np.int64, b)
         if lengths.sum():
@@ -115,9 +118,6 @@ def top_n_block(
             known = (pos < m) & (item_ids[pos_ok] == flat)
             scores[rows[known], pos_ok[known]] = -np.inf
     k = min(n, m)
-    if k <= 0 or b == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0, dtype=np.float32), empty
     # Float32 BLAS scores can be off by up to about rank * eps * |q| * |v|: every item within
     # that slack of a row's k-th best is a candidate, rescored exactly below, so ties at the
     # boundary are all seen and the smallest ids among them win.
@@ -238,7 +238,7 @@ def _score_partitions(broadcast, n: int, block_rows: int, normalise: bool, id_co
             for start in range(0, len(pdf), block_rows):
                 part = pdf.iloc[start : start + block_rows]
                 queries = np.stack(part[S.FEATURES].to_numpy()).astype(np.float32)
-                if queries.shape[1] != item_matrix.shape[1]:
+                if len(item_ids) and queries.shape[1] != item_matrix.shape[1]:
                     raise FactorError(
                         f"query vectors have length {queries.shape[1]}, item factors "
                         f"{item_matrix.shape[1]}"
@@ -455,6 +455,8 @@ def cf_neighbours(
             partitions=partitions,
         )
     if method == "lsh":
+        # The content issue's recsys.lsh.lsh_neighbours (same input and output layout, with a
+        # hard cap per bucket) should replace this simpler approxSimilarityJoin once it lands.
         return lsh_neighbours(
             item_factors,
             k,
