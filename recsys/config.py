@@ -160,6 +160,9 @@ class EvaluationConfig:
     holdout_play_fraction: float = _spec(0.3, min=0.0, max=1.0)
     min_user_songs: int = _spec(5, min=2)
     ks: list = _spec(factory=lambda: [10, 50])
+    map_tau: int = _spec(
+        500, min=0, doc="also report MAP at this cut-off (MSD Challenge mAP@500); 0 skips"
+    )
     seed: int = _spec(42)
 
 

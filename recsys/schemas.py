@@ -211,3 +211,15 @@ METRICS_SCHEMA = T.StructType(
 )
 EVALUATION_JSON = "evaluation.json"
 EVALUATION_MD = "evaluation.md"
+
+# ----------------------------------------------------------------------------- evaluation
+# Metric names in the metrics table (its "metric" column); reports and gates say metric@k.
+METRIC_PRECISION = "precision"
+METRIC_RECALL = "recall"
+METRIC_NDCG = "ndcg"
+METRIC_MAP = "map"
+METRIC_COVERAGE = "coverage"
+METRIC_DIVERSITY = "diversity"
+RANKING_METRICS = (METRIC_PRECISION, METRIC_RECALL, METRIC_NDCG, METRIC_MAP)
+METRIC_NAMES = (*RANKING_METRICS, METRIC_COVERAGE, METRIC_DIVERSITY)
+MODEL_POPULARITY = "popularity"
