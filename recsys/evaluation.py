@@ -422,7 +422,7 @@ def _diversity_from_top(
         vectors = F.transform(F.filter("items", _at_most(k, POSITION)), lambda item: item[_UNIT])
         total = F.aggregate(
             F.slice(vectors, 2, F.greatest(F.size(vectors), F.lit(1))),
-            F.element_at(vectors, 1),
+            F.try_element_at(vectors, F.lit(1)),  # null for an empty list, also under ANSI
             lambda acc, v: F.zip_with(acc, v, lambda a, b: a + b),
         )
         squared = F.aggregate(total, F.lit(0.0), lambda acc, x: acc + x * x)
