@@ -473,6 +473,7 @@ def evaluate_models(
     item_vectors: DataFrame | None = None,
     *,
     map_tau: int | None = 500,
+    alpha: float | None = None,
     user_col: str = S.USER,
     item_col: str = S.SONG,
     rank_col: str = S.RANK,
@@ -483,7 +484,8 @@ def evaluate_models(
     For each model (in the mapping's order) and K: precision, recall, ndcg, map and coverage,
     and diversity when ``item_vectors`` is given (rows left out where it is undefined); plus
     ``map`` at ``map_tau`` (the MSD Challenge's mAP@500; ``None`` or 0 to skip), which needs
-    lists that long to mean what it says. Users are those of ``test``; ``alpha`` is null.
+    lists that long to mean what it says. Users are those of ``test``. ``alpha`` goes into
+    every row's ``alpha`` column (for a hybrid alpha sweep); null by default.
     """
     if not recs_by_model:
         raise EvaluationError("recs_by_model: expected at least one model")
@@ -500,7 +502,8 @@ def evaluate_models(
         units = unit_vectors(item_vectors, item_col=item_col, vector_col=vector_col).persist(
             StorageLevel.MEMORY_AND_DISK
         )
-    rows: list[tuple[str, str, int, float, None]] = []
+    rows: list[tuple[str, str, int | None, float, float | None]] = []
+    alpha = None if alpha is None else float(alpha)
     try:
         for model, recommendations in recs_by_model.items():
             top = top_positions(
@@ -525,7 +528,7 @@ def evaluate_models(
                     values.update({key: v for key, v in diversity.items() if v is not None})
             finally:
                 top.unpersist()
-            rows += [(model, *_split_key(key), value, None) for key, value in values.items()]
+            rows += [(model, *_split_key(key), value, alpha) for key, value in values.items()]
     finally:
         relevant.unpersist()
         if units is not None:

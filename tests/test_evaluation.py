@@ -462,6 +462,10 @@ def test_evaluate_models_long_table(spark, random_frames):
     assert perfect_got["ndcg@10"] == pytest.approx(1.0) == perfect_got["map@20"]
     assert perfect_got["map@3"] == pytest.approx(1.0)
     assert perfect_got["recall@10"] > got[("random", "recall@10")]
+    sweep = E.evaluate_models({"hybrid": perfect}, test_df, [3], 30, map_tau=None, alpha=0.25)
+    assert {(r.model, r.metric, r.k, r.alpha) for r in sweep.collect()} == {
+        ("hybrid", metric, 3, 0.25) for metric in (*S.RANKING_METRICS, S.METRIC_COVERAGE)
+    }
 
 
 # --------------------------------------------------------------------------- report
