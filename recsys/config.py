@@ -161,6 +161,9 @@ class EvaluationConfig:
     holdout_play_fraction: float = _spec(0.3, min=0.0, max=1.0)
     min_user_songs: int = _spec(5, min=2)
     ks: list = _spec(factory=lambda: [10, 50])
+    alpha_sweep: list = _spec(
+        factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], doc="hybrid alphas also evaluated; [] skips"
+    )
     seed: int = _spec(42)
 
 
@@ -381,6 +384,11 @@ def _check_cross_fields(cfg: Config) -> None:
     for i, k in enumerate(cfg.evaluation.ks):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"evaluation.ks[{i}]: expected a positive integer, got {k!r}")
+    for i, a in enumerate(cfg.evaluation.alpha_sweep):
+        if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0.0 <= a <= 1.0:
+            raise ConfigError(
+                f"evaluation.alpha_sweep[{i}]: expected a number in [0, 1], got {a!r}"
+            )
     for name in ("ranks", "reg_params", "alphas"):
         values = getattr(cfg.als.tuning, name)
         if not values or not all(isinstance(v, (int, float)) for v in values):
