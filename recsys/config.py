@@ -150,6 +150,7 @@ class HybridConfig:
     )
     max_per_artist: int = _spec(0, min=0, doc="0 disables the artist cap")
     novelty: float = _spec(0.0, min=0.0, max=1.0)
+    seeds_per_user: int = _spec(10, min=1, doc="most played songs whose neighbours are candidates")
     similar_k: int = _spec(20, min=1)
     similar_alpha: float = _spec(0.5, min=0.0, max=1.0)
 
@@ -163,6 +164,9 @@ class EvaluationConfig:
     map_tau: int = _spec(
         500, min=0, doc="also report MAP at this cut-off (MSD Challenge mAP@500); 0 skips"
     )
+    alpha_sweep: list = _spec(
+        factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], doc="hybrid alphas also evaluated; [] skips"
+    )
     seed: int = _spec(42)
 
 
@@ -173,12 +177,107 @@ class PublishConfig:
 
 
 @dataclass(frozen=True)
+class EmrNodesConfig:
+    """One node role (primary, core or task) of the EMR cluster."""
+
+    instance_types: list = _spec(
+        factory=lambda: ["m5.xlarge"],
+        doc="EC2 types, e.g. r5.2xlarge; fleets use all of them, groups the first",
+    )
+    count: int = _spec(1, min=0, doc="instances (fleet units = instances here)")
+    market: str = _spec("ON_DEMAND", choices=("ON_DEMAND", "SPOT"))
+    ebs_gb: int = _spec(64, min=0, doc="gp3 EBS volume per instance; 0 for none")
+
+
+_WORKER_TYPES = ("r5.2xlarge", "r5a.2xlarge", "r6i.2xlarge")
+
+
+@dataclass(frozen=True)
+class EmrCoreNodesConfig(EmrNodesConfig):
+    """Core nodes (YARN + HDFS): memory-optimised, Spot by default."""
+
+    instance_types: list = _spec(factory=lambda: list(_WORKER_TYPES))
+    count: int = _spec(2, min=0)
+    market: str = _spec("SPOT", choices=("ON_DEMAND", "SPOT"))
+
+
+@dataclass(frozen=True)
+class EmrTaskNodesConfig(EmrNodesConfig):
+    """Task nodes (YARN only): Spot capacity that managed scaling adds and removes."""
+
+    instance_types: list = _spec(factory=lambda: list(_WORKER_TYPES))
+    count: int = _spec(0, min=0)
+    market: str = _spec("SPOT", choices=("ON_DEMAND", "SPOT"))
+
+
+@dataclass(frozen=True)
+class EmrScalingConfig:
+    """EMR managed scaling bounds (core + task instances)."""
+
+    enabled: bool = _spec(True)
+    min_units: int = _spec(2, min=1)
+    max_units: int = _spec(12, min=1)
+    max_on_demand_units: int = _spec(3, min=0, doc="above this, scaling adds Spot capacity")
+    max_core_units: int = _spec(4, min=1, doc="above this, scaling adds task nodes")
+
+
+@dataclass(frozen=True)
+class EmrScheduleConfig:
+    """The nightly Step Functions state machine and its EventBridge Scheduler schedule."""
+
+    cron: str = _spec("cron(0 2 * * ? *)", doc="EventBridge Scheduler expression")
+    timezone: str = _spec("UTC", doc="IANA time zone of the cron expression")
+    state_machine_name: str = _spec("recsys-nightly")
+    state_machine_role_arn: Optional[str] = _spec(
+        None, doc="role Step Functions assumes to create clusters and add steps"
+    )
+    schedule_name: str = _spec("recsys-nightly")
+    schedule_group: str = _spec("default")
+    scheduler_role_arn: Optional[str] = _spec(
+        None, doc="role EventBridge Scheduler assumes to start the state machine"
+    )
+    enabled: bool = _spec(True)
+
+
+@dataclass(frozen=True)
 class EmrConfig:
     region: str = _spec("us-east-1")
-    release_label: str = _spec("emr-7.13.0")
-    code_prefix: Optional[str] = _spec(None, doc="s3:// prefix for packaged code")
-    log_uri: Optional[str] = _spec(None)
-    extra: dict = _spec(factory=dict)
+    release_label: str = _spec("emr-7.13.0", doc="must ship the Spark that pyspark pins")
+    code_prefix: Optional[str] = _spec(
+        None, doc="s3://bucket/prefix; packages go to <code_prefix>/<version>/"
+    )
+    log_uri: Optional[str] = _spec(None, doc="s3:// prefix for cluster and step logs")
+    cluster_name: str = _spec("recsys")
+    service_role: str = _spec("EMR_DefaultRole")
+    job_flow_role: str = _spec("EMR_EC2_DefaultRole", doc="EC2 instance profile of the nodes")
+    subnet_ids: list = _spec(factory=list, doc="fleets pick among all; groups use the first")
+    ec2_key_name: Optional[str] = _spec(None)
+    instance_mode: str = _spec("fleets", choices=("fleets", "groups"))
+    primary: EmrNodesConfig = _spec(factory=EmrNodesConfig)
+    core: EmrCoreNodesConfig = _spec(factory=EmrCoreNodesConfig)
+    task: EmrTaskNodesConfig = _spec(factory=EmrTaskNodesConfig)
+    spot_timeout_minutes: int = _spec(
+        20, min=5, max=1440, doc="fleets: wait this long for Spot, then take on-demand"
+    )
+    managed_scaling: EmrScalingConfig = _spec(factory=EmrScalingConfig)
+    python: str = _spec("/usr/bin/python3.11", doc="interpreter on the nodes (EMR 7 ships 3.11)")
+    definitions_dir: str = _spec(
+        "emr", doc="cluster/ASL templates, classifications, bootstrap (relative to the repo)"
+    )
+    spark_defaults: dict = _spec(
+        factory=dict, doc="spark-defaults merged over emr/configurations.json"
+    )
+    action_on_failure: Optional[str] = _spec(
+        None,
+        choices=("TERMINATE_CLUSTER", "CANCEL_AND_WAIT"),
+        doc="default: TERMINATE_CLUSTER on a transient cluster, CANCEL_AND_WAIT on a running one",
+    )
+    idle_timeout_seconds: int = _spec(
+        3600, min=60, doc="auto-termination of an idle scheduled cluster (safety net)"
+    )
+    tags: dict = _spec(factory=lambda: {"project": "recsys"})
+    schedule: EmrScheduleConfig = _spec(factory=EmrScheduleConfig)
+    extra: dict = _spec(factory=dict, doc="further RunJobFlow request fields, merged on top")
 
 
 @dataclass(frozen=True)
@@ -288,6 +387,11 @@ def _check_cross_fields(cfg: Config) -> None:
     for i, k in enumerate(cfg.evaluation.ks):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"evaluation.ks[{i}]: expected a positive integer, got {k!r}")
+    for i, a in enumerate(cfg.evaluation.alpha_sweep):
+        if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0.0 <= a <= 1.0:
+            raise ConfigError(
+                f"evaluation.alpha_sweep[{i}]: expected a number in [0, 1], got {a!r}"
+            )
     for name in ("ranks", "reg_params", "alphas"):
         values = getattr(cfg.als.tuning, name)
         if not values or not all(isinstance(v, (int, float)) for v in values):

@@ -32,6 +32,9 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("ingest", "recsys.ingest:run", "parse raw files into interactions, users, songs, lyrics"),
+    Step("hybrid", "recsys.hybrid:run", "blend collaborative and content into top-N tables"),
+    Step("evaluate", "recsys.evaluate:run", "score all models against baselines on held-out plays"),
+    Step("publish", "recsys.publish:run", "write the manifest; move latest if the gates pass"),
 )
 
 
