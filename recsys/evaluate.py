@@ -139,15 +139,17 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     ks = cfg.evaluation.ks
 
     lists, pool, test, depth = model_lists(interactions, users, songs, content_nbrs, cfg)
-    metrics = evaluation.evaluate_models(lists, test, ks, catalogue, vectors)
+    metrics = evaluation.evaluate_models(
+        lists, test, ks, catalogue, vectors, map_tau=cfg.evaluation.map_tau or None
+    )
     sweep = []
     h = cfg.hybrid
     for alpha in cfg.evaluation.alpha_sweep:
         ranked = hybrid.rank_candidates(pool, h.novelty, h.max_per_artist, depth, alpha=alpha)
         sweep.append(
-            evaluation.evaluate_models({"hybrid": ranked}, test, ks, catalogue, map_tau=None)
-            .filter(F.col("metric").isin("precision", "recall", "ndcg", "map"))
-            .withColumn(S.ALPHA, F.lit(float(alpha)))
+            evaluation.evaluate_models(
+                {"hybrid": ranked}, test, ks, catalogue, map_tau=None, alpha=float(alpha)
+            ).filter(F.col("metric").isin("precision", "recall", "ndcg", "map"))
         )
     for part in sweep:
         metrics = metrics.unionByName(part)
