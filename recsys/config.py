@@ -81,6 +81,16 @@ class IngestConfig:
     partitions: int = _spec(0, min=0, doc="repartition interactions; 0 keeps Spark's choice")
 
 
+STORAGE_LEVELS = (
+    "MEMORY_AND_DISK",
+    "MEMORY_AND_DISK_SER",
+    "MEMORY_ONLY",
+    "MEMORY_ONLY_SER",
+    "DISK_ONLY",
+    "NONE",
+)
+
+
 @dataclass(frozen=True)
 class TuningConfig:
     enabled: bool = _spec(False)
@@ -88,6 +98,9 @@ class TuningConfig:
     reg_params: list = _spec(factory=lambda: [0.01, 0.1])
     alphas: list = _spec(factory=lambda: [1.0, 10.0])
     validation_user_fraction: float = _spec(0.2, min=0.0, max=1.0)
+    holdout_play_fraction: float = _spec(
+        0.3, min=0.0, max=1.0, doc="share of a validation user's songs held out (at least 1)"
+    )
     k: int = _spec(10, min=1)
 
 
@@ -107,6 +120,23 @@ class AlsConfig:
     neighbours_k: int = _spec(20, min=1)
     neighbours_method: str = _spec("exact", choices=("exact", "lsh"))
     block_size: int = _spec(4096, min=16, doc="users per numpy scoring block")
+    block_memory_mb: int = _spec(
+        256, min=1, doc="cap on one block's score matrix; shrinks block_size for big catalogues"
+    )
+    score_partitions: int = _spec(
+        0, min=0, doc="tasks scoring top-N and neighbours; 0 = twice the default parallelism"
+    )
+    intermediate_storage_level: str = _spec(
+        "MEMORY_AND_DISK", choices=STORAGE_LEVELS[:-1], doc="ALS's per-iteration blocks"
+    )
+    final_storage_level: str = _spec(
+        "MEMORY_AND_DISK", choices=STORAGE_LEVELS, doc="ALS's returned factor RDDs"
+    )
+    lsh_bucket_length: float = _spec(0.2, min=1e-6, doc="neighbours_method=lsh only")
+    lsh_num_hash_tables: int = _spec(3, min=1)
+    lsh_max_distance: float = _spec(
+        1.0, min=0.0, max=2.0, doc="euclidean on unit vectors: 1.0 keeps cosine >= 0.5"
+    )
     tuning: TuningConfig = _spec(factory=TuningConfig)
 
 

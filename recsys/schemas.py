@@ -223,3 +223,10 @@ METRIC_DIVERSITY = "diversity"
 RANKING_METRICS = (METRIC_PRECISION, METRIC_RECALL, METRIC_NDCG, METRIC_MAP)
 METRIC_NAMES = (*RANKING_METRICS, METRIC_COVERAGE, METRIC_DIVERSITY)
 MODEL_POPULARITY = "popularity"
+
+# ----------------------------------------------------------------------------- collaborative (ALS)
+# Written by the train-als step next to its tables: the fitted Spark ALSModel (a folder under
+# the run's models/), the parameters it was fitted with, and the hyper-parameter search table.
+ALS_MODEL = "als"
+ALS_PARAMS = "als_params.json"
+ALS_TUNING = "als_tuning.json"
