@@ -33,7 +33,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         unknown = sorted(set(names) - {s.name for s in STEPS})
         if unknown:
             known = ", ".join(s.name for s in STEPS)
-            raise config_mod.ConfigError(f"--steps: unknown {', '.join(unknown)}; steps are {known}")
+            bad = ", ".join(unknown)
+            raise config_mod.ConfigError(f"--steps: unknown {bad}; steps are {known}")
     from recsys.session import build_session
 
     print(f"run {run_id}: warehouse {cfg.warehouse.dir}, input {cfg.input.dir}")

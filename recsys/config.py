@@ -166,6 +166,7 @@ class HybridConfig:
     )
     max_per_artist: int = _spec(0, min=0, doc="0 disables the artist cap")
     novelty: float = _spec(0.0, min=0.0, max=1.0)
+    seeds_per_user: int = _spec(10, min=1, doc="most played songs whose neighbours are candidates")
     similar_k: int = _spec(20, min=1)
     similar_alpha: float = _spec(0.5, min=0.0, max=1.0)
 

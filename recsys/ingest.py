@@ -249,13 +249,15 @@ def dense_index(ids: DataFrame, id_col: str, idx_col: str) -> DataFrame:
         )
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    parts = ordered.groupBy("_pid").agg(
-        F.count(F.lit(1)).alias("_n"), F.min("_mid").alias("_first")
-    )
-    earlier = Window.orderBy("_pid").rowsBetween(Window.unboundedPreceding, -1)
-    parts = parts.withColumn("_before", F.coalesce(F.sum("_n").over(earlier), F.lit(0)))
+    # One row per partition comes to the driver (O(partitions), not O(data)).
+    sizes = ordered.groupBy("_pid").agg(F.count(F.lit(1)).alias("n"), F.min("_mid").alias("first"))
+    offsets, before = [], 0
+    for row in sorted(sizes.collect(), key=lambda r: r["_pid"]):
+        offsets.append((row["_pid"], before - row["first"]))
+        before += row["n"]
+    parts = ids.sparkSession.createDataFrame(offsets, "_pid int, _shift long")
     return ordered.join(F.broadcast(parts), "_pid").select(
-        (F.col("_before") + F.col("_mid") - F.col("_first")).cast("int").alias(idx_col), id_col
+        (F.col("_mid") + F.col("_shift")).cast("int").alias(idx_col), id_col
     )
 
 
@@ -494,7 +496,7 @@ def quality_report(
     }
 
 
-def run(spark: SparkSession, cfg: "Config", run_id: str) -> dict[str, Any]:
+def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     """Read the raw inputs named by ``cfg.input``, write the run's clean tables and audit."""
     wh = Warehouse.from_config(cfg)
     in_dir = wh.spark_path(cfg.input.dir)

@@ -63,3 +63,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data samples not present at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_raw(tmp_path_factory):
+    """Tiny generated raw data in the real formats, and what the generator planted."""
+    from recsys import sample_data
+
+    out = tmp_path_factory.mktemp("tiny_raw")
+    planted = sample_data.generate(out, size="tiny", seed=7)
+    return out, planted
