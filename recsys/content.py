@@ -194,6 +194,12 @@ def _words(text: Column) -> Column:
     return F.split(F.trim(cleaned), " ")
 
 
+def artist_key(artist: Column) -> Column:
+    """The artist name lower-cased with punctuation runs as single spaces; null when empty."""
+    name = F.array_join(F.filter(_words(artist), lambda w: w != ""), " ")
+    return F.when(name != "", name)
+
+
 def metadata_tokens(songs: DataFrame) -> DataFrame:
     """``(song_idx, token)``: ``artist=<name>``, ``a:<artist word>``, ``t:<title word>``.
 
@@ -207,8 +213,7 @@ def metadata_tokens(songs: DataFrame) -> DataFrame:
         return F.transform(kept, lambda w: F.concat(F.lit(prefix), w))
 
     artist_words = _words(F.col(S.ARTIST))
-    artist_name = F.array_join(F.filter(artist_words, lambda w: w != ""), " ")
-    whole = F.when(artist_name != "", F.array(F.concat(F.lit("artist="), artist_name)))
+    whole = F.array(F.concat(F.lit("artist="), artist_key(F.col(S.ARTIST))))
     tokens = F.array_distinct(
         F.concat(
             F.coalesce(whole, F.array().cast("array<string>")),
@@ -216,7 +221,7 @@ def metadata_tokens(songs: DataFrame) -> DataFrame:
             keep(_words(F.col(S.TITLE)), "t:"),
         )
     )
-    return songs.select(S.SONG, F.explode(tokens).alias(TOKEN))
+    return songs.select(S.SONG, F.explode(F.filter(tokens, lambda t: t.isNotNull())).alias(TOKEN))
 
 
 def metadata_tfidf(tokens: DataFrame, n_songs: DataFrame, min_doc_freq: int) -> DataFrame:
@@ -367,10 +372,41 @@ def combine_parts(parts: DataFrame, widths: dict[str, int], weights: dict[str, f
     return F.concat(*pieces)
 
 
-def content_source(has_lyric_part: Column, has_metadata_part: Column) -> Column:
+def impute_from_artist(parts: DataFrame, names: list[str], widths: dict[str, int]) -> DataFrame:
+    """Songs without lyric parts borrow their artist's mean lyric parts (unit-normalised).
+
+    ``parts`` has ``artist_key``, ``own_lyrics`` (the song has lyric parts of its own) and the
+    unit part columns ``names``. An artist's profile is the mean over its songs with lyrics; an
+    artist with none leaves the song's lyric parts null. Without this a lyric-less song's
+    vector is its metadata alone, and its cosine to a song with lyrics is diluted by the parts
+    only the other has, so it would mostly find other lyric-less songs.
+    """
+    if not names:
+        return parts
+    sums = []
+    for name in names:
+        zeros = F.array_repeat(F.lit(0.0), widths[name])
+        weight = F.when(F.col(name).isNotNull(), F.lit(1.0)).otherwise(F.lit(0.0))
+        vec = array_to_vector(F.coalesce(F.col(name), zeros))
+        sums.append(vector_to_array(Summarizer.sum(vec, weight)).alias(f"{name}_artist"))
+    profiles = (
+        parts.where(F.col("own_lyrics") & F.col("artist_key").isNotNull())
+        .groupBy("artist_key")
+        .agg(*sums)
+    )
+    imputed = parts.join(profiles, "artist_key", "left")
+    for name in names:
+        borrowed = F.when(~F.col("own_lyrics"), unit_array(F.col(f"{name}_artist")))
+        imputed = imputed.withColumn(name, F.coalesce(F.col(name), borrowed))
+    return imputed.drop(*[f"{n}_artist" for n in names])
+
+
+def content_source(own_lyrics: Column, artist_lyrics: Column, has_metadata_part: Column) -> Column:
+    """Which inputs a song's vector comes from (one of :data:`recsys.schemas.CONTENT_SOURCES`)."""
     return (
-        F.when(has_lyric_part & has_metadata_part, S.SOURCE_LYRICS_METADATA)
-        .when(has_lyric_part, S.SOURCE_LYRICS)
+        F.when(own_lyrics & has_metadata_part, S.SOURCE_LYRICS_METADATA)
+        .when(own_lyrics, S.SOURCE_LYRICS)
+        .when(artist_lyrics & has_metadata_part, S.SOURCE_METADATA_ARTIST)
         .when(has_metadata_part, S.SOURCE_METADATA)
         .otherwise(S.SOURCE_NONE)
     )
@@ -473,7 +509,11 @@ def build_content(
                 lda_part if lyric_parts is None else lyric_parts.join(lda_part, S.SONG, "full")
             )
 
-    base = songs.select(S.SONG, F.coalesce(F.col(S.HAS_LYRICS), F.lit(False)).alias(S.HAS_LYRICS))
+    base = songs.select(
+        S.SONG,
+        F.coalesce(F.col(S.HAS_LYRICS), F.lit(False)).alias(S.HAS_LYRICS),
+        artist_key(F.col(S.ARTIST)).alias("artist_key"),
+    )
     parts = base
     if lyric_parts is not None:
         parts = parts.join(lyric_parts, S.SONG, "left")
@@ -495,6 +535,11 @@ def build_content(
         if name not in parts.columns:  # a lyric part when no song has lyrics
             parts = parts.withColumn(name, F.lit(None).cast("array<double>"))
         parts = parts.withColumn(name, unit_array(F.col(name)))
+    lyric_names = [n for n in widths if n != "metadata"]
+    own_lyrics = F.lit(False)
+    for name in lyric_names:
+        own_lyrics = own_lyrics | F.col(name).isNotNull()
+    parts = impute_from_artist(parts.withColumn("own_lyrics", own_lyrics), lyric_names, widths)
     if mixtures is not None:
         parts = parts.join(mixtures, S.SONG, "left")
     else:
@@ -502,16 +547,15 @@ def build_content(
     parts = centred_parts(parts, list(widths)).persist(level)
     cached.append(parts)
 
-    lyric_names = [n for n in widths if n != "metadata"]
-    has_lyric_part = F.lit(False)
+    artist_lyrics = F.lit(False)
     for name in lyric_names:
-        has_lyric_part = has_lyric_part | F.col(name).isNotNull()
+        artist_lyrics = artist_lyrics | F.col(name).isNotNull()
     has_meta_part = F.col("metadata").isNotNull() if "metadata" in widths else F.lit(False)
     combined = parts.select(
         S.SONG,
         S.HAS_LYRICS,
         S.TOPICS,
-        content_source(has_lyric_part, has_meta_part).alias(S.CONTENT_SOURCE),
+        content_source(F.col("own_lyrics"), artist_lyrics, has_meta_part).alias(S.CONTENT_SOURCE),
         array_to_vector(combine_parts(parts, widths, weights)).alias("combined"),
     )
     fit_rows = combined.where(F.col(S.CONTENT_SOURCE) != S.SOURCE_NONE)

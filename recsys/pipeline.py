@@ -32,6 +32,8 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("ingest", "recsys.ingest:run", "parse raw files into interactions, users, songs, lyrics"),
+    Step("content", "recsys.content:run", "TF-IDF, Word2Vec, LDA and combined content vectors"),
+    Step("neighbours", "recsys.neighbours:run", "content neighbours by LSH, recall vs exact"),
 )
 
 

@@ -225,9 +225,16 @@ WEIGHT = "weight"
 # content_source values
 SOURCE_LYRICS_METADATA = "lyrics+metadata"
 SOURCE_LYRICS = "lyrics"
+SOURCE_METADATA_ARTIST = "metadata+artist_lyrics"  # no lyrics: metadata + artist's lyric profile
 SOURCE_METADATA = "metadata"
 SOURCE_NONE = "none"
-CONTENT_SOURCES = (SOURCE_LYRICS_METADATA, SOURCE_LYRICS, SOURCE_METADATA, SOURCE_NONE)
+CONTENT_SOURCES = (
+    SOURCE_LYRICS_METADATA,
+    SOURCE_LYRICS,
+    SOURCE_METADATA_ARTIST,
+    SOURCE_METADATA,
+    SOURCE_NONE,
+)
 
 CONTENT_VECTORS_SCHEMA = T.StructType(
     [
