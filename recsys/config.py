@@ -142,14 +142,22 @@ class AlsConfig:
 
 @dataclass(frozen=True)
 class ContentConfig:
-    min_doc_freq: int = _spec(2, min=0)
+    min_doc_freq: int = _spec(2, min=0, doc="terms in fewer songs get IDF 0 (lyrics and metadata)")
     w2v_vector_size: int = _spec(32, min=2)
     w2v_min_count: int = _spec(3, min=0)
     w2v_max_iter: int = _spec(1, min=1)
-    w2v_max_sentence_length: int = _spec(1000, min=10)
+    w2v_max_sentence_length: int = _spec(1000, min=10, doc="lyric words per song sentence")
+    w2v_num_partitions: int = _spec(1, min=1, doc="Word2Vec training partitions")
+    w2v_window_size: int = _spec(5, min=1)
     lda_k: int = _spec(16, min=2)
     lda_max_iter: int = _spec(20, min=1)
+    lda_subsampling_rate: float = _spec(
+        0.05, min=1e-6, max=1.0, doc="share of songs per online LDA mini-batch"
+    )
     lda_top_words: int = _spec(10, min=1)
+    projection_dim: int = _spec(
+        128, min=2, doc="random-projection size of each sparse TF-IDF part before PCA"
+    )
     weight_tfidf: float = _spec(1.0, min=0.0)
     weight_w2v: float = _spec(1.0, min=0.0)
     weight_lda: float = _spec(1.0, min=0.0)
@@ -164,8 +172,16 @@ class NeighboursConfig:
     method: str = _spec("lsh", choices=("lsh", "exact"))
     bucket_length: float = _spec(0.2, min=1e-6)
     num_hash_tables: int = _spec(3, min=1)
-    max_candidates: int = _spec(200, min=1, doc="cap per song on LSH candidate pairs")
+    hashes_per_table: int = _spec(1, min=1, doc="BRP hashes AND-ed into one bucket key")
+    max_candidates: int = _spec(200, min=2, doc="cap on songs per bucket chunk, so per song")
+    min_similarity: float = _spec(
+        0.0, min=-1.0, max=1.0, doc="cosine floor; distance threshold sqrt(2 - 2 * floor)"
+    )
     recall_sample: int = _spec(200, min=0, doc="songs checked against exact top K")
+    query_block_rows: int = _spec(4096, min=1, doc="exact search: query songs per numpy block")
+    candidate_block_rows: int = _spec(
+        32768, min=1, doc="exact search: catalogue songs per numpy block"
+    )
     seed: int = _spec(42)
 
 
@@ -191,6 +207,12 @@ class EvaluationConfig:
     holdout_play_fraction: float = _spec(0.3, min=0.0, max=1.0)
     min_user_songs: int = _spec(5, min=2)
     ks: list = _spec(factory=lambda: [10, 50])
+    map_tau: int = _spec(
+        500, min=0, doc="also report MAP at this cut-off (MSD Challenge mAP@500); 0 skips"
+    )
+    alpha_sweep: list = _spec(
+        factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], doc="hybrid alphas also evaluated; [] skips"
+    )
     seed: int = _spec(42)
 
 
@@ -411,6 +433,23 @@ def _check_cross_fields(cfg: Config) -> None:
     for i, k in enumerate(cfg.evaluation.ks):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"evaluation.ks[{i}]: expected a positive integer, got {k!r}")
+    for i, a in enumerate(cfg.evaluation.alpha_sweep):
+        if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0.0 <= a <= 1.0:
+            raise ConfigError(
+                f"evaluation.alpha_sweep[{i}]: expected a number in [0, 1], got {a!r}"
+            )
+    content = cfg.content
+    combined = (
+        (content.projection_dim if content.weight_tfidf > 0 else 0)
+        + (content.projection_dim if content.weight_metadata > 0 else 0)
+        + (content.w2v_vector_size if content.weight_w2v > 0 else 0)
+        + (content.lda_k if content.weight_lda > 0 else 0)
+    )
+    if content.dim > combined:
+        raise ConfigError(
+            f"content.dim: {content.dim} is larger than the {combined} columns the weighted parts "
+            "give (projection_dim per TF-IDF part, w2v_vector_size, lda_k); lower content.dim"
+        )
     for name in ("ranks", "reg_params", "alphas"):
         values = getattr(cfg.als.tuning, name)
         if not values or not all(isinstance(v, (int, float)) for v in values):
