@@ -339,7 +339,9 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         partitions=als_cfg.score_partitions,
         bucket_length=als_cfg.lsh_bucket_length,
         num_hash_tables=als_cfg.lsh_num_hash_tables,
-        max_distance=als_cfg.lsh_max_distance,
+        hashes_per_table=als_cfg.lsh_hashes_per_table,
+        max_candidates=als_cfg.lsh_max_candidates,
+        min_similarity=als_cfg.lsh_min_similarity,
         seed=als_cfg.seed,
     )
     warehouse.write_table(neighbours, run_id, S.CF_NEIGHBOURS)

@@ -134,9 +134,9 @@ class AlsConfig:
     )
     lsh_bucket_length: float = _spec(0.2, min=1e-6, doc="neighbours_method=lsh only")
     lsh_num_hash_tables: int = _spec(3, min=1)
-    lsh_max_distance: float = _spec(
-        1.0, min=0.0, max=2.0, doc="euclidean on unit vectors: 1.0 keeps cosine >= 0.5"
-    )
+    lsh_hashes_per_table: int = _spec(1, min=1, doc="BRP hashes AND-ed into one bucket key")
+    lsh_max_candidates: int = _spec(200, min=2, doc="cap on songs per bucket chunk")
+    lsh_min_similarity: float = _spec(0.0, min=-1.0, max=1.0, doc="cosine floor")
     tuning: TuningConfig = _spec(factory=TuningConfig)
 
 

@@ -195,7 +195,7 @@ def test_lsh_neighbours_find_most_exact_neighbours(spark):
     item_ids = np.arange(60, dtype=np.int32)
     items_df = factors_df(spark, item_ids, items, S.SONG)
     got = topn.cf_neighbours(
-        items_df, 5, "lsh", bucket_length=0.5, num_hash_tables=4, max_distance=1.0, seed=1
+        items_df, 5, "lsh", bucket_length=0.5, num_hash_tables=4, max_candidates=30, seed=1
     )
     assert columns(got.schema) == columns(S.NEIGHBOURS_SCHEMA)
     rows = got.collect()
