@@ -121,9 +121,18 @@ def l2_norm(values: Column) -> Column:
 
 
 def unit_array(values: Column) -> Column:
-    """An array column scaled to unit length; null for null or all-zero arrays."""
-    norm = l2_norm(values)
-    return F.when(values.isNotNull() & (norm > 0), F.transform(values, lambda x: x / norm))
+    """An array column scaled to unit length; null for null or all-zero arrays.
+
+    The squared norm is accumulated once and handed to the finishing lambda: written as
+    ``transform(values, x -> x / norm(values))`` Spark would recompute the norm (and
+    ``values`` itself) for every element, which is quadratic per row.
+    """
+    return F.aggregate(
+        values,
+        F.lit(0.0).cast("double"),
+        lambda acc, x: acc + x * x,
+        lambda acc: F.when(acc > 0, F.transform(values, lambda x: x / F.sqrt(acc))),
+    )
 
 
 def scaled(values: Column, factor: float) -> Column:
