@@ -17,7 +17,10 @@ bounds a popular bucket. Here the model's hashes are used as Spark computes them
   songs ordered along one more seeded random direction so near songs share a chunk.
 
 So every song meets at most ``num_hash_tables * (max_candidates - 1)`` candidates, whatever the
-data; pairs are scored with an exact dot product and the top K kept.
+data. Each chunk is scored by one numpy matrix product in ``applyInPandas`` (a Spark SQL row per
+candidate pair costs a few hundred times a BLAS multiply-add, which would make LSH lose to brute
+force at any size this project has), each song keeps its top K per chunk, and the lists of all
+tables are merged into the final top K.
 """
 
 from __future__ import annotations
