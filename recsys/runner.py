@@ -21,9 +21,7 @@ DEFAULT_CONF = "conf/local.yaml"
 
 def add_job_arguments(parser: argparse.ArgumentParser, run_id_required: bool = True) -> None:
     parser.add_argument("--conf", default=DEFAULT_CONF, help="config YAML (path or s3:// URI)")
-    parser.add_argument(
-        "--run-id", required=run_id_required, help="the run's id, e.g. 2026-11-24"
-    )
+    parser.add_argument("--run-id", required=run_id_required, help="the run's id, e.g. 2026-11-24")
     parser.add_argument(
         "--set",
         action="append",
