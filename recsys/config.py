@@ -77,7 +77,7 @@ class StorageConfig:
 @dataclass(frozen=True)
 class IngestConfig:
     max_bad_fraction: float = _spec(0.01, min=0.0, max=1.0, doc="malformed lines / all lines")
-    max_play_count: int = _spec(100_000, min=1)
+    max_play_count: int = _spec(100_000, min=1, max=2**31 - 1, doc="plays above are quarantined")
     partitions: int = _spec(0, min=0, doc="repartition interactions; 0 keeps Spark's choice")
 
 
