@@ -81,6 +81,16 @@ class IngestConfig:
     partitions: int = _spec(0, min=0, doc="repartition interactions; 0 keeps Spark's choice")
 
 
+STORAGE_LEVELS = (
+    "MEMORY_AND_DISK",
+    "MEMORY_AND_DISK_SER",
+    "MEMORY_ONLY",
+    "MEMORY_ONLY_SER",
+    "DISK_ONLY",
+    "NONE",
+)
+
+
 @dataclass(frozen=True)
 class TuningConfig:
     enabled: bool = _spec(False)
@@ -88,6 +98,9 @@ class TuningConfig:
     reg_params: list = _spec(factory=lambda: [0.01, 0.1])
     alphas: list = _spec(factory=lambda: [1.0, 10.0])
     validation_user_fraction: float = _spec(0.2, min=0.0, max=1.0)
+    holdout_play_fraction: float = _spec(
+        0.3, min=0.0, max=1.0, doc="share of a validation user's songs held out (at least 1)"
+    )
     k: int = _spec(10, min=1)
 
 
@@ -107,19 +120,44 @@ class AlsConfig:
     neighbours_k: int = _spec(20, min=1)
     neighbours_method: str = _spec("exact", choices=("exact", "lsh"))
     block_size: int = _spec(4096, min=16, doc="users per numpy scoring block")
+    block_memory_mb: int = _spec(
+        256, min=1, doc="cap on one block's score matrix; shrinks block_size for big catalogues"
+    )
+    score_partitions: int = _spec(
+        0, min=0, doc="tasks scoring top-N and neighbours; 0 = twice the default parallelism"
+    )
+    intermediate_storage_level: str = _spec(
+        "MEMORY_AND_DISK", choices=STORAGE_LEVELS[:-1], doc="ALS's per-iteration blocks"
+    )
+    final_storage_level: str = _spec(
+        "MEMORY_AND_DISK", choices=STORAGE_LEVELS, doc="ALS's returned factor RDDs"
+    )
+    lsh_bucket_length: float = _spec(0.2, min=1e-6, doc="neighbours_method=lsh only")
+    lsh_num_hash_tables: int = _spec(3, min=1)
+    lsh_max_distance: float = _spec(
+        1.0, min=0.0, max=2.0, doc="euclidean on unit vectors: 1.0 keeps cosine >= 0.5"
+    )
     tuning: TuningConfig = _spec(factory=TuningConfig)
 
 
 @dataclass(frozen=True)
 class ContentConfig:
-    min_doc_freq: int = _spec(2, min=0)
+    min_doc_freq: int = _spec(2, min=0, doc="terms in fewer songs get IDF 0 (lyrics and metadata)")
     w2v_vector_size: int = _spec(32, min=2)
     w2v_min_count: int = _spec(3, min=0)
     w2v_max_iter: int = _spec(1, min=1)
-    w2v_max_sentence_length: int = _spec(1000, min=10)
+    w2v_max_sentence_length: int = _spec(1000, min=10, doc="lyric words per song sentence")
+    w2v_num_partitions: int = _spec(1, min=1, doc="Word2Vec training partitions")
+    w2v_window_size: int = _spec(5, min=1)
     lda_k: int = _spec(16, min=2)
     lda_max_iter: int = _spec(20, min=1)
+    lda_subsampling_rate: float = _spec(
+        0.05, min=1e-6, max=1.0, doc="share of songs per online LDA mini-batch"
+    )
     lda_top_words: int = _spec(10, min=1)
+    projection_dim: int = _spec(
+        128, min=2, doc="random-projection size of each sparse TF-IDF part before PCA"
+    )
     weight_tfidf: float = _spec(1.0, min=0.0)
     weight_w2v: float = _spec(1.0, min=0.0)
     weight_lda: float = _spec(1.0, min=0.0)
@@ -134,8 +172,16 @@ class NeighboursConfig:
     method: str = _spec("lsh", choices=("lsh", "exact"))
     bucket_length: float = _spec(0.2, min=1e-6)
     num_hash_tables: int = _spec(3, min=1)
-    max_candidates: int = _spec(200, min=1, doc="cap per song on LSH candidate pairs")
+    hashes_per_table: int = _spec(1, min=1, doc="BRP hashes AND-ed into one bucket key")
+    max_candidates: int = _spec(200, min=2, doc="cap on songs per bucket chunk, so per song")
+    min_similarity: float = _spec(
+        0.0, min=-1.0, max=1.0, doc="cosine floor; distance threshold sqrt(2 - 2 * floor)"
+    )
     recall_sample: int = _spec(200, min=0, doc="songs checked against exact top K")
+    query_block_rows: int = _spec(4096, min=1, doc="exact search: query songs per numpy block")
+    candidate_block_rows: int = _spec(
+        32768, min=1, doc="exact search: catalogue songs per numpy block"
+    )
     seed: int = _spec(42)
 
 
@@ -392,6 +438,18 @@ def _check_cross_fields(cfg: Config) -> None:
             raise ConfigError(
                 f"evaluation.alpha_sweep[{i}]: expected a number in [0, 1], got {a!r}"
             )
+    content = cfg.content
+    combined = (
+        (content.projection_dim if content.weight_tfidf > 0 else 0)
+        + (content.projection_dim if content.weight_metadata > 0 else 0)
+        + (content.w2v_vector_size if content.weight_w2v > 0 else 0)
+        + (content.lda_k if content.weight_lda > 0 else 0)
+    )
+    if content.dim > combined:
+        raise ConfigError(
+            f"content.dim: {content.dim} is larger than the {combined} columns the weighted parts "
+            "give (projection_dim per TF-IDF part, w2v_vector_size, lda_k); lower content.dim"
+        )
     for name in ("ranks", "reg_params", "alphas"):
         values = getattr(cfg.als.tuning, name)
         if not values or not all(isinstance(v, (int, float)) for v in values):

@@ -223,3 +223,57 @@ METRIC_DIVERSITY = "diversity"
 RANKING_METRICS = (METRIC_PRECISION, METRIC_RECALL, METRIC_NDCG, METRIC_MAP)
 METRIC_NAMES = (*RANKING_METRICS, METRIC_COVERAGE, METRIC_DIVERSITY)
 MODEL_POPULARITY = "popularity"
+
+# ----------------------------------------------------------------------------- collaborative (ALS)
+# Written by the train-als step next to its tables: the fitted Spark ALSModel (a folder under
+# the run's models/), the parameters it was fitted with, and the hyper-parameter search table.
+ALS_MODEL = "als"
+ALS_PARAMS = "als_params.json"
+ALS_TUNING = "als_tuning.json"
+# ----------------------------------------------------------------------------- content tables
+# content_vectors: one row per song of the catalogue. ``features`` is the combined unit vector
+# (content.dim floats; all zeros when a song has neither lyrics nor usable metadata, which
+# content_source then says). ``topics`` is the LDA topic mixture (null without lyrics).
+TOPIC = "topic"
+TOPICS = "topics"
+TOP_TOPIC = "top_topic"
+HAS_LYRICS = "has_lyrics"
+CONTENT_SOURCE = "content_source"
+WEIGHT = "weight"
+# content_source values
+SOURCE_LYRICS_METADATA = "lyrics+metadata"
+SOURCE_LYRICS = "lyrics"
+SOURCE_METADATA_ARTIST = "metadata+artist_lyrics"  # no lyrics: metadata + artist's lyric profile
+SOURCE_METADATA = "metadata"
+SOURCE_NONE = "none"
+CONTENT_SOURCES = (
+    SOURCE_LYRICS_METADATA,
+    SOURCE_LYRICS,
+    SOURCE_METADATA_ARTIST,
+    SOURCE_METADATA,
+    SOURCE_NONE,
+)
+
+CONTENT_VECTORS_SCHEMA = T.StructType(
+    [
+        T.StructField(SONG, T.IntegerType(), False),
+        T.StructField(FEATURES, T.ArrayType(T.FloatType(), False), False),
+        T.StructField(HAS_LYRICS, T.BooleanType(), False),
+        T.StructField(CONTENT_SOURCE, T.StringType(), False),
+        T.StructField(TOPICS, T.ArrayType(T.FloatType(), False), True),
+        T.StructField(TOP_TOPIC, T.IntegerType(), True),
+    ]
+)
+
+LDA_TOPICS_SCHEMA = T.StructType(
+    [
+        T.StructField(TOPIC, T.IntegerType(), False),
+        T.StructField(RANK, T.IntegerType(), False),
+        T.StructField(WORD_IDX, T.IntegerType(), False),
+        T.StructField(WORD, T.StringType(), True),
+        T.StructField(WEIGHT, T.DoubleType(), False),
+    ]
+)
+
+# Written by the neighbours step next to content_neighbours.
+LSH_RECALL = "lsh_recall.json"

@@ -66,6 +66,10 @@ class Warehouse:
     def doc_uri(self, run_id: str, name: str) -> str:
         return storage.join(self.run_uri(run_id), name)
 
+    def model_uri(self, run_id: str, name: str) -> str:
+        """Where a fitted Spark ML model of the run is saved (``runs/<run_id>/models/<name>``)."""
+        return storage.join(self.run_uri(run_id), "models", name)
+
     def spark_path(self, uri: str) -> str:
         """The path Spark should use: ``s3://`` becomes ``s3a://`` off EMR."""
         if storage.is_s3(uri) and self.spark_s3_scheme == "s3a":

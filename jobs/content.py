@@ -1,0 +1,13 @@
+"""spark-submit entry point: ingest tables -> content_vectors and lda_topics."""
+
+import sys
+
+from recsys.runner import run_job
+
+
+def main(argv=None) -> int:
+    return run_job("content", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
