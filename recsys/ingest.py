@@ -266,8 +266,13 @@ def _clean_text(raw: Column) -> Column:
     return F.decode(F.encode(raw, "UTF-8"), "UTF-8")
 
 
+# Patterns end in \z, not $: Java's $ also matches before a final line terminator, and
+# U+0085, U+2028 and U+2029 are line terminators to Java but stay inside a Hadoop text line,
+# so "1:2\u2028" passed a $-anchored check and left a null count in a clean lyrics row.
+
+
 def _bad_id(col: Column) -> Column:
-    return ~col.rlike(r"^[^\s\x00-\x1f\x7f,]+$")
+    return ~col.rlike(r"^[^\s\x00-\x1f\x7f,]+\z")
 
 
 def _sources(lines: DataFrame, limit: int = 5) -> str:
@@ -290,7 +295,7 @@ def parse_triplets(lines: DataFrame, max_play_count: int) -> DataFrame:
         .when(F.size(parts) != 3, "wrong_field_count")
         .when((user == "") | (song == ""), "empty_id")
         .when(_bad_id(user) | _bad_id(song), "bad_id")
-        .when(~plays_text.rlike(r"^[+-]?[0-9]+$"), "bad_play_count")
+        .when(~plays_text.rlike(r"^[+-]?[0-9]+\z"), "bad_play_count")
         .when(plays.isNull() | (plays <= 0) | (plays > max_play_count), "play_count_out_of_range")
     )
     return lines.select(
@@ -367,8 +372,8 @@ def parse_lyrics(lines: DataFrame, vocab_size: int) -> DataFrame:
         .when(F.size(parts) < 2, "wrong_field_count")
         .when(track == "", "empty_id")
         .when(_bad_id(track), "bad_id")
-        .when(~F.trim(mxm).rlike(r"^[0-9]+$"), "bad_mxm_id")
-        .when(~F.forall(pairs, lambda p: p.rlike(r"^[0-9]{1,9}:[0-9]{1,9}$")), "bad_word_count")
+        .when(~F.trim(mxm).rlike(r"^[0-9]+\z"), "bad_mxm_id")
+        .when(~F.forall(pairs, lambda p: p.rlike(r"^[0-9]{1,9}:[0-9]{1,9}\z")), "bad_word_count")
         .when(F.exists(cnt, lambda c: c < 1), "bad_word_count")
         .when(F.exists(idx, lambda i: (i < 1) | (i > vocab_size)), "word_index_out_of_range")
     )
