@@ -9,6 +9,7 @@ overridden with ``key.path=value`` strings (the ``--set`` flag of every job).
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ class StorageConfig:
 @dataclass(frozen=True)
 class IngestConfig:
     max_bad_fraction: float = _spec(0.01, min=0.0, max=1.0, doc="malformed lines / all lines")
-    max_play_count: int = _spec(100_000, min=1)
+    max_play_count: int = _spec(100_000, min=1, max=2**31 - 1, doc="plays above are quarantined")
     partitions: int = _spec(0, min=0, doc="repartition interactions; 0 keeps Spark's choice")
 
 
@@ -94,9 +95,9 @@ STORAGE_LEVELS = (
 @dataclass(frozen=True)
 class TuningConfig:
     enabled: bool = _spec(False)
-    ranks: list = _spec(factory=lambda: [16, 32])
-    reg_params: list = _spec(factory=lambda: [0.01, 0.1])
-    alphas: list = _spec(factory=lambda: [1.0, 10.0])
+    ranks: list[int] = _spec(factory=lambda: [16, 32])
+    reg_params: list[float] = _spec(factory=lambda: [0.01, 0.1])
+    alphas: list[float] = _spec(factory=lambda: [1.0, 10.0])
     validation_user_fraction: float = _spec(0.2, min=0.0, max=1.0)
     holdout_play_fraction: float = _spec(
         0.3, min=0.0, max=1.0, doc="share of a validation user's songs held out (at least 1)"
@@ -226,7 +227,7 @@ class PublishConfig:
 class EmrNodesConfig:
     """One node role (primary, core or task) of the EMR cluster."""
 
-    instance_types: list = _spec(
+    instance_types: list[str] = _spec(
         factory=lambda: ["m5.xlarge"],
         doc="EC2 types, e.g. r5.2xlarge; fleets use all of them, groups the first",
     )
@@ -242,7 +243,7 @@ _WORKER_TYPES = ("r5.2xlarge", "r5a.2xlarge", "r6i.2xlarge")
 class EmrCoreNodesConfig(EmrNodesConfig):
     """Core nodes (YARN + HDFS): memory-optimised, Spot by default."""
 
-    instance_types: list = _spec(factory=lambda: list(_WORKER_TYPES))
+    instance_types: list[str] = _spec(factory=lambda: list(_WORKER_TYPES))
     count: int = _spec(2, min=0)
     market: str = _spec("SPOT", choices=("ON_DEMAND", "SPOT"))
 
@@ -251,7 +252,7 @@ class EmrCoreNodesConfig(EmrNodesConfig):
 class EmrTaskNodesConfig(EmrNodesConfig):
     """Task nodes (YARN only): Spot capacity that managed scaling adds and removes."""
 
-    instance_types: list = _spec(factory=lambda: list(_WORKER_TYPES))
+    instance_types: list[str] = _spec(factory=lambda: list(_WORKER_TYPES))
     count: int = _spec(0, min=0)
     market: str = _spec("SPOT", choices=("ON_DEMAND", "SPOT"))
 
@@ -296,7 +297,7 @@ class EmrConfig:
     cluster_name: str = _spec("recsys")
     service_role: str = _spec("EMR_DefaultRole")
     job_flow_role: str = _spec("EMR_EC2_DefaultRole", doc="EC2 instance profile of the nodes")
-    subnet_ids: list = _spec(factory=list, doc="fleets pick among all; groups use the first")
+    subnet_ids: list[str] = _spec(factory=list, doc="fleets pick among all; groups use the first")
     ec2_key_name: Optional[str] = _spec(None)
     instance_mode: str = _spec("fleets", choices=("fleets", "groups"))
     primary: EmrNodesConfig = _spec(factory=EmrNodesConfig)
@@ -321,7 +322,7 @@ class EmrConfig:
     idle_timeout_seconds: int = _spec(
         3600, min=60, doc="auto-termination of an idle scheduled cluster (safety net)"
     )
-    tags: dict = _spec(factory=lambda: {"project": "recsys"})
+    tags: dict[str, str] = _spec(factory=lambda: {"project": "recsys"})
     schedule: EmrScheduleConfig = _spec(factory=EmrScheduleConfig)
     extra: dict = _spec(factory=dict, doc="further RunJobFlow request fields, merged on top")
 
@@ -378,15 +379,26 @@ def _check_value(key: str, value: Any, tp: Any, meta: dict) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
     elif tp is str:
         if not isinstance(value, str) or value == "":
             raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
-    elif tp is list:
+    elif tp is list or typing.get_origin(tp) is list:
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
-    elif tp is dict:
+        item_tp = (typing.get_args(tp) or (Any,))[0]
+        if item_tp is not Any:
+            value = [_check_value(f"{key}[{i}]", v, item_tp, {}) for i, v in enumerate(value)]
+    elif tp is dict or typing.get_origin(tp) is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        key_tp, item_tp = typing.get_args(tp) or (Any, Any)
+        if key_tp is str and not all(isinstance(k, str) for k in value):
+            bad = next(k for k in value if not isinstance(k, str))
+            raise ConfigError(f"{key}: keys must be strings, got {bad!r}")
+        if item_tp is not Any:
+            value = {k: _check_value(f"{key}.{k}", v, item_tp, {}) for k, v in value.items()}
     lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
     if choices is not None and value not in choices:
         allowed = ", ".join(map(str, choices))
@@ -450,10 +462,13 @@ def _check_cross_fields(cfg: Config) -> None:
             f"content.dim: {content.dim} is larger than the {combined} columns the weighted parts "
             "give (projection_dim per TF-IDF part, w2v_vector_size, lda_k); lower content.dim"
         )
-    for name in ("ranks", "reg_params", "alphas"):
+    for name, lowest in (("ranks", 1), ("reg_params", 0.0), ("alphas", 0.0)):
         values = getattr(cfg.als.tuning, name)
-        if not values or not all(isinstance(v, (int, float)) for v in values):
+        if not values:
             raise ConfigError(f"als.tuning.{name}: expected a non-empty list of numbers")
+        for i, v in enumerate(values):
+            if v < lowest:
+                raise ConfigError(f"als.tuning.{name}[{i}]: {v!r} is below the minimum {lowest}")
 
 
 def from_dict(data: dict) -> Config:
