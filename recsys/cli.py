@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
-import shutil
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from recsys import config as config_mod
+from recsys.emr import cli as emr_cli
 from recsys.pipeline import STEPS, run_steps
 from recsys.runner import JobFailed, add_job_arguments, load_config, run_job
 from recsys.warehouse import Warehouse, WarehouseError, check_run_id
@@ -56,15 +59,31 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def viewer_app() -> Path:
+    """The viewer's ``app.py``, found beside the package (not in the working directory)."""
+    return Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
+
+
+def viewer_command(warehouse: str, port: int | None = None) -> list[str]:
+    """The ``streamlit run`` command line of ``recsys viewer``."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(viewer_app())]
+    if port:
+        cmd += ["--server.port", str(port)]
+    if "://" not in warehouse:  # a local folder: absolute, since streamlit may change cwd
+        warehouse = os.path.abspath(warehouse)
+    return [*cmd, "--", "--warehouse", warehouse]
+
+
 def _cmd_viewer(args: argparse.Namespace) -> int:
-    streamlit = shutil.which("streamlit")
-    if not streamlit:
+    if importlib.util.find_spec("streamlit") is None:
         print(
             "error: streamlit is not installed (pip install -r requirements.txt)", file=sys.stderr
         )
         return 2
-    cmd = [streamlit, "run", "streamlit_app/app.py", "--", "--warehouse", args.warehouse]
-    return subprocess.call(cmd)
+    if not viewer_app().is_file():
+        print(f"error: the viewer is missing at {viewer_app()}", file=sys.stderr)
+        return 2
+    return subprocess.call(viewer_command(args.warehouse, args.port))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,8 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_job_arguments(p, run_id_required=False)
     p.set_defaults(func=_cmd_config)
 
+    p = sub.add_parser("emr", help="package, submit, watch and schedule the pipeline on EMR")
+    emr_cli.register(p.add_subparsers(dest="emr_command", required=True))
+
     p = sub.add_parser("viewer", help="open the Streamlit viewer on a warehouse")
     p.add_argument("--warehouse", default="warehouse", help="local folder or s3:// prefix")
+    p.add_argument("--port", type=int, help="port to serve on (default: streamlit's 8501)")
     p.set_defaults(func=_cmd_viewer)
     return parser
 

@@ -9,6 +9,7 @@ overridden with ``key.path=value`` strings (the ``--set`` flag of every job).
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -77,17 +78,30 @@ class StorageConfig:
 @dataclass(frozen=True)
 class IngestConfig:
     max_bad_fraction: float = _spec(0.01, min=0.0, max=1.0, doc="malformed lines / all lines")
-    max_play_count: int = _spec(100_000, min=1)
+    max_play_count: int = _spec(100_000, min=1, max=2**31 - 1, doc="plays above are quarantined")
     partitions: int = _spec(0, min=0, doc="repartition interactions; 0 keeps Spark's choice")
+
+
+STORAGE_LEVELS = (
+    "MEMORY_AND_DISK",
+    "MEMORY_AND_DISK_SER",
+    "MEMORY_ONLY",
+    "MEMORY_ONLY_SER",
+    "DISK_ONLY",
+    "NONE",
+)
 
 
 @dataclass(frozen=True)
 class TuningConfig:
     enabled: bool = _spec(False)
-    ranks: list = _spec(factory=lambda: [16, 32])
-    reg_params: list = _spec(factory=lambda: [0.01, 0.1])
-    alphas: list = _spec(factory=lambda: [1.0, 10.0])
+    ranks: list[int] = _spec(factory=lambda: [16, 32])
+    reg_params: list[float] = _spec(factory=lambda: [0.01, 0.1])
+    alphas: list[float] = _spec(factory=lambda: [1.0, 10.0])
     validation_user_fraction: float = _spec(0.2, min=0.0, max=1.0)
+    holdout_play_fraction: float = _spec(
+        0.3, min=0.0, max=1.0, doc="share of a validation user's songs held out (at least 1)"
+    )
     k: int = _spec(10, min=1)
 
 
@@ -107,6 +121,23 @@ class AlsConfig:
     neighbours_k: int = _spec(20, min=1)
     neighbours_method: str = _spec("exact", choices=("exact", "lsh"))
     block_size: int = _spec(4096, min=16, doc="users per numpy scoring block")
+    block_memory_mb: int = _spec(
+        256, min=1, doc="cap on one block's score matrix; shrinks block_size for big catalogues"
+    )
+    score_partitions: int = _spec(
+        0, min=0, doc="tasks scoring top-N and neighbours; 0 = twice the default parallelism"
+    )
+    intermediate_storage_level: str = _spec(
+        "MEMORY_AND_DISK", choices=STORAGE_LEVELS[:-1], doc="ALS's per-iteration blocks"
+    )
+    final_storage_level: str = _spec(
+        "MEMORY_AND_DISK", choices=STORAGE_LEVELS, doc="ALS's returned factor RDDs"
+    )
+    lsh_bucket_length: float = _spec(0.2, min=1e-6, doc="neighbours_method=lsh only")
+    lsh_num_hash_tables: int = _spec(3, min=1)
+    lsh_hashes_per_table: int = _spec(1, min=1, doc="BRP hashes AND-ed into one bucket key")
+    lsh_max_candidates: int = _spec(200, min=2, doc="cap on songs per bucket chunk")
+    lsh_min_similarity: float = _spec(0.0, min=-1.0, max=1.0, doc="cosine floor")
     tuning: TuningConfig = _spec(factory=TuningConfig)
 
 
@@ -177,6 +208,12 @@ class EvaluationConfig:
     holdout_play_fraction: float = _spec(0.3, min=0.0, max=1.0)
     min_user_songs: int = _spec(5, min=2)
     ks: list = _spec(factory=lambda: [10, 50])
+    map_tau: int = _spec(
+        500, min=0, doc="also report MAP at this cut-off (MSD Challenge mAP@500); 0 skips"
+    )
+    alpha_sweep: list = _spec(
+        factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], doc="hybrid alphas also evaluated; [] skips"
+    )
     seed: int = _spec(42)
 
 
@@ -187,12 +224,107 @@ class PublishConfig:
 
 
 @dataclass(frozen=True)
+class EmrNodesConfig:
+    """One node role (primary, core or task) of the EMR cluster."""
+
+    instance_types: list[str] = _spec(
+        factory=lambda: ["m5.xlarge"],
+        doc="EC2 types, e.g. r5.2xlarge; fleets use all of them, groups the first",
+    )
+    count: int = _spec(1, min=0, doc="instances (fleet units = instances here)")
+    market: str = _spec("ON_DEMAND", choices=("ON_DEMAND", "SPOT"))
+    ebs_gb: int = _spec(64, min=0, doc="gp3 EBS volume per instance; 0 for none")
+
+
+_WORKER_TYPES = ("r5.2xlarge", "r5a.2xlarge", "r6i.2xlarge")
+
+
+@dataclass(frozen=True)
+class EmrCoreNodesConfig(EmrNodesConfig):
+    """Core nodes (YARN + HDFS): memory-optimised, Spot by default."""
+
+    instance_types: list[str] = _spec(factory=lambda: list(_WORKER_TYPES))
+    count: int = _spec(2, min=0)
+    market: str = _spec("SPOT", choices=("ON_DEMAND", "SPOT"))
+
+
+@dataclass(frozen=True)
+class EmrTaskNodesConfig(EmrNodesConfig):
+    """Task nodes (YARN only): Spot capacity that managed scaling adds and removes."""
+
+    instance_types: list[str] = _spec(factory=lambda: list(_WORKER_TYPES))
+    count: int = _spec(0, min=0)
+    market: str = _spec("SPOT", choices=("ON_DEMAND", "SPOT"))
+
+
+@dataclass(frozen=True)
+class EmrScalingConfig:
+    """EMR managed scaling bounds (core + task instances)."""
+
+    enabled: bool = _spec(True)
+    min_units: int = _spec(2, min=1)
+    max_units: int = _spec(12, min=1)
+    max_on_demand_units: int = _spec(3, min=0, doc="above this, scaling adds Spot capacity")
+    max_core_units: int = _spec(4, min=1, doc="above this, scaling adds task nodes")
+
+
+@dataclass(frozen=True)
+class EmrScheduleConfig:
+    """The nightly Step Functions state machine and its EventBridge Scheduler schedule."""
+
+    cron: str = _spec("cron(0 2 * * ? *)", doc="EventBridge Scheduler expression")
+    timezone: str = _spec("UTC", doc="IANA time zone of the cron expression")
+    state_machine_name: str = _spec("recsys-nightly")
+    state_machine_role_arn: Optional[str] = _spec(
+        None, doc="role Step Functions assumes to create clusters and add steps"
+    )
+    schedule_name: str = _spec("recsys-nightly")
+    schedule_group: str = _spec("default")
+    scheduler_role_arn: Optional[str] = _spec(
+        None, doc="role EventBridge Scheduler assumes to start the state machine"
+    )
+    enabled: bool = _spec(True)
+
+
+@dataclass(frozen=True)
 class EmrConfig:
     region: str = _spec("us-east-1")
-    release_label: str = _spec("emr-7.13.0")
-    code_prefix: Optional[str] = _spec(None, doc="s3:// prefix for packaged code")
-    log_uri: Optional[str] = _spec(None)
-    extra: dict = _spec(factory=dict)
+    release_label: str = _spec("emr-7.13.0", doc="must ship the Spark that pyspark pins")
+    code_prefix: Optional[str] = _spec(
+        None, doc="s3://bucket/prefix; packages go to <code_prefix>/<version>/"
+    )
+    log_uri: Optional[str] = _spec(None, doc="s3:// prefix for cluster and step logs")
+    cluster_name: str = _spec("recsys")
+    service_role: str = _spec("EMR_DefaultRole")
+    job_flow_role: str = _spec("EMR_EC2_DefaultRole", doc="EC2 instance profile of the nodes")
+    subnet_ids: list[str] = _spec(factory=list, doc="fleets pick among all; groups use the first")
+    ec2_key_name: Optional[str] = _spec(None)
+    instance_mode: str = _spec("fleets", choices=("fleets", "groups"))
+    primary: EmrNodesConfig = _spec(factory=EmrNodesConfig)
+    core: EmrCoreNodesConfig = _spec(factory=EmrCoreNodesConfig)
+    task: EmrTaskNodesConfig = _spec(factory=EmrTaskNodesConfig)
+    spot_timeout_minutes: int = _spec(
+        20, min=5, max=1440, doc="fleets: wait this long for Spot, then take on-demand"
+    )
+    managed_scaling: EmrScalingConfig = _spec(factory=EmrScalingConfig)
+    python: str = _spec("/usr/bin/python3.11", doc="interpreter on the nodes (EMR 7 ships 3.11)")
+    definitions_dir: str = _spec(
+        "emr", doc="cluster/ASL templates, classifications, bootstrap (relative to the repo)"
+    )
+    spark_defaults: dict = _spec(
+        factory=dict, doc="spark-defaults merged over emr/configurations.json"
+    )
+    action_on_failure: Optional[str] = _spec(
+        None,
+        choices=("TERMINATE_CLUSTER", "CANCEL_AND_WAIT"),
+        doc="default: TERMINATE_CLUSTER on a transient cluster, CANCEL_AND_WAIT on a running one",
+    )
+    idle_timeout_seconds: int = _spec(
+        3600, min=60, doc="auto-termination of an idle scheduled cluster (safety net)"
+    )
+    tags: dict[str, str] = _spec(factory=lambda: {"project": "recsys"})
+    schedule: EmrScheduleConfig = _spec(factory=EmrScheduleConfig)
+    extra: dict = _spec(factory=dict, doc="further RunJobFlow request fields, merged on top")
 
 
 @dataclass(frozen=True)
@@ -247,15 +379,26 @@ def _check_value(key: str, value: Any, tp: Any, meta: dict) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
     elif tp is str:
         if not isinstance(value, str) or value == "":
             raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
-    elif tp is list:
+    elif tp is list or typing.get_origin(tp) is list:
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
-    elif tp is dict:
+        item_tp = (typing.get_args(tp) or (Any,))[0]
+        if item_tp is not Any:
+            value = [_check_value(f"{key}[{i}]", v, item_tp, {}) for i, v in enumerate(value)]
+    elif tp is dict or typing.get_origin(tp) is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        key_tp, item_tp = typing.get_args(tp) or (Any, Any)
+        if key_tp is str and not all(isinstance(k, str) for k in value):
+            bad = next(k for k in value if not isinstance(k, str))
+            raise ConfigError(f"{key}: keys must be strings, got {bad!r}")
+        if item_tp is not Any:
+            value = {k: _check_value(f"{key}.{k}", v, item_tp, {}) for k, v in value.items()}
     lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
     if choices is not None and value not in choices:
         allowed = ", ".join(map(str, choices))
@@ -302,6 +445,11 @@ def _check_cross_fields(cfg: Config) -> None:
     for i, k in enumerate(cfg.evaluation.ks):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"evaluation.ks[{i}]: expected a positive integer, got {k!r}")
+    for i, a in enumerate(cfg.evaluation.alpha_sweep):
+        if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0.0 <= a <= 1.0:
+            raise ConfigError(
+                f"evaluation.alpha_sweep[{i}]: expected a number in [0, 1], got {a!r}"
+            )
     content = cfg.content
     combined = (
         (content.projection_dim if content.weight_tfidf > 0 else 0)
@@ -314,10 +462,13 @@ def _check_cross_fields(cfg: Config) -> None:
             f"content.dim: {content.dim} is larger than the {combined} columns the weighted parts "
             "give (projection_dim per TF-IDF part, w2v_vector_size, lda_k); lower content.dim"
         )
-    for name in ("ranks", "reg_params", "alphas"):
+    for name, lowest in (("ranks", 1), ("reg_params", 0.0), ("alphas", 0.0)):
         values = getattr(cfg.als.tuning, name)
-        if not values or not all(isinstance(v, (int, float)) for v in values):
+        if not values:
             raise ConfigError(f"als.tuning.{name}: expected a non-empty list of numbers")
+        for i, v in enumerate(values):
+            if v < lowest:
+                raise ConfigError(f"als.tuning.{name}[{i}]: {v!r} is below the minimum {lowest}")
 
 
 def from_dict(data: dict) -> Config:

@@ -4,14 +4,27 @@ Every raw line ends in exactly one place: a clean table, the quarantine (with fi
 number, raw text and reason), or a counted comment/header line. Parsers are pure functions
 from a DataFrame of lines to a DataFrame with the parsed fields and a ``reason`` column that is
 null for good rows; :func:`run` wires them to storage.
+
+Whole-file problems end the run at once with an :class:`InputError` that names the file,
+before any table is written: a missing or empty (0-byte) triplets file, a compressed file whose
+name does not say so (a gzip'd ``train_triplets.txt``: Hadoop decompresses only by extension,
+so its bytes would otherwise be parsed as binary lines), a ``.gz`` file that is not gzip, a
+compressed file cut short (found while reading), lyrics without their ``%`` word list. We fail
+rather than quarantine these: every line of such a file would be garbage, and the fix (rename,
+decompress, re-download) is the operator's. Line-level problems go to the quarantine; after
+writing, the job checks that every line of every input is accounted for (clean, quarantined or
+a counted lyrics header line) and fails loudly if not.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from py4j.protocol import Py4JJavaError
 from pyspark import StorageLevel
+from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -32,6 +45,20 @@ class InputError(JobFailed):
     """A raw input is missing or unusable as a whole; the message names it."""
 
 
+# The first bytes of compressed formats a raw input might arrive in by mistake. bzip2's
+# header includes its block magic so that a text line starting with "BZh" is not mistaken.
+COMPRESSED_MAGIC: dict[str, re.Pattern[bytes]] = {
+    "gzip": re.compile(rb"^\x1f\x8b"),
+    "bzip2": re.compile(rb"^BZh[1-9]1AY&SY"),
+    "zip": re.compile(rb"^PK\x03\x04"),
+    "zstd": re.compile(rb"^\x28\xb5\x2f\xfd"),
+    "xz": re.compile(rb"^\xfd7zXZ\x00"),
+}
+HEAD_BYTES = 10
+# Hadoop codec class -> the format its files must start with.
+CODEC_FORMATS = {"GzipCodec": "gzip", "BZip2Codec": "bzip2", "ZStandardCodec": "zstd"}
+
+
 # ----------------------------------------------------------------------------- reading
 
 
@@ -49,6 +76,141 @@ def find_inputs(spark: SparkSession, directory: str, pattern: str) -> list[str]:
             if status.isFile():
                 found.append(status.getPath().toString())
     return sorted(set(found))
+
+
+@dataclass(frozen=True)
+class FileHead:
+    """What the driver learns of one raw file before Spark reads it: O(files), not O(data)."""
+
+    path: str
+    size: int
+    codec: str | None  # the format Hadoop will decompress it as (by its name), or None
+    head: bytes  # its first HEAD_BYTES bytes, as stored (still compressed)
+
+
+def compressed_format(head: bytes) -> str | None:
+    """The compressed format ``head`` (a file's first bytes) starts with, if any."""
+    for name, magic in COMPRESSED_MAGIC.items():
+        if magic.match(head):
+            return name
+    return None
+
+
+def check_file(input_name: str, file: FileHead) -> str | None:
+    """Why a raw file cannot be read as it is named, or None when it can.
+
+    A compressed file must be named so that Hadoop decompresses it (``.gz``, ``.bz2``...);
+    a file so named must hold that format. Empty files are fine here (see :func:`run`).
+    """
+    if file.size == 0:
+        return None
+    found = compressed_format(file.head)
+    if file.codec is None and found is not None:
+        suffix = {"gzip": ".gz", "bzip2": ".bz2", "zstd": ".zst"}.get(found)
+        fix = (
+            f"rename it to end in {suffix} (read transparently) or decompress it"
+            if suffix
+            else "extract it"
+        )
+        return (
+            f"{input_name}: {file.path} is {found}-compressed, but its name does not say so, "
+            f"so it would be read as binary lines: {fix}"
+        )
+    if file.codec is not None and found != file.codec:
+        return (
+            f"{input_name}: {file.path} is named as {file.codec} but does not hold {file.codec} "
+            f"data (it starts with {file.head[:8]!r}): rename or re-compress it"
+        )
+    return None
+
+
+def file_heads(spark: SparkSession, paths: list[str]) -> list[FileHead]:
+    """Size, codec and first bytes of each file through Hadoop's FileSystem (driver side)."""
+    jvm = spark.sparkContext._jvm
+    hconf = spark.sparkContext._jsc.hadoopConfiguration()
+    codecs = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(hconf)
+    heads = []
+    for path in paths:
+        hpath = jvm.org.apache.hadoop.fs.Path(path)
+        fs = hpath.getFileSystem(hconf)
+        size = int(fs.getFileStatus(hpath).getLen())
+        codec = codecs.getCodec(hpath)
+        codec_name = None
+        if codec is not None:
+            cls = codec.getClass().getSimpleName()
+            codec_name = CODEC_FORMATS.get(cls, cls)
+        head = bytearray()
+        if size:
+            stream = fs.open(hpath)
+            try:
+                while len(head) < min(size, HEAD_BYTES):
+                    byte = stream.read()
+                    if byte < 0:
+                        break
+                    head.append(byte)
+            finally:
+                stream.close()
+        heads.append(FileHead(path, size, codec_name, bytes(head)))
+    return heads
+
+
+_READ_ERROR = re.compile(r"Encountered error while reading file (\S+?)\.? Details")
+_CAUSE = re.compile(r"Caused by: ([^\n]+)")
+# Causes that mean a file's bytes could not be read (truncated or corrupt compressed data).
+_IO_CAUSE = re.compile(r"EOFException|ZipException|IOException|not a gzip file|CRC", re.I)
+
+
+def read_failure(
+    exc: BaseException, files: dict[str, list[str]], culprit: str | None = None
+) -> InputError | None:
+    """An :class:`InputError` naming the input and file when ``exc`` is Spark failing to read
+    a raw file (a truncated or corrupt compressed file), else None.
+
+    Spark names the file in some failures ("Encountered error while reading file ..."); for
+    the others (a gzip stream cut short raises a bare ``EOFException``) pass the ``culprit``
+    found by :func:`find_unreadable`.
+    """
+    text = str(exc)
+    causes = _CAUSE.findall(text)
+    cause = causes[-1].strip() if causes else text.strip().splitlines()[0]
+    found = _READ_ERROR.search(text)
+    bad = found.group(1) if found else culprit
+    if bad is None:
+        return None
+    name = next(
+        (n for n, paths in files.items() for p in paths if _local_part(p) == _local_part(bad)),
+        "input",
+    )
+    return InputError(
+        f"{name}: {bad} could not be read ({cause}); is it a truncated or corrupt "
+        "compressed file? Replace it and run again"
+    )
+
+
+def find_unreadable(
+    spark: SparkSession, exc: BaseException, files: dict[str, list[str]]
+) -> str | None:
+    """After an I/O failure that names no file, read each compressed input alone to find the
+    one that fails (only on the failure path; compressed files are one task each)."""
+    if not _IO_CAUSE.search(str(exc)):
+        return None
+    jvm = spark.sparkContext._jvm
+    codecs = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
+        spark.sparkContext._jsc.hadoopConfiguration()
+    )
+    for paths in files.values():
+        for path in paths:
+            if codecs.getCodec(jvm.org.apache.hadoop.fs.Path(path)) is None:
+                continue
+            try:
+                spark.read.text(path).count()
+            except (Py4JJavaError, CapturedException):
+                return path
+    return None
+
+
+def _local_part(path: str) -> str:
+    return re.sub(r"^[a-z0-9]+:/*", "/", path)
 
 
 def read_lines(spark: SparkSession, paths: list[str], input_name: str) -> DataFrame:
@@ -104,8 +266,19 @@ def _clean_text(raw: Column) -> Column:
     return F.decode(F.encode(raw, "UTF-8"), "UTF-8")
 
 
+# Patterns end in \z, not $: Java's $ also matches before a final line terminator, and
+# U+0085, U+2028 and U+2029 are line terminators to Java but stay inside a Hadoop text line,
+# so "1:2\u2028" passed a $-anchored check and left a null count in a clean lyrics row.
+
+
 def _bad_id(col: Column) -> Column:
-    return ~col.rlike(r"^[^\s\x00-\x1f\x7f,]+$")
+    return ~col.rlike(r"^[^\s\x00-\x1f\x7f,]+\z")
+
+
+def _sources(lines: DataFrame, limit: int = 5) -> str:
+    """The files ``lines`` come from (at most ``limit``), for messages."""
+    found = sorted(r["source"] for r in lines.select("source").distinct().limit(limit).collect())
+    return ", ".join(found) or "(no file)"
 
 
 # ----------------------------------------------------------------------------- parsers
@@ -122,7 +295,7 @@ def parse_triplets(lines: DataFrame, max_play_count: int) -> DataFrame:
         .when(F.size(parts) != 3, "wrong_field_count")
         .when((user == "") | (song == ""), "empty_id")
         .when(_bad_id(user) | _bad_id(song), "bad_id")
-        .when(~plays_text.rlike(r"^[+-]?[0-9]+$"), "bad_play_count")
+        .when(~plays_text.rlike(r"^[+-]?[0-9]+\z"), "bad_play_count")
         .when(plays.isNull() | (plays <= 0) | (plays > max_play_count), "play_count_out_of_range")
     )
     return lines.select(
@@ -199,8 +372,8 @@ def parse_lyrics(lines: DataFrame, vocab_size: int) -> DataFrame:
         .when(F.size(parts) < 2, "wrong_field_count")
         .when(track == "", "empty_id")
         .when(_bad_id(track), "bad_id")
-        .when(~F.trim(mxm).rlike(r"^[0-9]+$"), "bad_mxm_id")
-        .when(~F.forall(pairs, lambda p: p.rlike(r"^[0-9]{1,9}:[0-9]{1,9}$")), "bad_word_count")
+        .when(~F.trim(mxm).rlike(r"^[0-9]+\z"), "bad_mxm_id")
+        .when(~F.forall(pairs, lambda p: p.rlike(r"^[0-9]{1,9}:[0-9]{1,9}\z")), "bad_word_count")
         .when(F.exists(cnt, lambda c: c < 1), "bad_word_count")
         .when(F.exists(idx, lambda i: (i < 1) | (i > vocab_size)), "word_index_out_of_range")
     )
@@ -287,9 +460,16 @@ def build_tables(
     vocabulary = parse_vocabulary(lines[LYRICS]).persist(level)
     vocab_size = vocabulary.count()
     if vocab_size and vocabulary.select(S.WORD_IDX).distinct().count() != vocab_size:
-        raise InputError("lyrics: the '%' word-list lines of the lyrics files disagree")
-    if lines[LYRICS].take(1) and not vocab_size:
-        raise InputError("lyrics: no '%' word-list line found, so word indexes cannot be read")
+        raise InputError(
+            "lyrics: the '%' word-list lines of the lyrics files disagree: "
+            + _sources(lines[LYRICS].filter(F.col("raw").startswith("%")))
+        )
+    lyric_data = lines[LYRICS].filter(~F.col("raw").startswith("#"))
+    if not vocab_size and lyric_data.take(1):
+        raise InputError(
+            "lyrics: no '%' word-list line found, so the word indexes of the data lines cannot "
+            f"be read, in {_sources(lyric_data)}; the musiXmatch file must keep its '%' line"
+        )
     lyric_lines = parse_lyrics(lines[LYRICS], vocab_size).persist(level)
 
     bad_songs = mismatches.filter(F.col("reason").isNull()).select(S.SONG_ID).distinct()
@@ -407,6 +587,19 @@ def build_tables(
 
     counts = _count(lines, triplets_marked, tracks_marked, mismatches, lyric_lines, pairs)
     counts["vocabulary"] = vocab_size
+    # mismatch-list songs that match nothing (no triplet, no track): valid lines, but worth
+    # seeing; the join is on the small mismatch list and the few rows it filtered
+    hit_songs = (
+        triplets_marked.filter(F.col("reason") == "song_in_mismatch_list")
+        .select(S.SONG_ID)
+        .unionByName(
+            tracks_marked.filter(F.col("reason") == "song_in_mismatch_list").select(S.SONG_ID)
+        )
+        .distinct()
+    )
+    listed = bad_songs.select(S.SONG_ID)
+    counts["mismatch_song_ids"] = listed.count()
+    counts["mismatch_song_ids_unmatched"] = listed.join(hit_songs, S.SONG_ID, "left_anti").count()
     counts["lyrics_tracks_without_song"] = good_lyrics.join(
         good_tracks.select(S.TRACK_ID), S.TRACK_ID, "left_anti"
     ).count()
@@ -432,7 +625,12 @@ def _count(
         .collect()
     )
     line_totals = {
-        name: df.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("source").alias("f")).first()
+        name: df.agg(
+            F.count(F.lit(1)).alias("n"),
+            F.countDistinct("source").alias("f"),
+            F.count(F.when(F.col("raw").startswith("#"), 1)).alias("comment"),
+            F.count(F.when(F.col("raw").startswith("%"), 1)).alias("wordlist"),
+        ).first()
         for name, df in lines.items()
     }
     inputs: dict[str, Any] = {}
@@ -443,6 +641,9 @@ def _count(
             "clean_lines": 0,
             "quarantined": {},
         }
+        if name == LYRICS:
+            inputs[name]["comment_lines"] = int(total["comment"])
+            inputs[name]["wordlist_lines"] = int(total["wordlist"])
     for row in by_reason:
         entry = inputs[row["input"]]
         if row["reason"] is None:
@@ -450,7 +651,14 @@ def _count(
         else:
             entry["quarantined"][row["reason"]] = int(row["count"])
     lyr = inputs[LYRICS]
-    lyr["header_lines"] = lyr["lines"] - lyr["clean_lines"] - sum(lyr["quarantined"].values())
+    lyr["header_lines"] = lyr["comment_lines"] + lyr["wordlist_lines"]
+    for entry in inputs.values():
+        entry["unaccounted_lines"] = (
+            entry["lines"]
+            - entry["clean_lines"]
+            - sum(entry["quarantined"].values())
+            - entry.get("header_lines", 0)
+        )
     pair_stats = pairs.agg(
         F.count(F.lit(1)).alias("pairs"),
         F.coalesce(F.sum(F.col("_lines") - 1), F.lit(0)).alias("dups"),
@@ -496,6 +704,60 @@ def quality_report(
     }
 
 
+def check_inputs(spark: SparkSession, files: dict[str, list[str]]) -> list[str]:
+    """Refuse whole files that cannot be read as named; return the empty (0-byte) files.
+
+    Raises
+    ------
+    InputError
+        Naming the file: compressed but not named so (or named so but not compressed), or
+        every triplets file empty.
+    """
+    empty: list[str] = []
+    problems: list[str] = []
+    for name, paths in files.items():
+        heads = file_heads(spark, paths)
+        empty += [h.path for h in heads if h.size == 0]
+        problems += [msg for h in heads if (msg := check_file(name, h)) is not None]
+        if name == TRIPLETS and heads and all(h.size == 0 for h in heads):
+            problems.append(
+                f"triplets: {', '.join(paths)} {'is' if len(paths) == 1 else 'are'} empty "
+                "(0 bytes): nothing to ingest"
+            )
+    if problems:
+        raise InputError(" | ".join(problems))
+    return empty
+
+
+def _first_bad_line(quarantine: DataFrame, input_name: str) -> str:
+    """``file:line: raw`` of the first malformed line of an input, for messages."""
+    row = (
+        quarantine.filter((F.col("input") == input_name) & (F.col("category") == S.MALFORMED))
+        .select("source", "line", "raw", "reason")
+        .orderBy("source", "line")
+        .first()
+    )
+    if row is None:
+        return ""
+    text = row["raw"] if len(row["raw"]) <= 120 else row["raw"][:117] + "..."
+    return f"; first: {row['source']}:{row['line']} ({row['reason']}): {text!r}" + _hint(
+        input_name, row["reason"], row["raw"]
+    )
+
+
+def _hint(input_name: str, reason: str, raw: str) -> str:
+    """A likely cause of a wrong field count, from the line itself."""
+    if reason != "wrong_field_count":
+        return ""
+    if input_name == TRIPLETS and "\t" not in raw:
+        kind = "comma" if "," in raw else "space" if " " in raw else None
+        if kind:
+            return f" (no tab in the line: the file looks {kind}-separated; fields must be tabs)"
+    if input_name == TRACKS and "<SEP>" not in raw:
+        return " (no <SEP> in the line: fields must be separated by the string <SEP>)"
+    return ""
+
+
 def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     """Read the raw inputs named by ``cfg.input``, write the run's clean tables and audit."""
     wh = Warehouse.from_config(cfg)
@@ -512,6 +774,26 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
             f"triplets: no file matches {in_dir}/{cfg.input.triplets} (or .gz); "
             "set input.dir / input.triplets"
         )
+    empty_files = check_inputs(spark, files)
+    try:
+        return _ingest(spark, cfg, run_id, wh, files, empty_files)
+    except (Py4JJavaError, CapturedException) as exc:
+        failure = read_failure(exc, files) or read_failure(
+            exc, files, find_unreadable(spark, exc, files)
+        )
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def _ingest(
+    spark: SparkSession,
+    cfg: Config,
+    run_id: str,
+    wh: Warehouse,
+    files: dict[str, list[str]],
+    empty_files: list[str],
+) -> dict[str, Any]:
     missing = [name for name, found in files.items() if not found]
     lines = {name: read_lines(spark, found, name) for name, found in files.items()}
     result = build_tables(spark, lines, cfg.ingest.max_play_count)
@@ -543,13 +825,37 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         cfg.ingest.max_bad_fraction,
     )
     report["files"] = files
+    report["empty_files"] = empty_files
     wh.write_json(run_id, S.QUALITY_REPORT, report)
+    lost = {
+        n: e["unaccounted_lines"] for n, e in report["inputs"].items() if e["unaccounted_lines"]
+    }
+    if lost:
+        raise JobFailed(
+            f"ingest lost track of lines (lines not clean, quarantined or header): {lost}; "
+            f"see {wh.doc_uri(run_id, S.QUALITY_REPORT)}"
+        )
+    quarantine = wh.read_table(spark, run_id, S.QUARANTINE)
     if tables[S.INTERACTIONS] == 0:
-        raise InputError(f"triplets: no valid triplet in {', '.join(files[TRIPLETS])}")
+        trip = report["inputs"][TRIPLETS]
+        reasons = ", ".join(f"{r}={n}" for r, n in sorted(trip["quarantined"].items()))
+        raise InputError(
+            f"triplets: no valid triplet among the {trip['lines']} lines of "
+            f"{', '.join(files[TRIPLETS])}"
+            + (f" (quarantined: {reasons})" if reasons else "")
+            + _first_bad_line(quarantine, TRIPLETS)
+        )
     if not report["passed"]:
+        failing = [
+            n for n, e in report["inputs"].items() if e["bad_fraction"] > report["max_bad_fraction"]
+        ]
         raise JobFailed(
             "ingest quality gate failed; the quarantine table and quality_report.json are "
-            f"written under {wh.run_uri(run_id)}. " + " | ".join(report["gate_failures"])
+            f"written under {wh.run_uri(run_id)}. "
+            + " | ".join(
+                msg + _first_bad_line(quarantine, name)
+                for name, msg in zip(failing, report["gate_failures"], strict=True)
+            )
         )
     return {
         "interactions": tables[S.INTERACTIONS],

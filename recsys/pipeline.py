@@ -32,8 +32,16 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("ingest", "recsys.ingest:run", "parse raw files into interactions, users, songs, lyrics"),
+    Step(
+        "train-als",
+        "recsys.als:run",
+        "implicit ALS: factors, model, cf_user_topn and cf_neighbours (optionally tuned)",
+    ),
     Step("content", "recsys.content:run", "TF-IDF, Word2Vec, LDA and combined content vectors"),
     Step("neighbours", "recsys.neighbours:run", "content neighbours by LSH, recall vs exact"),
+    Step("hybrid", "recsys.hybrid:run", "blend collaborative and content into top-N tables"),
+    Step("evaluate", "recsys.evaluate:run", "score all models against baselines on held-out plays"),
+    Step("publish", "recsys.publish:run", "write the manifest; move latest if the gates pass"),
 )
 
 

@@ -212,6 +212,24 @@ METRICS_SCHEMA = T.StructType(
 EVALUATION_JSON = "evaluation.json"
 EVALUATION_MD = "evaluation.md"
 
+# ----------------------------------------------------------------------------- evaluation
+# Metric names in the metrics table (its "metric" column); reports and gates say metric@k.
+METRIC_PRECISION = "precision"
+METRIC_RECALL = "recall"
+METRIC_NDCG = "ndcg"
+METRIC_MAP = "map"
+METRIC_COVERAGE = "coverage"
+METRIC_DIVERSITY = "diversity"
+RANKING_METRICS = (METRIC_PRECISION, METRIC_RECALL, METRIC_NDCG, METRIC_MAP)
+METRIC_NAMES = (*RANKING_METRICS, METRIC_COVERAGE, METRIC_DIVERSITY)
+MODEL_POPULARITY = "popularity"
+
+# ----------------------------------------------------------------------------- collaborative (ALS)
+# Written by the train-als step next to its tables: the fitted Spark ALSModel (a folder under
+# the run's models/), the parameters it was fitted with, and the hyper-parameter search table.
+ALS_MODEL = "als"
+ALS_PARAMS = "als_params.json"
+ALS_TUNING = "als_tuning.json"
 # ----------------------------------------------------------------------------- content tables
 # content_vectors: one row per song of the catalogue. ``features`` is the combined unit vector
 # (content.dim floats; all zeros when a song has neither lyrics nor usable metadata, which

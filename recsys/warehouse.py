@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from recsys import storage
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
     from recsys.config import Config
@@ -65,6 +66,10 @@ class Warehouse:
     def doc_uri(self, run_id: str, name: str) -> str:
         return storage.join(self.run_uri(run_id), name)
 
+    def model_uri(self, run_id: str, name: str) -> str:
+        """Where a fitted Spark ML model of the run is saved (``runs/<run_id>/models/<name>``)."""
+        return storage.join(self.run_uri(run_id), "models", name)
+
     def spark_path(self, uri: str) -> str:
         """The path Spark should use: ``s3://`` becomes ``s3a://`` off EMR."""
         if storage.is_s3(uri) and self.spark_s3_scheme == "s3a":
@@ -88,6 +93,54 @@ class Warehouse:
 
     def read_table(self, spark: SparkSession, run_id: str, table: str) -> DataFrame:
         """Read a complete table of a run, or raise naming what is missing."""
+        uri = self._require_table(run_id, table)
+        return spark.read.parquet(self.spark_path(uri))
+
+    def read_table_arrow(
+        self,
+        run_id: str,
+        table: str,
+        columns: list[str] | None = None,
+        filters: Any = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """Read (part of) a complete table without Spark, for the viewer and small tables.
+
+        ``columns`` prunes the columns read; ``filters`` (a ``pyarrow.compute.Expression`` or
+        DNF tuples such as ``[("user_id", "==", "u1")]``) is pushed into the scan, so row
+        groups whose statistics exclude it are skipped and only matching rows are kept;
+        ``limit`` stops the scan after that many rows. Works on local folders and ``s3://``
+        (with ``AWS_ENDPOINT_URL`` for a custom endpoint).
+        """
+        import pyarrow as pa
+        import pyarrow.dataset as pads
+        import pyarrow.parquet as pq
+
+        uri = self._require_table(run_id, table)
+        fs, path = storage.filesystem(uri)
+        if filters is not None and not isinstance(filters, pads.Expression):
+            filters = pq.filters_to_expression(filters)
+        try:
+            dataset = pads.dataset(path, filesystem=fs, format="parquet", partitioning="hive")
+            unknown = sorted(set(columns or []) - set(dataset.schema.names))
+            if unknown:
+                raise WarehouseError(
+                    f"table {table!r} of run {run_id!r} has no column(s) {', '.join(unknown)} "
+                    f"(it has {', '.join(dataset.schema.names)})"
+                )
+            if limit is not None:
+                arrow = dataset.head(limit, columns=columns, filter=filters)
+            else:
+                arrow = dataset.to_table(columns=columns, filter=filters)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise WarehouseError(
+                f"table {table!r} of run {run_id!r} at {uri} is unreadable: {exc}"
+            ) from None
+        except OSError as exc:
+            raise storage.StorageError(f"{uri}: {exc}") from exc
+        return arrow.to_pandas()
+
+    def _require_table(self, run_id: str, table: str) -> str:
         uri = self.table_uri(run_id, table)
         if not self.has_table(run_id, table):
             state = "incomplete (no _SUCCESS marker)" if storage.exists(uri) else "missing"
@@ -95,7 +148,7 @@ class Warehouse:
                 f"table {table!r} of run {run_id!r} is {state} at {uri}: run the job that "
                 "writes it first"
             )
-        return spark.read.parquet(self.spark_path(uri))
+        return uri
 
     # ------------------------------------------------------------------ documents
     def write_json(self, run_id: str, name: str, doc: Any) -> str:
@@ -117,6 +170,13 @@ class Warehouse:
         uri = self.doc_uri(run_id, name)
         storage.write_bytes_atomic(uri, text.encode("utf-8"))
         return uri
+
+    def read_text(self, run_id: str, name: str) -> str:
+        uri = self.doc_uri(run_id, name)
+        try:
+            return storage.read_bytes(uri).decode("utf-8")
+        except FileNotFoundError:
+            raise WarehouseError(f"{name} of run {run_id!r} not found at {uri}") from None
 
     # ------------------------------------------------------------------ runs
     def list_runs(self) -> list[str]:

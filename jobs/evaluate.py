@@ -1,0 +1,13 @@
+"""spark-submit entry point: ranking metrics of every model on held-out plays."""
+
+import sys
+
+from recsys.runner import run_job
+
+
+def main(argv=None) -> int:
+    return run_job("evaluate", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""spark-submit entry point: interactions -> ALS factors, model, cf_user_topn, cf_neighbours."""
+
+import sys
+
+from recsys.runner import run_job
+
+
+def main(argv=None) -> int:
+    return run_job("train-als", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""The AWS side: submit the pipeline, read its state and logs, deploy the nightly schedule.
+
+Clients come from ``boto3.client(service, region_name=cfg.emr.region)`` only, so the
+standard ``AWS_ENDPOINT_URL`` (and credentials) settings decide where requests go.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from recsys.config import Config
+from recsys.emr import definitions as defs
+from recsys.emr import shapes
+from recsys.emr.package import split_s3
+
+
+class EmrError(RuntimeError):
+    """An EMR operation cannot go on; the message says why and what to do."""
+
+
+def client(cfg: Config, service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=cfg.emr.region)
+
+
+def _not_found(exc: Exception) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    return code in {
+        "404",
+        "NoSuchKey",
+        "NotFound",
+        "ResourceNotFoundException",
+        "StateMachineDoesNotExist",
+    }
+
+
+def require_package(cfg: Config, layout: defs.CodeLayout) -> None:
+    """Fail unless ``layout``'s version was packaged (its manifest is on S3)."""
+    bucket, key = split_s3(layout.manifest_uri)
+    try:
+        client(cfg, "s3").head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if _not_found(exc):
+            raise EmrError(
+                f"code version {layout.version} is not packaged ({layout.manifest_uri} not "
+                f"found): run `recsys emr package` first, or pass --build-id"
+            ) from None
+        raise
+
+
+# --------------------------------------------------------------------------- submit
+
+
+@dataclass
+class Submission:
+    cluster_id: str
+    transient: bool
+    step_ids: list[str] = field(default_factory=list)
+
+
+def submit(
+    cfg: Config,
+    layout: defs.CodeLayout,
+    run_id: str,
+    cluster_id: str | None = None,
+    overrides: tuple[str, ...] = (),
+) -> Submission:
+    """A transient cluster running every step, or the steps added to ``cluster_id``."""
+    emr = client(cfg, "emr")
+    if cluster_id is None:
+        request = defs.transient_cluster_request(cfg, layout, run_id, overrides)
+        shapes.check_request("emr", "RunJobFlow", request)
+        response = emr.run_job_flow(**request)
+        cluster = response["JobFlowId"]
+        steps = emr.list_steps(ClusterId=cluster)["Steps"]
+        return Submission(cluster, True, [s["Id"] for s in reversed(steps)])
+    state = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"]
+    if state not in ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"):
+        raise EmrError(f"cluster {cluster_id} is {state}; steps can only go to a live cluster")
+    steps = defs.pipeline_steps(
+        layout, run_id, defs.action_on_failure(cfg, transient=False), overrides
+    )
+    request = {"JobFlowId": cluster_id, "Steps": steps}
+    shapes.check_request("emr", "AddJobFlowSteps", request)
+    response = emr.add_job_flow_steps(**request)
+    return Submission(cluster_id, False, list(response["StepIds"]))
+
+
+def follow_commands(cfg: Config, cluster_id: str) -> list[str]:
+    region = f"--region {cfg.emr.region}"
+    return [
+        f"aws emr describe-cluster --cluster-id {cluster_id} {region} --query Cluster.Status",
+        f"aws emr list-steps --cluster-id {cluster_id} {region} "
+        "--query 'Steps[].[Name,Status.State]' --output table",
+        f"aws emr wait step-complete --cluster-id {cluster_id} --step-id <step id> {region}",
+        f"aws emr wait cluster-terminated --cluster-id {cluster_id} {region}",
+        f"recsys emr status --cluster-id {cluster_id}",
+        f"recsys emr logs --cluster-id {cluster_id}",
+    ]
+
+
+# --------------------------------------------------------------------------- status
+
+
+def latest_cluster_id(cfg: Config) -> str:
+    """The newest cluster whose name starts with ``emr.cluster_name``."""
+    emr = client(cfg, "emr")
+    found: list[dict[str, Any]] = []
+    for page in emr.get_paginator("list_clusters").paginate():
+        found += [c for c in page["Clusters"] if c["Name"].startswith(cfg.emr.cluster_name + "-")]
+    if not found:
+        raise EmrError(f"no cluster named {cfg.emr.cluster_name}-*; pass --cluster-id")
+    newest = max(found, key=lambda c: c["Status"]["Timeline"]["CreationDateTime"])
+    return newest["Id"]
+
+
+def status(cfg: Config, cluster_id: str) -> dict[str, Any]:
+    """The cluster's state and each step's, in submission order."""
+    emr = client(cfg, "emr")
+    cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
+    steps: list[dict[str, Any]] = []
+    for page in emr.get_paginator("list_steps").paginate(ClusterId=cluster_id):
+        steps += page["Steps"]
+    steps.reverse()  # ListSteps returns the newest first
+    return {
+        "cluster_id": cluster_id,
+        "name": cluster["Name"],
+        "state": cluster["Status"]["State"],
+        "reason": cluster["Status"].get("StateChangeReason", {}).get("Message", ""),
+        "log_uri": cluster.get("LogUri"),
+        "steps": [
+            {
+                "id": s["Id"],
+                "name": s["Name"],
+                "state": s["Status"]["State"],
+                "reason": (s["Status"].get("FailureDetails") or {}).get("Reason", ""),
+                "args": s["Config"].get("Args", []),
+            }
+            for s in steps
+        ],
+    }
+
+
+def log_locations(cfg: Config, cluster_id: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where EMR writes this cluster's logs (pushed to S3 every few minutes)."""
+    base = f"{str(cfg.emr.log_uri).rstrip('/')}/{cluster_id}"
+    return {
+        "cluster": f"{base}/",
+        "bootstrap": f"{base}/node/<instance id>/bootstrap-actions/",
+        "containers": f"{base}/containers/",
+        "steps": [
+            {
+                "name": s["name"],
+                "state": s["state"],
+                "prefix": f"{base}/steps/{s['id']}/",
+                "stderr": f"{base}/steps/{s['id']}/stderr.gz",
+                "controller": f"{base}/steps/{s['id']}/controller.gz",
+            }
+            for s in steps
+        ],
+    }
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def _find_state_machine(sfn: Any, name: str) -> str | None:
+    for page in sfn.get_paginator("list_state_machines").paginate():
+        for machine in page["stateMachines"]:
+            if machine["name"] == name:
+                return machine["stateMachineArn"]
+    return None
+
+
+def deploy_schedule(
+    cfg: Config, layout: defs.CodeLayout, overrides: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """Create or update the state machine, then the schedule that starts it nightly."""
+    sched = cfg.emr.schedule
+    sfn = client(cfg, "stepfunctions")
+    definition = json.dumps(defs.state_machine_definition(cfg, layout, overrides), indent=1)
+    shapes.check_request(
+        "stepfunctions",
+        "CreateStateMachine",
+        {
+            "name": sched.state_machine_name,
+            "definition": definition,
+            "roleArn": str(sched.state_machine_role_arn),
+        },
+    )
+    arn = _find_state_machine(sfn, sched.state_machine_name)
+    tags = [{"key": "recsys:code-version", "value": layout.version}]
+    if arn is None:
+        arn = sfn.create_state_machine(
+            name=sched.state_machine_name,
+            definition=definition,
+            roleArn=sched.state_machine_role_arn,
+            type="STANDARD",
+            tags=tags,
+        )["stateMachineArn"]
+        machine_action = "created"
+    else:
+        sfn.update_state_machine(
+            stateMachineArn=arn, definition=definition, roleArn=sched.state_machine_role_arn
+        )
+        sfn.tag_resource(resourceArn=arn, tags=tags)
+        machine_action = "updated"
+    scheduler = client(cfg, "scheduler")
+    request = defs.schedule_request(cfg, arn)
+    shapes.check_request("scheduler", "CreateSchedule", request)
+    try:
+        scheduler.get_schedule(Name=sched.schedule_name, GroupName=sched.schedule_group)
+    except ClientError as exc:
+        if not _not_found(exc):
+            raise
+        schedule_arn = scheduler.create_schedule(**request)["ScheduleArn"]
+        schedule_action = "created"
+    else:
+        schedule_arn = scheduler.update_schedule(**request)["ScheduleArn"]
+        schedule_action = "updated"
+    return {
+        "state_machine_arn": arn,
+        "state_machine": machine_action,
+        "schedule_arn": schedule_arn,
+        "schedule": schedule_action,
+    }
+
+
+def show_schedule(cfg: Config) -> dict[str, Any]:
+    """The deployed state machine and schedule (``None`` parts are not deployed)."""
+    sched = cfg.emr.schedule
+    sfn = client(cfg, "stepfunctions")
+    out: dict[str, Any] = {"state_machine": None, "schedule": None}
+    arn = _find_state_machine(sfn, sched.state_machine_name)
+    if arn:
+        machine = sfn.describe_state_machine(stateMachineArn=arn)
+        tags = sfn.list_tags_for_resource(resourceArn=arn).get("tags", [])
+        definition = json.loads(machine["definition"])
+        out["state_machine"] = {
+            "arn": arn,
+            "status": machine.get("status"),
+            "role_arn": machine.get("roleArn"),
+            "code_version": {t["key"]: t["value"] for t in tags}.get("recsys:code-version"),
+            "states": list(definition.get("States", {})),
+        }
+        execs = sfn.list_executions(stateMachineArn=arn, maxResults=5).get("executions", [])
+        out["executions"] = [
+            {"name": e["name"], "status": e["status"], "start": str(e["startDate"])} for e in execs
+        ]
+    try:
+        got = client(cfg, "scheduler").get_schedule(
+            Name=sched.schedule_name, GroupName=sched.schedule_group
+        )
+    except ClientError as exc:
+        if not _not_found(exc):
+            raise
+    else:
+        out["schedule"] = {
+            "arn": got["Arn"],
+            "expression": got["ScheduleExpression"],
+            "timezone": got.get("ScheduleExpressionTimezone"),
+            "state": got.get("State"),
+            "target": got["Target"]["Arn"],
+            "input": got["Target"].get("Input"),
+        }
+    return out
+
+
+def remove_schedule(cfg: Config) -> dict[str, bool]:
+    """Delete the schedule, then the state machine; absent parts are fine."""
+    sched = cfg.emr.schedule
+    removed = {"schedule": False, "state_machine": False}
+    try:
+        client(cfg, "scheduler").delete_schedule(
+            Name=sched.schedule_name, GroupName=sched.schedule_group
+        )
+        removed["schedule"] = True
+    except ClientError as exc:
+        if not _not_found(exc):
+            raise
+    sfn = client(cfg, "stepfunctions")
+    arn = _find_state_machine(sfn, sched.state_machine_name)
+    if arn:
+        sfn.delete_state_machine(stateMachineArn=arn)
+        removed["state_machine"] = True
+    return removed

@@ -1,0 +1,193 @@
+"""EMR-specific validation of a loaded config, run before any AWS call.
+
+``recsys.config`` checks types and ranges for every environment; an EMR run needs more
+(a bucket, S3 paths, instance types EC2 knows the shape of, a release label whose Spark is the
+one pyspark pins). Every problem found is reported at once, each line naming its key.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from pathlib import Path
+from urllib.parse import urlparse
+
+from recsys.config import Config, ConfigError
+from recsys.emr import releases
+
+# family (with a generation digit) '.' size: m5.xlarge, r6gd.16xlarge, c7gn.metal-48xl ...
+INSTANCE_TYPE = re.compile(
+    r"^(?=[a-z-]*\d)[a-z][a-z0-9-]*"
+    r"\.(nano|micro|small|medium|large|xlarge|\d+xlarge|metal|metal-\d+xl)$"
+)
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+SCHEDULE_EXPRESSION = re.compile(r"^(cron\(\S+( \S+){5}\)|rate\(\d+ (minute|hour|day)s?\))$")
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+BUILD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# The characters ASL intrinsic functions need escaped, and shell-unsafe ones: keep them out.
+UNSAFE_PATH_CHARS = set("'{}\\\" \t\n$`")
+
+
+class EmrConfigError(ConfigError):
+    """The config cannot be used on EMR; every line names a key."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"config not usable on EMR ({len(problems)} problem(s)):\n{lines}")
+
+
+def s3_problem(key: str, uri: str | None, required: bool = True) -> str | None:
+    """Why ``uri`` is not a usable ``s3://bucket/...`` URI (None if it is)."""
+    if uri is None:
+        return f"{key}: missing; set an s3://bucket/prefix" if required else None
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3":
+        return f"{key}: {uri!r} is not an s3:// URI (an EMR cluster cannot read local paths)"
+    if not parsed.netloc:
+        return f"{key}: {uri!r} is missing the bucket (s3://BUCKET/prefix)"
+    if not BUCKET.match(parsed.netloc):
+        return f"{key}: {parsed.netloc!r} is not a valid S3 bucket name"
+    if UNSAFE_PATH_CHARS & set(uri):
+        return f"{key}: {uri!r} has quotes, braces, spaces or '$'; use a plain path"
+    return None
+
+
+def _node_problems(key: str, nodes, mode: str) -> list[str]:
+    problems = []
+    if not nodes.instance_types:
+        problems.append(f"{key}.instance_types: empty; give at least one, like r5.2xlarge")
+    for i, itype in enumerate(nodes.instance_types):
+        if not isinstance(itype, str) or not INSTANCE_TYPE.match(itype):
+            problems.append(
+                f"{key}.instance_types[{i}]: {itype!r} is not an EC2 instance type "
+                "like m5.xlarge or r6i.2xlarge"
+            )
+    if mode == "fleets" and len(nodes.instance_types) > 30:
+        problems.append(f"{key}.instance_types: at most 30 types per fleet")
+    return problems
+
+
+def cluster_problems(cfg: Config, spark_version: str | None = None) -> list[str]:
+    """Every reason ``cfg`` cannot create an EMR cluster and run the pipeline on it."""
+    emr = cfg.emr
+    problems: list[str | None] = [
+        s3_problem("emr.code_prefix", emr.code_prefix),
+        s3_problem("emr.log_uri", emr.log_uri),
+        s3_problem("warehouse.dir", cfg.warehouse.dir),
+        s3_problem("input.dir", cfg.input.dir),
+    ]
+    if cfg.spark.master:
+        problems.append(
+            f"spark.master: {cfg.spark.master!r} must be unset on EMR (spark-submit sets YARN)"
+        )
+    try:
+        pinned = spark_version or releases.pinned_spark_version()
+    except (OSError, ValueError) as exc:
+        problems.append(f"emr.release_label: cannot tell the pinned Spark version: {exc}")
+    else:
+        problem = releases.release_problem(emr.release_label, pinned)
+        if problem:
+            problems.append(f"emr.release_label: {problem}")
+    for role in ("primary", "core", "task"):
+        problems.extend(_node_problems(f"emr.{role}", getattr(emr, role), emr.instance_mode))
+    if emr.primary.count not in (1, 3):
+        problems.append(f"emr.primary.count: {emr.primary.count} must be 1 (or 3 for HA)")
+    if emr.core.count < 1:
+        problems.append("emr.core.count: at least 1 core node is needed (YARN and HDFS)")
+    for i, subnet in enumerate(emr.subnet_ids):
+        if not isinstance(subnet, str) or not SUBNET.match(subnet):
+            problems.append(
+                f"emr.subnet_ids[{i}]: {subnet!r} is not a subnet id like subnet-0abc1234"
+            )
+    if emr.instance_mode == "groups" and len(emr.subnet_ids) > 1:
+        problems.append("emr.subnet_ids: instance groups take one subnet; use fleets for several")
+    scaling = emr.managed_scaling
+    if scaling.enabled:
+        if scaling.min_units > scaling.max_units:
+            problems.append(
+                f"emr.managed_scaling.min_units: {scaling.min_units} is above max_units "
+                f"{scaling.max_units}"
+            )
+        for name in ("max_on_demand_units", "max_core_units"):
+            if getattr(scaling, name) > scaling.max_units:
+                problems.append(
+                    f"emr.managed_scaling.{name}: {getattr(scaling, name)} is above max_units "
+                    f"{scaling.max_units}"
+                )
+    if not emr.python.startswith("/"):
+        problems.append(f"emr.python: {emr.python!r} must be an absolute path on the nodes")
+    for key, value in emr.spark_defaults.items():
+        if not isinstance(value, (str, int, float, bool)):
+            problems.append(f"emr.spark_defaults.{key}: {value!r} must be a scalar")
+    for key, value in emr.tags.items():
+        if not isinstance(value, (str, int, float)):
+            problems.append(f"emr.tags.{key}: {value!r} must be a string")
+    problems.extend(definitions_problems(cfg))
+    return [p for p in problems if p]
+
+
+def definitions_problems(cfg: Config) -> list[str]:
+    from recsys.emr.definitions import DEFINITION_FILES, definitions_dir
+
+    folder = definitions_dir(cfg)
+    missing = [name for name in DEFINITION_FILES if not (folder / name).is_file()]
+    if missing:
+        return [f"emr.definitions_dir: {folder} lacks {', '.join(missing)}"]
+    return []
+
+
+def schedule_problems(cfg: Config) -> list[str]:
+    """Every reason the nightly schedule cannot be deployed from ``cfg``."""
+    sched = cfg.emr.schedule
+    problems = []
+    if not SCHEDULE_EXPRESSION.match(sched.cron):
+        problems.append(
+            f"emr.schedule.cron: {sched.cron!r} is not an EventBridge Scheduler expression "
+            "like cron(0 2 * * ? *) (six fields) or rate(1 day)"
+        )
+    if zoneinfo.available_timezones() and sched.timezone not in zoneinfo.available_timezones():
+        problems.append(f"emr.schedule.timezone: {sched.timezone!r} is not an IANA time zone")
+    for key in ("state_machine_role_arn", "scheduler_role_arn"):
+        arn = getattr(sched, key)
+        if arn is None:
+            problems.append(
+                f"emr.schedule.{key}: missing; set the IAM role ARN (see emr/README.md)"
+            )
+        elif not ROLE_ARN.match(arn):
+            problems.append(f"emr.schedule.{key}: {arn!r} is not an IAM role ARN")
+    for key in ("state_machine_name", "schedule_name", "schedule_group"):
+        if not NAME.match(getattr(sched, key)):
+            problems.append(
+                f"emr.schedule.{key}: {getattr(sched, key)!r} must be 1-64 letters, digits, '.', "
+                "'_' or '-'"
+            )
+    return problems
+
+
+def check_build_id(build_id: str) -> str:
+    if not BUILD_ID.match(build_id):
+        raise EmrConfigError(
+            [f"--build-id: {build_id!r} must be 1-64 letters, digits, '.', '_' or '-'"]
+        )
+    return build_id
+
+
+def validate(cfg: Config, schedule: bool = False, spark_version: str | None = None) -> Config:
+    """Raise :class:`EmrConfigError` listing every problem; return ``cfg`` when usable."""
+    problems = cluster_problems(cfg, spark_version)
+    if schedule:
+        problems += schedule_problems(cfg)
+    if problems:
+        raise EmrConfigError(problems)
+    return cfg
+
+
+def conf_file_problem(conf: str) -> str | None:
+    if "://" in conf:
+        return f"--conf: {conf!r} must be a local file to package (it is uploaded with the code)"
+    if not Path(conf).is_file():
+        return f"--conf: {conf} not found"
+    return None

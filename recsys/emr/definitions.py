@@ -1,0 +1,467 @@
+"""The EMR requests the pipeline needs, built from the config and the templates in ``emr/``.
+
+Pure functions: nothing here talks to AWS. The same step arguments serve a one-off
+``run_job_flow``, ``add_job_flow_steps`` on a running cluster and the nightly state machine,
+where the run id is only known at run time (it becomes an ASL intrinsic over ``$.run_id``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import recsys
+from recsys import pipeline
+from recsys.config import Config, EmrNodesConfig
+from recsys.emr import templates
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CLUSTER_TEMPLATE = "cluster.json"
+CONFIGURATIONS = "configurations.json"
+STATE_MACHINE_TEMPLATE = "nightly.asl.json"
+BOOTSTRAP = "bootstrap.sh"
+DEFINITION_FILES = (CLUSTER_TEMPLATE, CONFIGURATIONS, STATE_MACHINE_TEMPLATE, BOOTSTRAP)
+
+PYFILES_NAME = "recsys.zip"
+REQUIREMENTS_NAME = "requirements-emr.txt"
+MANIFEST_NAME = "manifest.json"
+# Stands for the run id while a request is built for the state machine; turned into
+# ASL intrinsics over $.run_id by :func:`asl_dynamic`.
+RUN_ID_SENTINEL = "__RECSYS_RUN_ID__"
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+
+
+def definitions_dir(cfg: Config) -> Path:
+    folder = Path(cfg.emr.definitions_dir)
+    return folder if folder.is_absolute() else REPO_ROOT / folder
+
+
+def wheel_name() -> str:
+    return f"recsys-{recsys.__version__}-py3-none-any.whl"
+
+
+@dataclass(frozen=True)
+class CodeLayout:
+    """Where one packaged version lives: ``<code_prefix>/<version>/...``."""
+
+    code_prefix: str
+    version: str
+    conf_name: str = "emr.yaml"
+
+    @property
+    def root(self) -> str:
+        return f"{self.code_prefix.rstrip('/')}/{self.version}"
+
+    def uri(self, relative: str) -> str:
+        return f"{self.root}/{relative}"
+
+    @property
+    def wheel_uri(self) -> str:
+        return self.uri(wheel_name())
+
+    @property
+    def pyfiles_uri(self) -> str:
+        return self.uri(PYFILES_NAME)
+
+    @property
+    def conf_uri(self) -> str:
+        return self.uri(f"conf/{self.conf_name}")
+
+    @property
+    def bootstrap_uri(self) -> str:
+        return self.uri(BOOTSTRAP)
+
+    @property
+    def requirements_uri(self) -> str:
+        return self.uri(REQUIREMENTS_NAME)
+
+    @property
+    def manifest_uri(self) -> str:
+        return self.uri(MANIFEST_NAME)
+
+    def job_uri(self, step: pipeline.Step) -> str:
+        return self.uri(step.job_file)
+
+
+def layout_for(cfg: Config, version: str, conf_name: str = "emr.yaml") -> CodeLayout:
+    return CodeLayout(str(cfg.emr.code_prefix), version, conf_name)
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def spark_submit_args(
+    step: pipeline.Step, layout: CodeLayout, run_id: str, overrides: tuple[str, ...] = ()
+) -> list[str]:
+    """``spark-submit`` in cluster mode for one pipeline step, code and conf from S3."""
+    args = [
+        "spark-submit",
+        "--deploy-mode",
+        "cluster",
+        "--name",
+        f"recsys-{step.name}",
+        "--py-files",
+        layout.pyfiles_uri,
+        layout.job_uri(step),
+        "--conf",
+        layout.conf_uri,
+        "--run-id",
+        run_id,
+    ]
+    for item in overrides:
+        args += ["--set", item]
+    return args
+
+
+def step_name(step: pipeline.Step, run_id: str) -> str:
+    return f"{step.name} ({run_id})"
+
+
+def step_definition(
+    step: pipeline.Step,
+    layout: CodeLayout,
+    run_id: str,
+    action_on_failure: str,
+    overrides: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """One EMR ``StepConfig`` running the step through ``command-runner.jar``."""
+    return {
+        "Name": step_name(step, run_id),
+        "ActionOnFailure": action_on_failure,
+        "HadoopJarStep": {
+            "Jar": "command-runner.jar",
+            "Args": spark_submit_args(step, layout, run_id, overrides),
+        },
+    }
+
+
+def pipeline_steps(
+    layout: CodeLayout,
+    run_id: str,
+    action_on_failure: str,
+    overrides: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """Every pipeline step in order. A failed step stops the run, so ``latest`` (moved only
+    by the last step) stays where it was."""
+    return [
+        step_definition(s, layout, run_id, action_on_failure, overrides) for s in pipeline.STEPS
+    ]
+
+
+def action_on_failure(cfg: Config, transient: bool) -> str:
+    if cfg.emr.action_on_failure:
+        return cfg.emr.action_on_failure
+    return "TERMINATE_CLUSTER" if transient else "CANCEL_AND_WAIT"
+
+
+# --------------------------------------------------------------------------- cluster
+
+
+def _ebs(nodes: EmrNodesConfig) -> dict[str, Any] | None:
+    if nodes.ebs_gb <= 0:
+        return None
+    return {
+        "EbsBlockDeviceConfigs": [
+            {
+                "VolumeSpecification": {"VolumeType": "gp3", "SizeInGB": nodes.ebs_gb},
+                "VolumesPerInstance": 1,
+            }
+        ],
+        "EbsOptimized": True,
+    }
+
+
+def _with_ebs(item: dict[str, Any], nodes: EmrNodesConfig) -> dict[str, Any]:
+    ebs = _ebs(nodes)
+    if ebs:
+        item["EbsConfiguration"] = ebs
+    return item
+
+
+def _wants_task_nodes(cfg: Config) -> bool:
+    scaling = cfg.emr.managed_scaling
+    return cfg.emr.task.count > 0 or (
+        scaling.enabled and scaling.max_units > scaling.max_core_units
+    )
+
+
+def _fleet(cfg: Config, name: str, fleet_type: str, nodes: EmrNodesConfig) -> dict[str, Any]:
+    spot = nodes.market == "SPOT"
+    fleet: dict[str, Any] = {
+        "Name": name,
+        "InstanceFleetType": fleet_type,
+        "TargetOnDemandCapacity": 0 if spot else nodes.count,
+        "TargetSpotCapacity": nodes.count if spot else 0,
+        "InstanceTypeConfigs": [
+            _with_ebs({"InstanceType": t, "WeightedCapacity": 1}, nodes)
+            for t in nodes.instance_types
+        ],
+    }
+    if spot:
+        fleet["LaunchSpecifications"] = {
+            "SpotSpecification": {
+                "TimeoutDurationMinutes": cfg.emr.spot_timeout_minutes,
+                "TimeoutAction": "SWITCH_TO_ON_DEMAND",
+                "AllocationStrategy": "price-capacity-optimized",
+            }
+        }
+    else:
+        fleet["LaunchSpecifications"] = {
+            "OnDemandSpecification": {"AllocationStrategy": "lowest-price"}
+        }
+    return fleet
+
+
+def _group(name: str, role: str, nodes: EmrNodesConfig) -> dict[str, Any]:
+    return _with_ebs(
+        {
+            "Name": name,
+            "InstanceRole": role,
+            "Market": nodes.market,
+            "InstanceType": nodes.instance_types[0],
+            "InstanceCount": nodes.count,
+        },
+        nodes,
+    )
+
+
+def instances(cfg: Config, keep_alive: bool) -> dict[str, Any]:
+    """The ``Instances`` block: primary on-demand, core and task on Spot (by default)."""
+    emr = cfg.emr
+    out: dict[str, Any] = {
+        "KeepJobFlowAliveWhenNoSteps": keep_alive,
+        "TerminationProtected": False,
+    }
+    if emr.instance_mode == "fleets":
+        fleets = [
+            _fleet(cfg, "primary", "MASTER", emr.primary),
+            _fleet(cfg, "core", "CORE", emr.core),
+        ]
+        if _wants_task_nodes(cfg):
+            fleets.append(_fleet(cfg, "task", "TASK", emr.task))
+        out["InstanceFleets"] = fleets
+        if emr.subnet_ids:
+            out["Ec2SubnetIds"] = list(emr.subnet_ids)
+    else:
+        groups = [
+            _group("primary", "MASTER", emr.primary),
+            _group("core", "CORE", emr.core),
+        ]
+        if _wants_task_nodes(cfg):
+            groups.append(_group("task", "TASK", emr.task))
+        out["InstanceGroups"] = groups
+        if emr.subnet_ids:
+            out["Ec2SubnetId"] = emr.subnet_ids[0]
+    if emr.ec2_key_name:
+        out["Ec2KeyName"] = emr.ec2_key_name
+    return out
+
+
+def managed_scaling(cfg: Config) -> dict[str, Any] | None:
+    scaling = cfg.emr.managed_scaling
+    if not scaling.enabled:
+        return None
+    unit = "InstanceFleetUnits" if cfg.emr.instance_mode == "fleets" else "Instances"
+    return {
+        "ComputeLimits": {
+            "UnitType": unit,
+            "MinimumCapacityUnits": scaling.min_units,
+            "MaximumCapacityUnits": scaling.max_units,
+            "MaximumOnDemandCapacityUnits": scaling.max_on_demand_units,
+            "MaximumCoreCapacityUnits": scaling.max_core_units,
+        }
+    }
+
+
+def _classification(configs: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    for item in configs:
+        if item.get("Classification") == name:
+            return item
+    item = {"Classification": name, "Properties": {}}
+    configs.append(item)
+    return item
+
+
+def _as_property(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def configurations(cfg: Config) -> list[dict[str, Any]]:
+    """``emr/configurations.json`` plus the interpreter, region and ``emr.spark_defaults``."""
+    configs = copy.deepcopy(templates.load(definitions_dir(cfg) / CONFIGURATIONS))
+    python = cfg.emr.python
+    defaults = _classification(configs, "spark-defaults").setdefault("Properties", {})
+    defaults.update(
+        {
+            "spark.pyspark.python": python,
+            "spark.pyspark.driver.python": python,
+            "spark.yarn.appMasterEnv.AWS_REGION": cfg.emr.region,
+            "spark.executorEnv.AWS_REGION": cfg.emr.region,
+        }
+    )
+    defaults.update({str(k): _as_property(v) for k, v in cfg.emr.spark_defaults.items()})
+    env = _classification(configs, "spark-env")
+    env.setdefault("Properties", {})
+    exports = _classification(env.setdefault("Configurations", []), "export")
+    exports.setdefault("Properties", {})["PYSPARK_PYTHON"] = python
+    return configs
+
+
+def tags(cfg: Config, layout: CodeLayout, run_id: str) -> list[dict[str, str]]:
+    pairs = {**{str(k): str(v) for k, v in cfg.emr.tags.items()}}
+    pairs.update({"recsys:run-id": run_id, "recsys:code-version": layout.version})
+    return [{"Key": k, "Value": v} for k, v in pairs.items()]
+
+
+def cluster_request(
+    cfg: Config,
+    layout: CodeLayout,
+    run_id: str,
+    steps: list[dict[str, Any]] | None,
+    keep_alive: bool,
+    idle_timeout_seconds: int | None = None,
+) -> dict[str, Any]:
+    """A ``RunJobFlow`` request from ``emr/cluster.json``, with ``emr.extra`` merged on top."""
+    values = {
+        "name": f"{cfg.emr.cluster_name}-{run_id}",
+        "release_label": cfg.emr.release_label,
+        "log_uri": cfg.emr.log_uri,
+        "instances": instances(cfg, keep_alive),
+        "managed_scaling": managed_scaling(cfg),
+        "bootstrap_uri": layout.bootstrap_uri,
+        "requirements_uri": layout.requirements_uri,
+        "wheel_uri": layout.wheel_uri,
+        "python": cfg.emr.python,
+        "configurations": configurations(cfg),
+        "service_role": cfg.emr.service_role,
+        "job_flow_role": cfg.emr.job_flow_role,
+        "tags": tags(cfg, layout, run_id),
+        "steps": steps,
+        "auto_termination": (
+            {"IdleTimeout": idle_timeout_seconds} if idle_timeout_seconds else None
+        ),
+    }
+    path = definitions_dir(cfg) / CLUSTER_TEMPLATE
+    request = templates.render(templates.load(path), values, str(path))
+    request.update(copy.deepcopy(cfg.emr.extra))
+    return request
+
+
+def transient_cluster_request(
+    cfg: Config, layout: CodeLayout, run_id: str, overrides: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A cluster that runs every step and terminates (also when a step fails)."""
+    steps = pipeline_steps(layout, run_id, action_on_failure(cfg, transient=True), overrides)
+    return cluster_request(cfg, layout, run_id, steps, keep_alive=False)
+
+
+# --------------------------------------------------------------------------- state machine
+
+
+def asl_literal(text: str) -> str:
+    """A quoted string literal for an ASL intrinsic function."""
+    escaped = "".join("\\" + c if c in "'{}\\" else c for c in text)
+    return f"'{escaped}'"
+
+
+def _asl_expression(text: str) -> str:
+    if text == RUN_ID_SENTINEL:
+        return "$.run_id"
+    parts = text.split(RUN_ID_SENTINEL)
+    template = "{}".join(asl_literal(p)[1:-1] for p in parts)
+    return f"States.Format('{template}'" + ", $.run_id" * (len(parts) - 1) + ")"
+
+
+def _asl_item(text: str) -> str:
+    return _asl_expression(text) if RUN_ID_SENTINEL in text else asl_literal(text)
+
+
+def asl_dynamic(node: Any) -> Any:
+    """Turn every value holding the run-id sentinel into a ``.$`` intrinsic over $.run_id."""
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if isinstance(value, str) and RUN_ID_SENTINEL in value:
+                out[key + ".$"] = _asl_expression(value)
+            elif (
+                isinstance(value, list)
+                and all(isinstance(v, str) for v in value)
+                and any(RUN_ID_SENTINEL in v for v in value)
+            ):
+                out[key + ".$"] = "States.Array(" + ", ".join(_asl_item(v) for v in value) + ")"
+            else:
+                out[key] = asl_dynamic(value)
+        return out
+    if isinstance(node, list):
+        return [asl_dynamic(v) for v in node]
+    return node
+
+
+def asl_state_name(step: pipeline.Step) -> str:
+    return f"Run {step.name}"
+
+
+def state_machine_definition(
+    cfg: Config, layout: CodeLayout, overrides: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The nightly ASL from ``emr/nightly.asl.json``: create a cluster, one ``addStep.sync``
+    state per pipeline step, terminate; a failure anywhere terminates and fails."""
+    cluster = cluster_request(
+        cfg,
+        layout,
+        RUN_ID_SENTINEL,
+        steps=None,
+        keep_alive=True,
+        idle_timeout_seconds=cfg.emr.idle_timeout_seconds,
+    )
+    step_states: dict[str, Any] = {}
+    steps = list(pipeline.STEPS)
+    for i, step in enumerate(steps):
+        config = step_definition(step, layout, RUN_ID_SENTINEL, "TERMINATE_CLUSTER", overrides)
+        nxt = asl_state_name(steps[i + 1]) if i + 1 < len(steps) else "Terminate cluster"
+        step_states[asl_state_name(step)] = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::elasticmapreduce:addStep.sync",
+            "Parameters": {"ClusterId.$": "$.cluster.ClusterId", "Step": asl_dynamic(config)},
+            "ResultPath": None,
+            "Catch": [
+                {
+                    "ErrorEquals": ["States.ALL"],
+                    "ResultPath": "$.error",
+                    "Next": "Terminate after failure",
+                }
+            ],
+            "Next": nxt,
+        }
+    values = {
+        "cluster": asl_dynamic(cluster),
+        "first_step": asl_state_name(steps[0]) if steps else "Terminate cluster",
+        "pipeline_steps": step_states,
+        "code_version": layout.version,
+    }
+    path = definitions_dir(cfg) / STATE_MACHINE_TEMPLATE
+    return templates.render(templates.load(path), values, str(path))
+
+
+def schedule_request(cfg: Config, state_machine_arn: str) -> dict[str, Any]:
+    """``CreateSchedule``: start the state machine nightly; its input carries the scheduled
+    time, from which the state machine takes the run id (the date)."""
+    sched = cfg.emr.schedule
+    return {
+        "Name": sched.schedule_name,
+        "GroupName": sched.schedule_group,
+        "ScheduleExpression": sched.cron,
+        "ScheduleExpressionTimezone": sched.timezone,
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "State": "ENABLED" if sched.enabled else "DISABLED",
+        "Description": "recsys nightly pipeline on a transient EMR cluster",
+        "Target": {
+            "Arn": state_machine_arn,
+            "RoleArn": sched.scheduler_role_arn,
+            "Input": json.dumps({"scheduled_time": SCHEDULED_TIME}),
+            "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600},
+        },
+    }

@@ -1,0 +1,216 @@
+"""Build what a cluster needs and upload it to ``<code_prefix>/<version>/``.
+
+A version prefix is immutable: a schedule or a running cluster points at one, so it is
+never overwritten (unless ``force``). The version is the git commit (``abc1234``, plus
+``-dirty`` when packaged files differ from it) or an explicit build id.
+
+Uploaded, relative to the version prefix:
+
+- ``recsys-<v>-py3-none-any.whl``  the library, pip-installed on every node by the bootstrap
+- ``recsys.zip``                   the same modules for ``spark-submit --py-files``
+- ``jobs/<step>.py``               the spark-submit entry point of every pipeline step
+- ``conf/<name>.yaml``             the config (and the files it layers on with ``base:``)
+- ``bootstrap.sh``, ``requirements-emr.txt``   the bootstrap action and its pinned dependencies
+- ``manifest.json``                written last: version, commit, checksums
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import recsys
+from recsys import pipeline
+from recsys.config import Config
+from recsys.emr import definitions as defs
+
+# What the cluster needs beside EMR's Spark: pinned exactly as requirements.txt pins them.
+CLUSTER_REQUIREMENTS = ("numpy", "pandas", "pyarrow", "PyYAML", "boto3")
+PACKAGED_PATHS = ("recsys", "jobs", "conf", "emr", "setup.py", "requirements.txt")
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same bytes
+
+
+class PackageError(RuntimeError):
+    """The package cannot be built or uploaded; the message says why."""
+
+
+def git_version(repo: Path = defs.REPO_ROOT) -> str:
+    """Short commit sha of ``repo``, with ``-dirty`` if packaged paths have changes."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise PackageError(
+                f"cannot read the git commit of {repo} ({exc}); pass --build-id"
+            ) from None
+        return done.stdout.strip()
+
+    sha = git("rev-parse", "--short", "HEAD")
+    present = [p for p in PACKAGED_PATHS if (repo / p).exists()]
+    dirty = git("status", "--porcelain", "--", *present)
+    return f"{sha}-dirty" if dirty else sha
+
+
+def _source_files(root: Path, package: str = "recsys") -> list[tuple[str, bytes]]:
+    files = []
+    for path in sorted((root / package).rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        files.append((path.relative_to(root).as_posix(), path.read_bytes()))
+    return files
+
+
+def _zip(entries: list[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"sha256={digest}"
+
+
+def build_wheel(root: Path, requirements: list[str]) -> bytes:
+    """A pure-Python wheel (PEP 427) of ``recsys``, made without setuptools or network."""
+    version = recsys.__version__
+    dist_info = f"recsys-{version}.dist-info"
+    metadata = "\n".join(
+        [
+            "Metadata-Version: 2.1",
+            "Name: recsys",
+            f"Version: {version}",
+            "Summary: Batch music recommender on Apache Spark",
+            "Requires-Python: >=3.11",
+            *(f"Requires-Dist: {r}" for r in requirements),
+            "",
+        ]
+    )
+    wheel = (
+        "Wheel-Version: 1.0\nGenerator: recsys.emr.package\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n"
+    )
+    entries = _source_files(root) + [
+        (f"{dist_info}/METADATA", metadata.encode()),
+        (f"{dist_info}/WHEEL", wheel.encode()),
+        (f"{dist_info}/entry_points.txt", b"[console_scripts]\nrecsys = recsys.cli:main\n"),
+        (f"{dist_info}/top_level.txt", b"recsys\n"),
+    ]
+    record = [f"{name},{_record_hash(data)},{len(data)}" for name, data in entries]
+    record.append(f"{dist_info}/RECORD,,")
+    entries.append((f"{dist_info}/RECORD", ("\n".join(record) + "\n").encode()))
+    return _zip(entries)
+
+
+def cluster_requirements(requirements_txt: Path) -> list[str]:
+    """``name==version`` for each of :data:`CLUSTER_REQUIREMENTS`, from requirements.txt."""
+    pins: dict[str, str] = {}
+    for line in requirements_txt.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^\s*([A-Za-z0-9_.-]+)(\[[^\]]*\])?\s*==\s*([^\s#;]+)", line)
+        if match:
+            pins[match.group(1).lower()] = f"{match.group(1)}=={match.group(3)}"
+    missing = [n for n in CLUSTER_REQUIREMENTS if n.lower() not in pins]
+    if missing:
+        raise PackageError(f"{requirements_txt}: no '==' pin for {', '.join(missing)}")
+    return [pins[n.lower()] for n in CLUSTER_REQUIREMENTS]
+
+
+def conf_chain(conf: Path) -> list[Path]:
+    """``conf`` and every file it layers on with ``base:``, top first."""
+    chain: list[Path] = []
+    current: Path | None = conf
+    while current is not None:
+        if current in chain:
+            raise PackageError(f"{conf}: 'base' chain loops back on itself")
+        chain.append(current)
+        data = yaml.safe_load(current.read_text(encoding="utf-8")) or {}
+        base = data.get("base") if isinstance(data, dict) else None
+        current = (current.parent / base) if base else None
+    return chain
+
+
+def build(cfg: Config, conf: Path, version: str, root: Path = defs.REPO_ROOT) -> dict[str, bytes]:
+    """Every file of one package, by path relative to the version prefix."""
+    requirements = cluster_requirements(root / "requirements.txt")
+    files: dict[str, bytes] = {
+        defs.wheel_name(): build_wheel(root, requirements),
+        defs.PYFILES_NAME: _zip(_source_files(root)),
+        defs.REQUIREMENTS_NAME: ("\n".join(requirements) + "\n").encode(),
+        defs.BOOTSTRAP: (defs.definitions_dir(cfg) / defs.BOOTSTRAP).read_bytes(),
+    }
+    for step in pipeline.STEPS:
+        job = root / step.job_file
+        if not job.is_file():
+            raise PackageError(f"step {step.name}: entry point {step.job_file} not found")
+        files[step.job_file] = job.read_bytes()
+    for path in conf_chain(conf):
+        files[f"conf/{path.name}"] = path.read_bytes()
+    files[defs.MANIFEST_NAME] = manifest(version, files)
+    return files
+
+
+def manifest(version: str, files: dict[str, bytes]) -> bytes:
+    doc: dict[str, Any] = {
+        "version": version,
+        "recsys_version": recsys.__version__,
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "steps": [{"name": s.name, "job_file": s.job_file} for s in pipeline.STEPS],
+        "files": {
+            name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            for name, data in sorted(files.items())
+        },
+    }
+    return (json.dumps(doc, indent=2) + "\n").encode()
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.split("://", 1)[1].partition("/")
+    return bucket, key
+
+
+def existing_keys(s3: Any, prefix_uri: str) -> list[str]:
+    bucket, key = split_s3(prefix_uri.rstrip("/") + "/")
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+        keys += [item["Key"] for item in page.get("Contents", [])]
+    return keys
+
+
+def upload(
+    s3: Any, layout: defs.CodeLayout, files: dict[str, bytes], force: bool = False
+) -> list[str]:
+    """Put ``files`` under the layout's version prefix; refuse to overwrite unless ``force``."""
+    bucket, _ = split_s3(layout.root)
+    present = existing_keys(s3, layout.root)
+    if present and not force:
+        raise PackageError(
+            f"{layout.root}/ already holds {len(present)} object(s): version {layout.version} "
+            "is never overwritten (commit and package again, pass another --build-id, or --force)"
+        )
+    for key in present:
+        s3.delete_object(Bucket=bucket, Key=key)
+    uris = []
+    ordered = [n for n in sorted(files) if n != defs.MANIFEST_NAME] + [defs.MANIFEST_NAME]
+    for name in ordered:
+        _, key = split_s3(layout.uri(name))
+        s3.put_object(Bucket=bucket, Key=key, Body=files[name])
+        uris.append(layout.uri(name))
+    return uris

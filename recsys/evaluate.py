@@ -1,0 +1,210 @@
+"""The evaluate step: every model of the run, proven against baselines on held-out plays.
+
+A share of users hide a share of their songs (``recsys.evaluation.holdout_split``). The same
+library code the production steps use is trained on the rest — ALS refitted on the training
+plays, collaborative neighbours from those factors, the run's content neighbours (they never
+see plays) — and each model's list for the held-out users is scored with the ranking metrics:
+popularity (baseline), ALS alone, content alone, the hybrid, and the hybrid at each alpha of
+the configured sweep.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from recsys import als, evaluation, hybrid, topn
+from recsys import schemas as S
+from recsys.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from recsys.config import Config
+
+MODELS = ("popularity", "als", "content", "hybrid")
+
+
+def train_tables(
+    train: DataFrame, users: DataFrame, songs: DataFrame
+) -> tuple[DataFrame, DataFrame]:
+    """users and songs with their play statistics recomputed from the training plays only."""
+    user_stats = train.groupBy(S.USER).agg(
+        F.count(F.lit(1)).cast("int").alias("n_songs"), F.sum(S.PLAYS).cast("long").alias("n_plays")
+    )
+    song_stats = train.groupBy(S.SONG).agg(
+        F.count(F.lit(1)).cast("int").alias("n_listeners"),
+        F.sum(S.PLAYS).cast("long").alias("n_plays"),
+    )
+    users_train = users.select(S.USER, S.USER_ID).join(user_stats, S.USER)
+    songs_train = (
+        songs.drop("n_listeners", "n_plays")
+        .join(song_stats, S.SONG, "left")
+        .fillna(0, ["n_listeners", "n_plays"])
+    )
+    return users_train, songs_train
+
+
+def content_recommendations(
+    train: DataFrame, content_neighbours: DataFrame, seeds_per_user: int, n: int
+) -> DataFrame:
+    """Content alone: songs nearest to what the user played, (user_idx, song_idx, score, rank)."""
+    relation = hybrid.neighbour_relation(None, content_neighbours)
+    hits = hybrid.seed_hits(train, relation, seeds_per_user).filter(
+        F.col("content_raw").isNotNull()
+    )
+    w = Window.partitionBy(S.USER).orderBy(F.col("content_raw").desc(), F.col(S.SONG).asc())
+    ranked = hits.withColumn(S.RANK, F.row_number().over(w)).filter(F.col(S.RANK) <= n)
+    return ranked.select(S.USER, S.SONG, F.col("content_raw").alias(S.SCORE), S.RANK)
+
+
+def model_lists(
+    interactions: DataFrame,
+    users: DataFrame,
+    songs: DataFrame,
+    content_neighbours: DataFrame,
+    vectors: DataFrame,
+    cfg: Config,
+) -> tuple[dict[str, DataFrame], DataFrame, DataFrame, int]:
+    """Split, train on the training plays, and return each model's lists for the test users.
+
+    Returns ``(lists by model, hybrid candidate pool, test plays, list depth)``.
+    """
+    ev = cfg.evaluation
+    level = StorageLevel.MEMORY_AND_DISK
+    train, test = evaluation.holdout_split(
+        interactions, ev.holdout_user_fraction, ev.holdout_play_fraction, ev.min_user_songs, ev.seed
+    )
+    test_users = test.select(S.USER).distinct().persist(level)
+    depth = max(ev.ks)
+    train_of_test_users = train.join(test_users, S.USER).persist(level)
+    users_train, songs_train = train_tables(train, users, songs)
+
+    model = als.fit_als(train, cfg.als)
+    user_f = als.user_factors(model).join(test_users, S.USER).persist(level)
+    item_f = als.item_factors(model).persist(level)
+    cf_depth = max(depth, cfg.als.top_n)
+    cf_topn = topn.recommend_top_n(
+        user_f, item_f, train_of_test_users, cf_depth, block_size=cfg.als.block_size
+    ).persist(level)
+    cf_nbrs = topn.cf_neighbours(
+        item_f, cfg.als.neighbours_k, "exact", block_size=cfg.als.block_size
+    )
+    relation = hybrid.neighbour_relation(cf_nbrs, content_neighbours)
+    pool_size = max(depth, cfg.hybrid.top_n + cfg.hybrid.extra_candidates)
+    pool = hybrid.user_candidates(
+        train_of_test_users,
+        users_train.join(test_users, S.USER),
+        songs_train,
+        cf_topn,
+        relation,
+        cfg.hybrid,
+        pool_size,
+        hybrid.Signals(user_f, item_f, vectors),
+    ).persist(level)
+    h = cfg.hybrid
+    lists = {
+        "popularity": evaluation.popularity_recommender(train, depth, users=test_users),
+        "als": cf_topn.filter(F.col(S.RANK) <= depth),
+        "content": content_recommendations(
+            train_of_test_users, content_neighbours, h.seeds_per_user, depth
+        ),
+        "hybrid": hybrid.rank_candidates(pool, h.novelty, h.max_per_artist, depth),
+    }
+    return lists, pool, test, depth
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """{model: {"ndcg@10": value, ...}} of the rows without an alpha."""
+    out: dict[str, dict[str, float]] = {}
+    for row in rows:
+        if row.get("alpha") is None:
+            out.setdefault(row["model"], {})[evaluation.metric_key(row["metric"], row["k"])] = row[
+                "value"
+            ]
+    return out
+
+
+def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
+    """Write the run's ``metrics`` table, ``evaluation.json`` and ``evaluation.md``."""
+    wh = Warehouse.from_config(cfg)
+    interactions = wh.read_table(spark, run_id, S.INTERACTIONS)
+    users = wh.read_table(spark, run_id, S.USERS)
+    songs = wh.read_table(spark, run_id, S.SONGS).persist(StorageLevel.MEMORY_AND_DISK)
+    content_nbrs = wh.read_table(spark, run_id, S.CONTENT_NEIGHBOURS)
+    vectors = wh.read_table(spark, run_id, S.CONTENT_VECTORS).select(S.SONG, S.FEATURES)
+    catalogue = songs.count()
+    ks = cfg.evaluation.ks
+
+    lists, pool, test, depth = model_lists(interactions, users, songs, content_nbrs, vectors, cfg)
+    metrics = evaluation.evaluate_models(
+        lists, test, ks, catalogue, vectors, map_tau=cfg.evaluation.map_tau or None
+    )
+    sweep = []
+    h = cfg.hybrid
+    for alpha in cfg.evaluation.alpha_sweep:
+        ranked = hybrid.rank_candidates(pool, h.novelty, h.max_per_artist, depth, alpha=alpha)
+        sweep.append(
+            evaluation.evaluate_models(
+                {"hybrid": ranked}, test, ks, catalogue, map_tau=None, alpha=float(alpha)
+            ).filter(F.col("metric").isin("precision", "recall", "ndcg", "map"))
+        )
+    for part in sweep:
+        metrics = metrics.unionByName(part)
+    metrics = hybrid.to_schema(metrics, S.METRICS_SCHEMA)
+    wh.write_table(metrics.coalesce(1), run_id, S.METRICS)  # a few hundred rows at most
+
+    rows = [r.asDict() for r in wh.read_table(spark, run_id, S.METRICS).collect()]
+    stats = test.agg(
+        F.countDistinct(S.USER).alias("users"), F.count(F.lit(1)).alias("plays")
+    ).first()
+    summary = summarise(rows)
+    report = {
+        "run_id": run_id,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "ks": list(ks),
+        "list_depth": depth,
+        "held_out_users": int(stats["users"]),
+        "held_out_plays": int(stats["plays"]),
+        "catalogue_songs": catalogue,
+        "models": summary,
+        "alpha_sweep": [
+            {
+                "alpha": r["alpha"],
+                "metric": evaluation.metric_key(r["metric"], r["k"]),
+                "value": r["value"],
+            }
+            for r in rows
+            if r.get("alpha") is not None
+        ],
+        "split": {
+            "holdout_user_fraction": cfg.evaluation.holdout_user_fraction,
+            "holdout_play_fraction": cfg.evaluation.holdout_play_fraction,
+            "min_user_songs": cfg.evaluation.min_user_songs,
+            "seed": cfg.evaluation.seed,
+        },
+    }
+    wh.write_json(run_id, S.EVALUATION_JSON, report)
+    main_rows = [r for r in rows if r.get("alpha") is None]
+    sweep_rows = [r for r in rows if r.get("alpha") is not None]
+    markdown = (
+        f"# Evaluation of run {run_id}\n\n"
+        f"{report['held_out_users']} users hold out {report['held_out_plays']} plays; "
+        f"every list is {depth} songs long (mAP@500 is computed on these lists).\n\n"
+        + evaluation.report_markdown(main_rows)
+        + (
+            "\n## Alpha sweep (hybrid)\n\n" + evaluation.report_markdown(sweep_rows)
+            if sweep_rows
+            else ""
+        )
+    )
+    wh.write_text(run_id, S.EVALUATION_MD, markdown)
+    gate = cfg.publish.gate_metric
+    return {
+        "held_out_users": report["held_out_users"],
+        **{f"{m}_{gate}": round(summary.get(m, {}).get(gate, float("nan")), 4) for m in MODELS},
+    }

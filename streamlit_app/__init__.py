@@ -1,0 +1,1 @@
+"""The Streamlit viewer: reads a warehouse's published tables and draws them."""

@@ -1,0 +1,457 @@
+"""The viewer's layout: sidebar, the user, song and run pages, and error messages.
+
+All reads go through :mod:`streamlit_app.loaders`; the only computation here is the live
+re-blend of stored candidates with :func:`recsys.blend.rerank`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from recsys import schemas, storage
+from recsys.blend import rerank
+from recsys.warehouse import WarehouseError
+from streamlit_app import loaders
+
+LOG = logging.getLogger(__name__)
+WAREHOUSE_ENV = "RECSYS_WAREHOUSE"
+PAGES = ("User", "Song", "Run")
+SOURCE_LABELS = {"cf": "collaborative", "content": "content", "both": "both"}
+
+
+class ViewerError(RuntimeError):
+    """Something the viewer explains to the user instead of drawing a page."""
+
+
+# ----------------------------------------------------------------------------- setup
+def warehouse_from_args(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> str | None:
+    """The warehouse from ``--warehouse`` (after ``--`` of streamlit run) or the environment."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--warehouse")
+    args, _ = parser.parse_known_args(list(argv))
+    return args.warehouse or environ.get(WAREHOUSE_ENV) or None
+
+
+def aws_credentials_found() -> bool:
+    """Whether boto's credential chain (environment, profile, instance role) finds any."""
+    import botocore.session
+
+    return botocore.session.get_session().get_credentials() is not None
+
+
+def explain(exc: BaseException, root: str | None = None) -> str:
+    """A message for an error reading the warehouse at ``root``, naming the likely cause."""
+    text = str(exc)
+    low = text.lower()
+    if isinstance(exc, WarehouseError):
+        return text
+    if "nosuchbucket" in low or "no_such_bucket" in low or "bucket does not exist" in low:
+        return f"The S3 bucket does not exist: {text}"
+    if storage.is_s3(root or "") and not aws_credentials_found():
+        return (
+            "No AWS credentials found for the S3 warehouse: set AWS_PROFILE, or "
+            f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and try again. Details: {text}"
+        )
+    if any(
+        s in low
+        for s in (
+            "credential",
+            "access_denied",
+            "accessdenied",
+            "invalidaccesskeyid",
+            "signaturedoesnotmatch",
+            "forbidden",
+            "403",
+        )
+    ):
+        return (
+            "S3 refused access: check the AWS credentials (AWS_PROFILE or AWS_ACCESS_KEY_ID and "
+            f"AWS_SECRET_ACCESS_KEY) and that they may read the bucket. Details: {text}"
+        )
+    if any(s in low for s in ("curl", "connect", "resolve host", "timed out", "timeout")):
+        endpoint = storage.s3_endpoint() or "AWS S3"
+        return f"Could not reach the storage ({endpoint}). Details: {text}"
+    return f"Could not read the warehouse: {text}"
+
+
+def _query(name: str) -> str | None:
+    value = st.query_params.get(name)
+    return value or None
+
+
+def main(root: str | None) -> None:
+    """Draw the viewer for the warehouse at ``root``."""
+    st.sidebar.title("recsys viewer")
+    if not root:
+        st.error(
+            "No warehouse given. Start the viewer with `recsys viewer --warehouse DIR` "
+            f"(a local folder or an s3:// prefix) or set {WAREHOUSE_ENV}."
+        )
+        return
+    st.sidebar.caption(f"Warehouse: `{root}`")
+    page_default = _query("page") if _query("page") in PAGES else PAGES[0]
+    page = st.sidebar.radio("Page", PAGES, index=PAGES.index(page_default), key="page")
+    try:
+        run_id = choose_run(root)
+        if run_id is None:
+            return
+        {"User": user_page, "Song": song_page, "Run": run_page}[page](root, run_id)
+    except ViewerError as exc:
+        st.error(str(exc))
+    except (WarehouseError, OSError) as exc:  # StorageError and pyarrow's S3 errors are OSErrors
+        st.error(explain(exc, root))
+    except Exception as exc:  # noqa: BLE001 - the page shows a message, the log the trace
+        LOG.exception("viewer failed on the %s page", page)
+        st.error(f"Something went wrong drawing this page ({type(exc).__name__}: {exc}).")
+
+
+def choose_run(root: str) -> str | None:
+    """The sidebar's run picker: ``latest`` by default, or ``?run=`` / an older run."""
+    problem = loaders.check_location(root)
+    if problem:
+        st.error(f"{problem} Check the --warehouse argument or {WAREHOUSE_ENV}.")
+        return None
+    runs, latest = loaders.runs(root)
+    if not runs:
+        st.info(
+            f"The warehouse at `{root}` has no runs yet: run the pipeline "
+            "(`recsys run --set warehouse.dir=...`) and come back."
+        )
+        return None
+    wanted = _query("run")
+    if wanted and wanted not in runs:
+        st.error(f"Run {wanted!r} is not in the warehouse; it has: {', '.join(runs)}.")
+        return None
+    if latest is not None and latest not in runs:
+        st.error(
+            f"The latest pointer names run {latest!r}, which is missing from the warehouse. "
+            "Pick another run in the sidebar."
+        )
+        latest = None
+    elif latest is None:
+        st.warning("No run has been published yet (no `latest` pointer): showing the newest run.")
+    default = wanted or latest or runs[0]
+    labels = {r: f"{r} (latest)" if r == latest else r for r in runs}
+    return st.sidebar.selectbox(
+        "Run", runs, index=runs.index(default), format_func=labels.get, key="run"
+    )
+
+
+def _require(root: str, run_id: str, *tables: str) -> None:
+    missing = [t for t in tables if not loaders.has_table(root, run_id, t)]
+    if missing:
+        raise ViewerError(
+            f"Run {run_id!r} has no complete {', '.join(missing)} table: it was not written "
+            "(or its job did not finish). Pick another run."
+        )
+
+
+def _hybrid_settings(root: str, run_id: str) -> dict[str, Any]:
+    """The hybrid settings recorded in the run's manifest, if any."""
+    try:
+        manifest = loaders.document(root, run_id, schemas.MANIFEST)
+    except WarehouseError:
+        return {}
+    config = manifest.get("config", {}) if isinstance(manifest, dict) else {}
+    hybrid = config.get("hybrid", {}) if isinstance(config, dict) else {}
+    return hybrid if isinstance(hybrid, dict) else {}
+
+
+# ----------------------------------------------------------------------------- user page
+SCORE_BARS = {
+    schemas.RANK: st.column_config.NumberColumn("#", width="small"),
+    schemas.TITLE: st.column_config.TextColumn("Title"),
+    schemas.ARTIST: st.column_config.TextColumn("Artist"),
+    schemas.SCORE: st.column_config.NumberColumn("Score", format="%.3f"),
+    schemas.CF_SCORE: st.column_config.ProgressColumn(
+        "Collaborative", min_value=0.0, max_value=1.0, format="%.2f"
+    ),
+    schemas.CONTENT_SCORE: st.column_config.ProgressColumn(
+        "Content", min_value=0.0, max_value=1.0, format="%.2f"
+    ),
+    schemas.REASON: st.column_config.TextColumn("Why"),
+}
+
+
+def pick_user(root: str, run_id: str) -> dict:
+    """The user chosen by id (typed or ``?user=``) or from the example users."""
+    examples = loaders.example_users(root, run_id)
+    typed = st.text_input(
+        "User id",
+        value=_query("user") or "",
+        placeholder="paste a Taste Profile user id",
+        key="user_id",
+    ).strip()
+    options = examples[schemas.USER_ID].tolist()
+    counts = dict(zip(options, examples["n_songs"], strict=True))
+    chosen = st.selectbox(
+        "…or pick an example user",
+        options,
+        format_func=lambda u: f"{u} ({counts[u]} songs)",
+        disabled=bool(typed),
+        key="example_user",
+    )
+    user_id = typed or chosen
+    if not user_id:
+        raise ViewerError(f"Run {run_id!r} has no recommended users to show.")
+    user = loaders.find_user(root, run_id, user_id)
+    if user is None:
+        raise ViewerError(f"Unknown user {user_id!r}: no such user id in run {run_id!r}.")
+    return user
+
+
+def user_page(root: str, run_id: str) -> None:
+    st.header("Recommendations for a user")
+    _require(root, run_id, schemas.USERS, schemas.USER_RECOMMENDATIONS)
+    user = pick_user(root, run_id)
+    user_idx = int(user[schemas.USER])
+    st.subheader(f"User `{user[schemas.USER_ID]}`")
+    c1, c2 = st.columns(2)
+    c1.metric("Songs played", f"{int(user['n_songs']):,}")
+    c2.metric("Plays", f"{int(user['n_plays']):,}")
+
+    stored = loaders.recommendations(root, run_id, schemas.USER_RECOMMENDATIONS, user_idx)
+    shown = reblend_controls(root, run_id, user_idx, stored)
+    draw_recommendations(shown)
+
+    st.markdown("**Most played**")
+    played = loaders.most_played(root, run_id, user_idx)
+    st.dataframe(
+        played.fillna({schemas.ARTIST: "unknown artist"}),
+        hide_index=True,
+        column_order=[schemas.TITLE, schemas.ARTIST, schemas.PLAYS],
+        column_config={
+            schemas.TITLE: "Title",
+            schemas.ARTIST: "Artist",
+            schemas.PLAYS: st.column_config.NumberColumn("Plays"),
+        },
+        key="most_played",
+    )
+
+
+def reblend_controls(root: str, run_id: str, user_idx: int, stored: pd.DataFrame) -> pd.DataFrame:
+    """The alpha and diversity controls; the stored list, or the candidates re-blended."""
+    st.markdown("**Recommendations**")
+    has_candidates = loaders.has_table(root, run_id, schemas.USER_CANDIDATES)
+    live = st.toggle(
+        "Re-blend live",
+        value=False,
+        disabled=not has_candidates,
+        help="Re-rank the stored candidates with another alpha, artist cap or novelty, "
+        "exactly as the hybrid job would (recsys.blend.rerank)."
+        if has_candidates
+        else "This run has no user_candidates table to re-blend.",
+        key="reblend",
+    )
+    if not live:
+        if stored.empty:
+            st.info("No stored recommendations for this user in this run.")
+        return stored
+    candidates = loaders.recommendations(root, run_id, schemas.USER_CANDIDATES, user_idx)
+    if candidates.empty:
+        st.info("No stored candidates for this user in this run.")
+        return candidates
+    settings = _hybrid_settings(root, run_id)
+    stored_alpha = float(candidates[schemas.ALPHA].iloc[0])
+    c1, c2, c3 = st.columns(3)
+    alpha = c1.slider(
+        "Alpha (collaborative weight)",
+        0.0,
+        1.0,
+        round(stored_alpha, 2),
+        0.05,
+        help=f"The run used {stored_alpha:.3f} for this user.",
+        key="alpha",
+    )
+    max_per_artist = c2.number_input(
+        "Max songs per artist (0 = no cap)",
+        min_value=0,
+        max_value=50,
+        value=int(settings.get("max_per_artist", 0) or 0),
+        step=1,
+        key="max_per_artist",
+    )
+    novelty = c3.slider(
+        "Novelty", 0.0, 1.0, float(settings.get("novelty", 0.0) or 0.0), 0.05, key="novelty"
+    )
+    top_n = int(settings.get("top_n") or len(stored) or 20)
+    # untouched, the slider stands for the user's stored alpha exactly (not its rounding)
+    weight = None if alpha == round(stored_alpha, 2) else alpha
+    shown = rerank(
+        candidates, alpha=weight, novelty=novelty, max_per_artist=int(max_per_artist), top_n=top_n
+    )
+    st.caption(
+        f"Re-blended {len(candidates)} stored candidates: alpha {alpha:.2f}, "
+        f"novelty {novelty:.2f}, max per artist {int(max_per_artist) or 'none'}."
+    )
+    return shown
+
+
+def draw_recommendations(recs: pd.DataFrame) -> None:
+    if recs.empty:
+        return
+    top = recs.iloc[0]
+    st.markdown(f"Top pick: **{top[schemas.TITLE]}** by {top[schemas.ARTIST] or 'unknown artist'}")
+    st.dataframe(
+        recs.fillna({schemas.ARTIST: "unknown artist"}),
+        hide_index=True,
+        column_order=list(SCORE_BARS),
+        column_config=SCORE_BARS,
+        key="recommendations",
+    )
+
+
+# ----------------------------------------------------------------------------- song page
+def song_page(root: str, run_id: str) -> None:
+    st.header("Similar songs")
+    _require(root, run_id, schemas.SONGS)
+    text = st.text_input(
+        "Search artist or title",
+        value=_query("song") or "",
+        placeholder="e.g. radiohead",
+        key="song_query",
+    ).strip()
+    if not text:
+        st.info("Type part of an artist name or a song title (any case).")
+        return
+    found = loaders.search_songs(root, run_id, text)
+    if found.empty:
+        raise ViewerError(f"Unknown song: nothing in run {run_id!r} matches {text!r}.")
+    if len(found) >= loaders.SEARCH_LIMIT:
+        st.caption(f"Showing the first {loaders.SEARCH_LIMIT} matches; type more to narrow.")
+    labels = {
+        int(row[schemas.SONG]): f"{row[schemas.TITLE]} — {row[schemas.ARTIST] or 'unknown artist'}"
+        for _, row in found.iterrows()
+    }
+    song_idx = st.selectbox("Song", list(labels), format_func=labels.get, key="song")
+    song = loaders.song(root, run_id, int(song_idx))
+    if song is None:
+        raise ViewerError(f"Unknown song index {song_idx} in run {run_id!r}.")
+    st.subheader(labels[int(song_idx)])
+    st.caption(
+        f"song id {song[schemas.SONG_ID]} · track {song[schemas.TRACK_ID]} · "
+        f"{int(song['n_listeners']):,} listeners · {int(song['n_plays']):,} plays · "
+        f"lyrics: {'yes' if song['has_lyrics'] else 'no'}"
+    )
+    _require(root, run_id, schemas.SIMILAR_SONGS)
+    similar = loaders.similar_songs(root, run_id, int(song_idx))
+    cold = bool(similar[schemas.IS_COLD].any()) if not similar.empty else song["n_listeners"] == 0
+    if cold:
+        st.warning("Cold song: nobody played it, so its similar songs come from its lyrics only.")
+    if similar.empty:
+        st.info("No similar songs were stored for this song.")
+        return
+    similar = similar.assign(match=similar[schemas.SOURCE].map(SOURCE_LABELS))
+    st.dataframe(
+        similar.fillna({schemas.ARTIST: "unknown artist"}),
+        hide_index=True,
+        column_order=[
+            schemas.RANK,
+            schemas.TITLE,
+            schemas.ARTIST,
+            "match",
+            schemas.SCORE,
+            schemas.CF_SCORE,
+            schemas.CONTENT_SCORE,
+        ],
+        column_config={**SCORE_BARS, "match": st.column_config.TextColumn("Found by")},
+        key="similar",
+    )
+
+
+# ----------------------------------------------------------------------------- run page
+RUN_TABS = ("Evaluation", "Quality report", "Manifest")
+
+
+def run_page(root: str, run_id: str) -> None:
+    st.header(f"Run {run_id}")
+    evaluation, quality, manifest = st.tabs(RUN_TABS)
+    with evaluation:
+        if loaders.has_table(root, run_id, schemas.METRICS):
+            draw_metrics(loaders.metrics(root, run_id))
+        else:
+            st.info("This run has no metrics table.")
+        if loaders.has_document(root, run_id, schemas.EVALUATION_JSON):
+            with st.expander(schemas.EVALUATION_JSON):
+                render_document(loaders.document(root, run_id, schemas.EVALUATION_JSON))
+    for tab, name in ((quality, schemas.QUALITY_REPORT), (manifest, schemas.MANIFEST)):
+        with tab:
+            if loaders.has_document(root, run_id, name):
+                render_document(loaders.document(root, run_id, name))
+            else:
+                st.info(f"This run has no {name}.")
+
+
+def _scalar(value: Any) -> bool:
+    return not isinstance(value, (dict, list))
+
+
+def _key_values(items: Mapping[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame({"key": list(items), "value": [str(v) for v in items.values()]})
+
+
+def render_document(doc: Any) -> None:
+    """A JSON document drawn generically: key/values, tables for dicts of counts."""
+    if not isinstance(doc, dict):
+        st.json(doc)
+        return
+    scalars = {k: v for k, v in doc.items() if _scalar(v)}
+    if scalars:
+        st.dataframe(_key_values(scalars), hide_index=True)
+    for key, value in doc.items():
+        if _scalar(value):
+            continue
+        st.markdown(f"**{key}**")
+        if isinstance(value, dict) and value and all(_scalar(v) for v in value.values()):
+            st.dataframe(_key_values(value), hide_index=True)
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(
+                isinstance(v, dict) and all(_scalar(x) for x in v.values()) for v in value.values()
+            )
+        ):
+            st.dataframe(pd.DataFrame.from_dict(value, orient="index").astype(str))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            st.dataframe(pd.DataFrame(value).astype(str), hide_index=True)
+        elif isinstance(value, list) and all(_scalar(v) for v in value):
+            st.write(", ".join(str(v) for v in value) or "(empty)")
+        else:
+            st.json(value, expanded=False)
+
+
+def draw_metrics(metrics: pd.DataFrame) -> None:
+    """The metrics table, a bar chart by model and K, and the alpha sweep if present."""
+    if metrics.empty:
+        st.info("The metrics table is empty.")
+        return
+    has_alpha = metrics[schemas.ALPHA].notna()
+    main, sweep = metrics[~has_alpha], metrics[has_alpha]
+    if not main.empty:
+        table = main.assign(
+            name=main["metric"] + "@" + main["k"].astype("Int64").astype(str)
+        ).pivot_table(index="model", columns="name", values="value")
+        st.dataframe(table.style.format("{:.4f}"), key="metrics_table")
+        metric = st.selectbox("Metric", sorted(main["metric"].unique()), key="metric")
+        chosen = main[main["metric"] == metric].assign(
+            K="K=" + main["k"].astype("Int64").astype(str)
+        )
+        st.bar_chart(chosen, x="model", y="value", color="K", stack=False, y_label=metric)
+    if not sweep.empty:
+        st.markdown("**Alpha sweep** (hybrid at each collaborative weight)")
+        curve = sweep.assign(
+            name=sweep["model"]
+            + " "
+            + sweep["metric"]
+            + "@"
+            + sweep["k"].astype("Int64").astype(str)
+        ).pivot_table(index=schemas.ALPHA, columns="name", values="value")
+        st.line_chart(curve, x_label="alpha", y_label="value")
+        st.dataframe(curve, key="alpha_sweep")
