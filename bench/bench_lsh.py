@@ -35,10 +35,9 @@ from recsys import schemas as S  # noqa: E402
 # (bucket_length, num_hash_tables, hashes_per_table, max_candidates)
 SETTINGS = [
     (0.2, 3, 1, 200),  # one hash per table: what approxSimilarityJoin's tables are
-    (0.2, 8, 2, 200),
     (0.3, 12, 3, 200),
-    (0.3, 16, 3, 200),
-    (0.2, 12, 2, 300),
+    (0.1, 24, 2, 200),
+    (0.15, 24, 3, 300),  # the default in conf/base.yaml
 ]
 
 
@@ -70,6 +69,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", default=str(REPO / "bench" / "results"))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument(
+        "--settings",
+        help="LSH settings to try instead of the built-in list: 'bl,L,r,B;bl,L,r,B;...' "
+        "(bucket_length, num_hash_tables, hashes_per_table, max_candidates)",
+    )
     args = ap.parse_args(argv)
 
     overrides = list(args.set)
@@ -105,7 +109,13 @@ def main(argv=None) -> int:
         )
         rows = [{"method": "exact", "seconds": round(exact_s, 1), "recall": 1.0}]
         print(f"exact blocked matmul: {exact_s:.1f}s")
-        for bucket_length, tables, per_table, max_cand in SETTINGS:
+        settings = SETTINGS
+        if args.settings:
+            settings = [
+                (float(b), int(t), int(r), int(c))
+                for b, t, r, c in (item.split(",") for item in args.settings.split(";"))
+            ]
+        for bucket_length, tables, per_table, max_cand in settings:
             buckets = lsh.lsh_buckets(
                 lsh.unit_vectors(vectors), bucket_length, tables, max_cand, args.seed, per_table
             )

@@ -171,10 +171,10 @@ class ContentConfig:
 class NeighboursConfig:
     k: int = _spec(20, min=1)
     method: str = _spec("lsh", choices=("lsh", "exact"))
-    bucket_length: float = _spec(0.3, min=1e-6)
-    num_hash_tables: int = _spec(12, min=1)
+    bucket_length: float = _spec(0.15, min=1e-6)
+    num_hash_tables: int = _spec(24, min=1)
     hashes_per_table: int = _spec(3, min=1, doc="BRP hashes AND-ed into one bucket key")
-    max_candidates: int = _spec(200, min=2, doc="cap on songs per bucket chunk, so per song")
+    max_candidates: int = _spec(300, min=2, doc="cap on songs per bucket chunk, so per song")
     min_similarity: float = _spec(
         0.0, min=-1.0, max=1.0, doc="cosine floor; distance threshold sqrt(2 - 2 * floor)"
     )
