@@ -14,7 +14,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recsys import als, evaluation, hybrid, topn
@@ -57,8 +57,7 @@ def content_recommendations(
     hits = hybrid.seed_hits(train, relation, seeds_per_user).filter(
         F.col("content_raw").isNotNull()
     )
-    w = Window.partitionBy(S.USER).orderBy(F.col("content_raw").desc(), F.col(S.SONG).asc())
-    ranked = hits.withColumn(S.RANK, F.row_number().over(w)).filter(F.col(S.RANK) <= n)
+    ranked = hybrid.top_per_user(hits, "content_raw", n, rank_col=S.RANK)
     return ranked.select(S.USER, S.SONG, F.col("content_raw").alias(S.SCORE), S.RANK)
 
 

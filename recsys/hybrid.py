@@ -154,10 +154,13 @@ def seed_hits(interactions: DataFrame, relation: DataFrame, seeds_per_user: int)
     )
 
 
-def top_per_user(df: DataFrame, score: str, depth: int) -> DataFrame:
-    """The ``depth`` highest ``score`` rows per user (ties by song id)."""
+def top_per_user(df: DataFrame, score: str, depth: int, rank_col: str | None = None) -> DataFrame:
+    """The ``depth`` highest ``score`` rows per user (ties by song id), ranked in ``rank_col``
+    when one is named."""
     w = Window.partitionBy(S.USER).orderBy(F.col(score).desc(), F.col(S.SONG).asc())
-    return df.withColumn("_r", F.row_number().over(w)).filter(F.col("_r") <= depth).drop("_r")
+    ranked = df.withColumn(rank_col or "_r", F.row_number().over(w))
+    ranked = ranked.filter(F.col(rank_col or "_r") <= depth)
+    return ranked if rank_col else ranked.drop("_r")
 
 
 def dot(a: Column, b: Column) -> Column:
