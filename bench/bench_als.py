@@ -134,12 +134,6 @@ def warm_up(spark, cfg, interactions) -> None:
     sample.unpersist()
 
 
-def best_of(repeat: int, fn) -> tuple[float, float]:
-    """(fastest, first) wall-clock seconds of ``repeat`` runs of ``fn``."""
-    times = [timed(fn)[0] for _ in range(max(1, repeat))]
-    return min(times), times[0]
-
-
 def bench_topn(spark, model, interactions, args) -> list[dict]:
     from recsys import als, topn
 
@@ -166,11 +160,15 @@ def bench_topn(spark, model, interactions, args) -> list[dict]:
             lambda: noop(model.recommendForAllUsers(args.top_n)),
         ),
     ]
-    rows = []
-    for what, fn in runs:
-        seconds, first = best_of(args.repeat, fn)
-        rows.append({"what": what, "seconds": seconds, "first_run_seconds": first})
-        print(f"  {what}: {seconds:.1f}s (first run {first:.1f}s)", flush=True)
+    # Rounds interleave the contenders, so a load swing on a shared machine hits them alike.
+    times: dict[str, list[float]] = {what: [] for what, _ in runs}
+    for _ in range(max(1, args.repeat)):
+        for what, fn in runs:
+            times[what].append(timed(fn)[0])
+            print(f"  {what}: {times[what][-1]:.1f}s", flush=True)
+    rows = [
+        {"what": what, "seconds": min(ts), "all_seconds": ts} for what, ts in times.items()
+    ]
     users.unpersist(), items.unpersist()
     return rows
 

@@ -286,6 +286,24 @@ def als_params(als_cfg: AlsConfig) -> dict[str, Any]:
     return params
 
 
+def neighbours_from_factors(item_factors: DataFrame, als_cfg: AlsConfig) -> DataFrame:
+    """``cf_neighbours`` of an item factor table, by ``als_cfg.neighbours_method``."""
+    return topn.cf_neighbours(
+        item_factors,
+        als_cfg.neighbours_k,
+        als_cfg.neighbours_method,
+        block_size=als_cfg.block_size,
+        block_memory_mb=als_cfg.block_memory_mb,
+        partitions=als_cfg.score_partitions,
+        bucket_length=als_cfg.lsh_bucket_length,
+        num_hash_tables=als_cfg.lsh_num_hash_tables,
+        hashes_per_table=als_cfg.lsh_hashes_per_table,
+        max_candidates=als_cfg.lsh_max_candidates,
+        min_similarity=als_cfg.lsh_min_similarity,
+        seed=als_cfg.seed,
+    )
+
+
 def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     """The train-als step: interactions -> factors, model, params, cf_user_topn, cf_neighbours."""
     from recsys.warehouse import Warehouse
@@ -330,18 +348,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     warehouse.write_table(recs, run_id, S.CF_USER_TOPN)
     topn_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    neighbours = topn.cf_neighbours(
-        items,
-        als_cfg.neighbours_k,
-        als_cfg.neighbours_method,
-        block_size=als_cfg.block_size,
-        block_memory_mb=als_cfg.block_memory_mb,
-        partitions=als_cfg.score_partitions,
-        bucket_length=als_cfg.lsh_bucket_length,
-        num_hash_tables=als_cfg.lsh_num_hash_tables,
-        max_distance=als_cfg.lsh_max_distance,
-        seed=als_cfg.seed,
-    )
+    neighbours = neighbours_from_factors(items, als_cfg)
     warehouse.write_table(neighbours, run_id, S.CF_NEIGHBOURS)
     neighbours_seconds = time.perf_counter() - started
 

@@ -135,9 +135,9 @@ class AlsConfig:
     )
     lsh_bucket_length: float = _spec(0.2, min=1e-6, doc="neighbours_method=lsh only")
     lsh_num_hash_tables: int = _spec(3, min=1)
-    lsh_max_distance: float = _spec(
-        1.0, min=0.0, max=2.0, doc="euclidean on unit vectors: 1.0 keeps cosine >= 0.5"
-    )
+    lsh_hashes_per_table: int = _spec(1, min=1, doc="BRP hashes AND-ed into one bucket key")
+    lsh_max_candidates: int = _spec(200, min=2, doc="cap on songs per bucket chunk")
+    lsh_min_similarity: float = _spec(0.0, min=-1.0, max=1.0, doc="cosine floor")
     tuning: TuningConfig = _spec(factory=TuningConfig)
 
 
@@ -171,9 +171,9 @@ class ContentConfig:
 class NeighboursConfig:
     k: int = _spec(20, min=1)
     method: str = _spec("lsh", choices=("lsh", "exact"))
-    bucket_length: float = _spec(0.2, min=1e-6)
-    num_hash_tables: int = _spec(3, min=1)
-    hashes_per_table: int = _spec(1, min=1, doc="BRP hashes AND-ed into one bucket key")
+    bucket_length: float = _spec(0.3, min=1e-6)
+    num_hash_tables: int = _spec(12, min=1)
+    hashes_per_table: int = _spec(3, min=1, doc="BRP hashes AND-ed into one bucket key")
     max_candidates: int = _spec(200, min=2, doc="cap on songs per bucket chunk, so per song")
     min_similarity: float = _spec(
         0.0, min=-1.0, max=1.0, doc="cosine floor; distance threshold sqrt(2 - 2 * floor)"

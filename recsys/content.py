@@ -121,9 +121,17 @@ def l2_norm(values: Column) -> Column:
 
 
 def unit_array(values: Column) -> Column:
-    """An array column scaled to unit length; null for null or all-zero arrays."""
-    norm = l2_norm(values)
-    return F.when(values.isNotNull() & (norm > 0), F.transform(values, lambda x: x / norm))
+    """An array column scaled to unit length; null for null or all-zero arrays.
+
+    The norm is computed once per row, in ``aggregate``'s finish function: written as
+    ``transform(values, x -> x / norm(values))`` Spark would evaluate the norm per element
+    (higher-order functions are interpreted, not code-generated).
+    """
+
+    def finish(sum_sq: Column) -> Column:
+        return F.when(sum_sq > 0, F.transform(values, lambda x: x / F.sqrt(sum_sq)))
+
+    return F.aggregate(values, F.lit(0.0).cast("double"), lambda acc, x: acc + x * x, finish)
 
 
 def scaled(values: Column, factor: float) -> Column:
@@ -539,7 +547,11 @@ def build_content(
     own_lyrics = F.lit(False)
     for name in lyric_names:
         own_lyrics = own_lyrics | F.col(name).isNotNull()
-    parts = impute_from_artist(parts.withColumn("own_lyrics", own_lyrics), lyric_names, widths)
+    # Materialised here: the part columns are array expressions that later steps refer to
+    # several times, and a filter pushed into them would recompute them per reference.
+    unit_parts = parts.withColumn("own_lyrics", own_lyrics).persist(level)
+    cached.append(unit_parts)
+    parts = impute_from_artist(unit_parts, lyric_names, widths)
     if mixtures is not None:
         parts = parts.join(mixtures, S.SONG, "left")
     else:

@@ -67,6 +67,7 @@ def model_lists(
     users: DataFrame,
     songs: DataFrame,
     content_neighbours: DataFrame,
+    vectors: DataFrame,
     cfg: Config,
 ) -> tuple[dict[str, DataFrame], DataFrame, DataFrame, int]:
     """Split, train on the training plays, and return each model's lists for the test users.
@@ -84,7 +85,7 @@ def model_lists(
     users_train, songs_train = train_tables(train, users, songs)
 
     model = als.fit_als(train, cfg.als)
-    user_f = als.user_factors(model).join(test_users, S.USER)
+    user_f = als.user_factors(model).join(test_users, S.USER).persist(level)
     item_f = als.item_factors(model).persist(level)
     cf_depth = max(depth, cfg.als.top_n)
     cf_topn = topn.recommend_top_n(
@@ -103,6 +104,7 @@ def model_lists(
         relation,
         cfg.hybrid,
         pool_size,
+        hybrid.Signals(user_f, item_f, vectors),
     ).persist(level)
     h = cfg.hybrid
     lists = {
@@ -138,7 +140,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     catalogue = songs.count()
     ks = cfg.evaluation.ks
 
-    lists, pool, test, depth = model_lists(interactions, users, songs, content_nbrs, cfg)
+    lists, pool, test, depth = model_lists(interactions, users, songs, content_nbrs, vectors, cfg)
     metrics = evaluation.evaluate_models(
         lists, test, ks, catalogue, vectors, map_tau=cfg.evaluation.map_tau or None
     )

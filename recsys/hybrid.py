@@ -12,6 +12,7 @@ with it in pandas); here it is written with Spark built-ins, and the tests check
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyspark import StorageLevel
@@ -159,6 +160,62 @@ def top_per_user(df: DataFrame, score: str, depth: int) -> DataFrame:
     return df.withColumn("_r", F.row_number().over(w)).filter(F.col("_r") <= depth).drop("_r")
 
 
+def dot(a: Column, b: Column) -> Column:
+    """Dot product of two equal-length numeric arrays, with built-ins only."""
+    products = F.zip_with(a, b, lambda x, y: x.cast("double") * y.cast("double"))
+    return F.aggregate(products, F.lit(0.0).cast("double"), lambda acc, x: acc + x)
+
+
+def user_profiles(interactions: DataFrame, vectors: DataFrame, seeds_per_user: int) -> DataFrame:
+    """(user_idx, profile): the play-weighted sum of the user's seed songs' content vectors."""
+    seeded = seeds(interactions, seeds_per_user).join(
+        vectors.select(F.col(S.SONG).alias(SEED), F.col(S.FEATURES).alias("_v")), SEED
+    )
+    weighted = F.transform("_v", lambda x: x.cast("double") * F.col("weight"))
+    vectors_list = F.collect_list(weighted)
+    total = F.aggregate(
+        F.slice(vectors_list, 2, 2**31 - 1),
+        F.element_at(vectors_list, 1),
+        lambda acc, v: F.zip_with(acc, v, lambda x, y: x + y),
+    )
+    return seeded.groupBy(S.USER).agg(total.alias("profile"))
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Model outputs that let every candidate be scored by both halves, not just the half
+    that proposed it: ALS factors (dot product) and content vectors (cosine to the user's
+    play-weighted profile)."""
+
+    user_factors: DataFrame
+    item_factors: DataFrame
+    content_vectors: DataFrame
+
+
+def rescore(
+    pool: DataFrame, interactions: DataFrame, signals: Signals, seeds_per_user: int
+) -> DataFrame:
+    """Replace ``cf_raw`` and ``content_raw`` of every pool row with both models' scores."""
+    profiles = user_profiles(interactions, signals.content_vectors, seeds_per_user)
+    uf = signals.user_factors.select(S.USER, F.col(S.FEATURES).alias("_uf"))
+    itf = signals.item_factors.select(S.SONG, F.col(S.FEATURES).alias("_if"))
+    cv = signals.content_vectors.select(S.SONG, F.col(S.FEATURES).alias("_cv"))
+    joined = (
+        pool.drop("cf_raw", "content_raw")
+        .join(uf, S.USER, "left")
+        .join(profiles, S.USER, "left")
+        .join(itf, S.SONG, "left")
+        .join(cv, S.SONG, "left")
+    )
+    has_cf = F.col("_uf").isNotNull() & F.col("_if").isNotNull()
+    has_content = F.col("profile").isNotNull() & F.col("_cv").isNotNull()
+    return joined.select(
+        *[c for c in pool.columns if c not in ("cf_raw", "content_raw")],
+        F.when(has_cf, dot(F.col("_uf"), F.col("_if"))).alias("cf_raw"),
+        F.when(has_content, dot(F.col("profile"), F.col("_cv"))).alias("content_raw"),
+    )
+
+
 def user_candidates(
     interactions: DataFrame,
     users: DataFrame,
@@ -167,8 +224,14 @@ def user_candidates(
     relation: DataFrame,
     cfg: HybridConfig,
     content_depth: int,
+    signals: Signals | None = None,
 ) -> DataFrame:
-    """The candidate pool with normalised component scores, alpha, popularity and reason."""
+    """The candidate pool with normalised component scores, alpha, popularity and reason.
+
+    The pool is each user's collaborative top-N plus the ``content_depth`` songs nearest to
+    what they played. With ``signals`` every pooled song is scored by both models; without,
+    each keeps only the score of the list that proposed it (the other counts 0).
+    """
     hits = seed_hits(interactions, relation, cfg.seeds_per_user).persist(
         StorageLevel.MEMORY_AND_DISK
     )
@@ -178,6 +241,8 @@ def user_candidates(
     cf = cf_topn.select(S.USER, S.SONG, F.col(S.SCORE).alias("cf_raw"))
     pool = cf.join(content.drop(S.REASON_SONG), [S.USER, S.SONG], "full_outer")
     pool = pool.join(hits.select(S.USER, S.SONG, S.REASON_SONG), [S.USER, S.SONG], "left")
+    if signals is not None:
+        pool = rescore(pool, interactions, signals, cfg.seeds_per_user)
     pool = pool.withColumn(
         S.CF_SCORE,
         F.when(F.col("cf_raw").isNull(), 0.0).otherwise(minmax_per(S.USER, "cf_raw")),
@@ -232,10 +297,13 @@ def recommend(
     cf_topn: DataFrame,
     relation: DataFrame,
     cfg: HybridConfig,
+    signals: Signals | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """(user_candidates, user_recommendations) in schemas.RECOMMENDATIONS_SCHEMA."""
     pool_size = cfg.top_n + cfg.extra_candidates
-    pool = user_candidates(interactions, users, songs, cf_topn, relation, cfg, pool_size)
+    pool = user_candidates(
+        interactions, users, songs, cf_topn, relation, cfg, pool_size, signals
+    ).persist(StorageLevel.MEMORY_AND_DISK)
     candidates = rank_candidates(pool, cfg.novelty, 0, pool_size)
     final = rank_candidates(pool, cfg.novelty, cfg.max_per_artist, cfg.top_n)
     return (
@@ -296,8 +364,13 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     cf_nbrs = wh.read_table(spark, run_id, S.CF_NEIGHBOURS)
     content_nbrs = wh.read_table(spark, run_id, S.CONTENT_NEIGHBOURS)
     relation = neighbour_relation(cf_nbrs, content_nbrs)
+    signals = Signals(
+        wh.read_table(spark, run_id, S.USER_FACTORS),
+        wh.read_table(spark, run_id, S.ITEM_FACTORS),
+        wh.read_table(spark, run_id, S.CONTENT_VECTORS).select(S.SONG, S.FEATURES),
+    )
     candidates, recommendations = recommend(
-        interactions, users, songs, cf_topn, relation, cfg.hybrid
+        interactions, users, songs, cf_topn, relation, cfg.hybrid, signals
     )
     wh.write_table(candidates, run_id, S.USER_CANDIDATES)
     wh.write_table(recommendations, run_id, S.USER_RECOMMENDATIONS)

@@ -17,7 +17,10 @@ bounds a popular bucket. Here the model's hashes are used as Spark computes them
   songs ordered along one more seeded random direction so near songs share a chunk.
 
 So every song meets at most ``num_hash_tables * (max_candidates - 1)`` candidates, whatever the
-data; pairs are scored with an exact dot product and the top K kept.
+data. Each chunk is scored by one numpy matrix product in ``applyInPandas`` (a Spark SQL row per
+candidate pair costs a few hundred times a BLAS multiply-add, which would make LSH lose to brute
+force at any size this project has), each song keeps its top K per chunk, and the lists of all
+tables are merged into the final top K.
 """
 
 from __future__ import annotations
@@ -83,12 +86,16 @@ def unit_vectors(vectors_df: DataFrame, features_col: str = S.FEATURES) -> DataF
     hash, and the join on such buckets explodes, so it never reaches the LSH.
     """
     values = F.transform(F.col(features_col), lambda x: x.cast("double"))
-    norm = F.sqrt(F.aggregate(F.col("v"), F.lit(0.0).cast("double"), lambda acc, x: acc + x * x))
+
+    def finish(sum_sq: Column) -> Column:
+        ok = (sum_sq > 0) & ~F.isnan(sum_sq)
+        return F.when(ok, F.transform(F.col("v"), lambda x: x / F.sqrt(sum_sq)))
+
+    unit = F.aggregate(F.col("v"), F.lit(0.0).cast("double"), lambda acc, x: acc + x * x, finish)
     return (
         vectors_df.select(F.col(S.SONG).cast("int").alias(S.SONG), values.alias("v"))
-        .withColumn("n", norm)
-        .where(F.col("n").isNotNull() & (F.col("n") > 0) & ~F.isnan("n"))
-        .select(S.SONG, F.transform("v", lambda x: x / F.col("n")).alias(UNIT))
+        .select(S.SONG, unit.alias(UNIT))
+        .where(F.col(UNIT).isNotNull())
     )
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -101,8 +101,11 @@ def top_n_block(
     products rounded to float32 (see :func:`exact_scores`).
     """
     queries = np.asarray(queries, dtype=np.float32)
+    b, m = queries.shape[0], item_matrix.shape[0]
+    if n < 1 or b == 0 or m == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float32), empty
     scores = queries @ item_matrix.T  # float32 BLAS: finds the candidates
-    b, m = scores.shape
     if excluded is not None:
         lengths = np.fromiter((0 if e is None else len(e) for e in excluded), np.int64, b)
         if lengths.sum():
@@ -115,9 +118,6 @@ def top_n_block(
             known = (pos < m) & (item_ids[pos_ok] == flat)
             scores[rows[known], pos_ok[known]] = -np.inf
     k = min(n, m)
-    if k <= 0 or b == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0, dtype=np.float32), empty
     # Float32 BLAS scores can be off by up to about rank * eps * |q| * |v|: every item within
     # that slack of a row's k-th best is a candidate, rescored exactly below, so ties at the
     # boundary are all seen and the smallest ids among them win.
@@ -238,7 +238,7 @@ def _score_partitions(broadcast, n: int, block_rows: int, normalise: bool, id_co
             for start in range(0, len(pdf), block_rows):
                 part = pdf.iloc[start : start + block_rows]
                 queries = np.stack(part[S.FEATURES].to_numpy()).astype(np.float32)
-                if queries.shape[1] != item_matrix.shape[1]:
+                if len(item_ids) and queries.shape[1] != item_matrix.shape[1]:
                     raise FactorError(
                         f"query vectors have length {queries.shape[1]}, item factors "
                         f"{item_matrix.shape[1]}"
@@ -382,56 +382,6 @@ def exact_neighbours(
     return _as_neighbours(scored)
 
 
-def unit_vectors(features: Column) -> Column:
-    """An array column scaled to unit length (null for an all-zero vector)."""
-    norm = F.sqrt(F.aggregate(features, F.lit(0.0).cast("double"), lambda acc, x: acc + x * x))
-    return F.when(norm > 0, F.transform(features, lambda x: x / norm))
-
-
-def lsh_neighbours(
-    item_factors: DataFrame,
-    k: int,
-    *,
-    bucket_length: float = 0.2,
-    num_hash_tables: int = 3,
-    max_distance: float = 1.0,
-    seed: int = 42,
-) -> DataFrame:
-    """Approximate cosine neighbours with ``BucketedRandomProjectionLSH`` on unit vectors.
-
-    Candidates are the pairs sharing a bucket in some hash table and within ``max_distance``
-    (euclidean on unit vectors, ``cos = 1 - d**2 / 2``), so the candidate set is bounded by
-    both; the top ``k`` per song are kept, ties by the smaller id. Zero vectors are dropped
-    first (their norm is 0 and LSH would give NaN thresholds).
-    """
-    from pyspark.ml.feature import BucketedRandomProjectionLSH
-    from pyspark.ml.functions import array_to_vector
-    from pyspark.sql import Window
-
-    unit = (
-        item_factors.select(S.SONG, unit_vectors(F.col(S.FEATURES)).alias("unit"))
-        .where(F.col("unit").isNotNull())
-        .select(S.SONG, array_to_vector("unit").alias("vector"))
-    )
-    lsh = BucketedRandomProjectionLSH(
-        inputCol="vector",
-        outputCol="hashes",
-        bucketLength=bucket_length,
-        numHashTables=num_hash_tables,
-        seed=seed,
-    ).fit(unit)
-    hashed = lsh.transform(unit)
-    pairs = lsh.approxSimilarityJoin(hashed, hashed, max_distance, distCol="distance").select(
-        F.col(f"datasetA.{S.SONG}").alias(S.SONG),
-        F.col(f"datasetB.{S.SONG}").alias(S.NEIGHBOUR),
-        (1.0 - F.col("distance") ** 2 / 2.0).alias(S.SIMILARITY),
-    )
-    pairs = pairs.where(F.col(S.SONG) != F.col(S.NEIGHBOUR))
-    by_song = Window.partitionBy(S.SONG).orderBy(F.desc(S.SIMILARITY), F.asc(S.NEIGHBOUR))
-    ranked = pairs.withColumn(S.RANK, F.row_number().over(by_song)).where(F.col(S.RANK) <= k)
-    return _with_schema(ranked, S.NEIGHBOURS_SCHEMA)
-
-
 def cf_neighbours(
     item_factors: DataFrame,
     k: int,
@@ -442,10 +392,19 @@ def cf_neighbours(
     partitions: int = 0,
     bucket_length: float = 0.2,
     num_hash_tables: int = 3,
-    max_distance: float = 1.0,
+    hashes_per_table: int = 1,
+    max_candidates: int = 200,
+    min_similarity: float = 0.0,
     seed: int = 42,
 ) -> DataFrame:
-    """Song-to-song collaborative neighbours by the configured method (exact or lsh)."""
+    """Song-to-song collaborative neighbours by the configured method.
+
+    ``exact``: every song against the broadcast catalogue, blocked numpy (above). ``lsh``:
+    the content step's bounded ``BucketedRandomProjectionLSH`` search
+    (:func:`recsys.lsh.lsh_neighbours`) on the item factors, for catalogues too large to
+    score exactly; each song meets at most ``num_hash_tables * (max_candidates - 1)``
+    candidates.
+    """
     if method == "exact":
         return exact_neighbours(
             item_factors,
@@ -455,12 +414,16 @@ def cf_neighbours(
             partitions=partitions,
         )
     if method == "lsh":
-        return lsh_neighbours(
-            item_factors,
+        from recsys import lsh
+
+        return lsh.lsh_neighbours(
+            item_factors.select(S.SONG, S.FEATURES),
             k,
-            bucket_length=bucket_length,
-            num_hash_tables=num_hash_tables,
-            max_distance=max_distance,
-            seed=seed,
+            bucket_length,
+            num_hash_tables,
+            max_candidates,
+            seed,
+            hashes_per_table=hashes_per_table,
+            min_similarity=min_similarity,
         )
     raise ValueError(f"neighbours method {method!r} is not one of: exact, lsh")

@@ -171,6 +171,13 @@ class Warehouse:
         storage.write_bytes_atomic(uri, text.encode("utf-8"))
         return uri
 
+    def read_text(self, run_id: str, name: str) -> str:
+        uri = self.doc_uri(run_id, name)
+        try:
+            return storage.read_bytes(uri).decode("utf-8")
+        except FileNotFoundError:
+            raise WarehouseError(f"{name} of run {run_id!r} not found at {uri}") from None
+
     # ------------------------------------------------------------------ runs
     def list_runs(self) -> list[str]:
         return [r for r in storage.list_dirs(self.runs_uri()) if RUN_ID_PATTERN.match(r)]

@@ -75,3 +75,23 @@ def tiny_raw(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny_raw")
     planted = sample_data.generate(out, size="tiny", seed=7)
     return out, planted
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(spark, tiny_raw, tmp_path_factory):
+    """Every pipeline step run once on the tiny data: (cfg, run_id, step summaries, planted).
+
+    Publishing here does not require beating popularity: on ~50 held-out tiny users that
+    comparison is noise (the small-data check in .ci/run makes it on real numbers).
+    """
+    from recsys.pipeline import run_steps
+
+    raw, planted = tiny_raw
+    cfg = make_config(
+        tmp_path_factory.mktemp("tiny_pipeline"),
+        f"input.dir={raw}",
+        "evaluation.alpha_sweep=[0.0, 1.0]",
+        "publish.require_beat_popularity=false",
+    )
+    results = run_steps(spark, cfg, "tiny", log=lambda line: None)
+    return cfg, "tiny", results, planted

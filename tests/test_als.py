@@ -105,6 +105,25 @@ def test_checkerboard_top_n_stays_in_the_users_block(spark, cfg_factory):
         assert songs == block - played[user], f"user {user} got {sorted(songs)}"
 
 
+@pytest.mark.parametrize("method", ["exact", "lsh"])
+def test_neighbours_from_config_stay_in_the_songs_cluster(spark, cfg_factory, method):
+    rng = np.random.default_rng(2)
+    centres = np.array([[1.0, 0, 0, 0], [0, 0, 1.0, 0]])
+    vectors = np.concatenate([c + 0.1 * rng.normal(size=(10, 4)) for c in centres])
+    items = spark.createDataFrame(
+        [(i, [float(x) for x in v]) for i, v in enumerate(vectors)],
+        f"{S.SONG} int, {S.FEATURES} array<float>",
+    )
+    cfg = cfg_factory(
+        f"als.neighbours_method={method}", "als.neighbours_k=3", "als.lsh_bucket_length=1.0"
+    )
+    rows = als.neighbours_from_factors(items, cfg.als).collect()
+    assert {r[S.SONG] for r in rows} == set(range(20))
+    for r in rows:
+        assert r[S.SONG] // 10 == r[S.NEIGHBOUR] // 10 and r[S.SONG] != r[S.NEIGHBOUR]
+        assert 1 <= r[S.RANK] <= 3
+
+
 # ----------------------------------------------------------------------------- tuning pieces
 
 

@@ -136,3 +136,41 @@ def test_similar_songs_mark_sources_and_cold(spark):
         cold, None, spark.createDataFrame([(5, 0, 0.9, 1)], S.NEIGHBOURS_SCHEMA), 5, 0.5
     ).first()
     assert cold_similar[S.IS_COLD] is True and cold_similar[S.SOURCE] == "content"
+
+
+def test_signals_score_every_candidate_by_both_models(spark):
+    interactions, users, songs, cf_topn, content_nbrs, cf_nbrs = tables(spark)
+    cfg = HybridConfig(top_n=3, extra_candidates=3, alpha=0.5, alpha_curve=[])
+    relation = hybrid.neighbour_relation(cf_nbrs, content_nbrs)
+    vec = S.FACTORS_SCHEMA[S.ITEM_FACTORS]
+    # user 0 points along x; song 5 (cold: no factor) and song 4 differ only in content
+    signals = hybrid.Signals(
+        spark.createDataFrame([(0, [1.0, 0.0]), (1, [0.0, 1.0])], S.FACTORS_SCHEMA[S.USER_FACTORS]),
+        spark.createDataFrame(
+            [(2, [0.9, 0.1]), (3, [0.2, 0.9]), (4, [0.5, 0.5]), (1, [0.0, 1.0]), (6, [0.1, 0.0])],
+            vec,
+        ),
+        spark.createDataFrame(
+            [
+                (0, [1.0, 0.0]),
+                (1, [0.0, 1.0]),
+                (2, [0.0, 1.0]),
+                (3, [1.0, 0.0]),
+                (4, [0.6, 0.8]),
+                (5, [1.0, 0.0]),
+                (6, [0.0, 1.0]),
+            ],
+            vec,
+        ),
+    )
+    candidates, _ = hybrid.recommend(interactions, users, songs, cf_topn, relation, cfg, signals)
+    u0 = {r[S.SONG]: r for r in candidates.filter("user_idx = 0").collect()}
+    # cf dot products for user 0: 2 -> 0.9, 4 -> 0.5, 3 -> 0.2, cold 5 -> none (0)
+    assert u0[2][S.CF_SCORE] == 1.0 and u0[3][S.CF_SCORE] == 0.0
+    assert u0[4][S.CF_SCORE] == pytest.approx((0.5 - 0.2) / (0.9 - 0.2))
+    assert u0[5][S.CF_SCORE] == 0.0
+    # user 0 played 0 (x axis, 5 plays) and 1 (y axis, 1 play): the profile leans to x, so
+    # content ranks 3 and 5 (x) first, then 4, then 2 (y)
+    assert u0[3][S.CONTENT_SCORE] == u0[5][S.CONTENT_SCORE] == 1.0
+    assert u0[2][S.CONTENT_SCORE] == 0.0
+    assert 0.0 < u0[4][S.CONTENT_SCORE] < 1.0

@@ -195,7 +195,7 @@ def test_lsh_neighbours_find_most_exact_neighbours(spark):
     item_ids = np.arange(60, dtype=np.int32)
     items_df = factors_df(spark, item_ids, items, S.SONG)
     got = topn.cf_neighbours(
-        items_df, 5, "lsh", bucket_length=0.5, num_hash_tables=4, max_distance=1.0, seed=1
+        items_df, 5, "lsh", bucket_length=0.5, num_hash_tables=4, max_candidates=30, seed=1
     )
     assert columns(got.schema) == columns(S.NEIGHBOURS_SCHEMA)
     rows = got.collect()
@@ -213,3 +213,14 @@ def test_cf_neighbours_rejects_unknown_method(spark):
     item_ids, items = neighbour_case()
     with pytest.raises(ValueError, match="annoy"):
         topn.cf_neighbours(factors_df(spark, item_ids, items, S.SONG), 3, "annoy")
+
+
+def test_top_n_block_empty_inputs():
+    ids = np.arange(3, dtype=np.int32)
+    items = np.ones((3, 2), dtype=np.float32)
+    for queries, item_ids, matrix in (
+        (np.zeros((0, 2), np.float32), ids, items),
+        (np.ones((2, 2), np.float32), ids[:0], np.zeros((0, 0), np.float32)),
+    ):
+        rows, songs, scores, ranks = topn.top_n_block(queries, None, item_ids, matrix, 5)
+        assert rows.size == songs.size == scores.size == ranks.size == 0
