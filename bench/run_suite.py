@@ -328,8 +328,29 @@ def generate(n_triplets: int, folder: Path, seed: int, song_exponent: float) -> 
     return folder
 
 
-def run_peer(script: Path, extra: list[str], timeout: int) -> dict[str, Any]:
-    """Run a peer benchmark script and merge the JSON it wrote under bench/results/."""
+def als_ratios(doc: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+    """bench_als.py's JSON -> (size, its ratios)."""
+    return doc.get("triplets"), doc.get("ratios", {})
+
+
+def lsh_ratios(doc: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+    """bench_lsh.py's JSON -> (songs, exact seconds / LSH seconds for each setting)."""
+    rows = doc.get("rows", [])
+    exact = next((r["seconds"] for r in rows if r["method"] == "exact"), None)
+    ratios = {}
+    for r in rows:
+        if r["method"] != "lsh" or not exact or not r["seconds"]:
+            continue
+        label = (
+            "exact / LSH seconds, bl={bucket_length} L={num_hash_tables} r={hashes_per_table} "
+            "B={max_candidates} (recall@{k} {recall:.3f})"
+        ).format(k=doc.get("k"), **r)
+        ratios[label] = exact / r["seconds"]
+    return f"{doc.get('songs')} songs", ratios
+
+
+def run_peer(script: Path, extra: list[str], timeout: int, ratios_of) -> dict[str, Any]:
+    """Run a peer benchmark script and merge the ratios of the JSON it wrote."""
     if not script.exists():
         return {"error": f"{script.name} is not in this checkout"}
     started = time.time()
@@ -348,19 +369,33 @@ def run_peer(script: Path, extra: list[str], timeout: int) -> dict[str, Any]:
         return {"error": f"timed out after {timeout} s"}
     if proc.returncode != 0:
         return {"error": f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}"}
-    written = [
-        p
-        for p in RESULTS.glob(prefix + "*.json")
-        if p.stat().st_mtime >= started - 1 and not p.name.startswith("suite-")
-    ]
+    written = [p for p in RESULTS.glob(prefix + "*.json") if p.stat().st_mtime >= started - 1]
     if not written:
         return {"error": "it wrote no JSON under bench/results/"}
-    doc = json.loads(max(written, key=lambda p: p.stat().st_mtime).read_text())
-    return {
-        "triplets": doc.get("triplets"),
-        "ratios": doc.get("ratios", {}),
-        "file": str(max(written, key=lambda p: p.stat().st_mtime).relative_to(REPO)),
+    newest = max(written, key=lambda p: p.stat().st_mtime)
+    size, ratios = ratios_of(json.loads(newest.read_text()))
+    return {"triplets": size, "ratios": ratios, "file": str(newest.relative_to(REPO))}
+
+
+def run_peers(args: argparse.Namespace, work: Path, sizes: list[int]) -> dict[str, Any]:
+    """bench_als at --peer-triplets; bench_lsh on the smallest size's content vectors."""
+    peer_n = str(parse_size(args.peer_triplets))
+    peers = {
+        "bench_als (train-als peers)": run_peer(
+            REPO / "bench" / "bench_als.py", ["--triplets", peer_n], args.timeout, als_ratios
+        )
     }
+    vectors = [work / f"run-{n}" / "warehouse" for n in sizes]
+    found = [w for w in vectors if (w / "runs" / args.run_id / "content_vectors").is_dir()]
+    lsh_args = (
+        ["--warehouse", str(found[0]), "--run-id", args.run_id]
+        if found
+        else ["--synthetic", "20000"]
+    )
+    peers["bench_lsh (neighbours peers)"] = run_peer(
+        REPO / "bench" / "bench_lsh.py", lsh_args, args.timeout, lsh_ratios
+    )
+    return peers
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -378,7 +413,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--work", default="", help="data and warehouses (default: a temp folder)")
     ap.add_argument("--peers", action="store_true", help="also run bench_als / bench_lsh once")
-    ap.add_argument("--peer-triplets", default="1M", help="size for the peer benchmarks")
+    ap.add_argument("--peer-triplets", default="1M", help="size for bench_als.py")
+    ap.add_argument("--update", default="", help="add peers to this earlier suite-*.json")
     ap.add_argument("--timeout", type=int, default=4 * 3600, help="seconds per size")
     ap.add_argument("--run-id", default="bench", help=argparse.SUPPRESS)
     ap.add_argument("--one-size", action="store_true", help=argparse.SUPPRESS)
@@ -396,6 +432,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_suite_"))
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.update:  # add the peers to an earlier suite result (same --work and --sizes)
+        previous = Path(args.update)
+        doc = json.loads(previous.read_text())
+        doc["peers"] = run_peers(args, work, sizes)
+        write_results(doc, previous.stem.removeprefix("suite-"))
+        print(markdown(doc))
+        return 0
     stamp = time.strftime("%Y%m%dT%H%M%S")
     doc: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -443,15 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc["growth"] = summarise(doc["runs"])
         write_results(doc, stamp)  # after every size, so a long suite leaves partial results
     if args.peers:
-        peer_n = str(parse_size(args.peer_triplets))
-        doc["peers"] = {
-            "bench_als (train-als peers)": run_peer(
-                REPO / "bench" / "bench_als.py", ["--triplets", peer_n], args.timeout
-            ),
-            "bench_lsh (neighbours peers)": run_peer(
-                REPO / "bench" / "bench_lsh.py", ["--triplets", peer_n], args.timeout
-            ),
-        }
+        doc["peers"] = run_peers(args, work, sizes)
         write_results(doc, stamp)
     print(markdown(doc))
     return 0

@@ -102,3 +102,27 @@ def test_scaled_preset_lands_near_the_asked_size(tmp_path):
     planted = sample_data.generate(tmp_path, sample_data.preset_for_triplets(12_000, "tiny"), 7)
     assert planted["triplet_lines"] == pytest.approx(12_000, rel=0.1)
     assert planted["n_users"] == round(sample_data.SIZES["tiny"].n_users * 12_000 / 6_130)
+
+
+def test_peer_ratios_from_their_json(suite):
+    als = {"triplets": 1000, "ratios": {"recommendForAllUsers / numpy top-N": 6.0}}
+    assert suite.als_ratios(als) == (1000, als["ratios"])
+    lsh = {
+        "songs": 50,
+        "k": 10,
+        "rows": [
+            {"method": "exact", "seconds": 8.0, "recall": 1.0},
+            {
+                "method": "lsh",
+                "seconds": 2.0,
+                "recall": 0.9,
+                "bucket_length": 0.2,
+                "num_hash_tables": 3,
+                "hashes_per_table": 1,
+                "max_candidates": 200,
+            },
+        ],  # fmt: skip
+    }
+    size, ratios = suite.lsh_ratios(lsh)
+    assert size == "50 songs"
+    assert ratios == {"exact / LSH seconds, bl=0.2 L=3 r=1 B=200 (recall@10 0.900)": 4.0}
