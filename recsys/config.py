@@ -190,9 +190,9 @@ class NeighboursConfig:
 class HybridConfig:
     top_n: int = _spec(20, min=1)
     extra_candidates: int = _spec(30, min=0)
-    alpha: float = _spec(0.7, min=0.0, max=1.0, doc="weight of the collaborative score")
+    alpha: float = _spec(0.9, min=0.0, max=1.0, doc="weight of the collaborative score")
     alpha_curve: list = _spec(
-        factory=lambda: [[1, 0.2], [5, 0.5], [20, 0.7]],
+        factory=list,
         doc="[[songs_played, alpha], ...] interpolated; empty uses alpha",
     )
     max_per_artist: int = _spec(0, min=0, doc="0 disables the artist cap")
