@@ -22,9 +22,13 @@ from recsys.warehouse import Warehouse, WarehouseError, check_run_id
 def _cmd_sample_data(args: argparse.Namespace) -> int:
     from recsys import sample_data
 
-    planted = sample_data.generate(args.out, size=args.size, seed=args.seed, gzip=args.gzip)
+    size = sample_data.preset_for_triplets(args.triplets, args.size) if args.triplets else args.size
+    planted = sample_data.generate(args.out, size=size, seed=args.seed, gzip=args.gzip)
     lines = planted.get("triplet_lines", "?")
-    print(f"wrote {args.size} sample data to {args.out} ({lines} triplet lines, seed {args.seed})")
+    print(
+        f"wrote {planted.get('size', args.size)} sample data to {args.out} "
+        f"({lines} triplet lines, seed {args.seed})"
+    )
     return 0
 
 
@@ -95,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/sample")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--gzip", action="store_true", help="write .gz files")
+    p.add_argument(
+        "--triplets", type=int, default=0, help="scale tiny or small to about this many lines"
+    )
     p.set_defaults(func=_cmd_sample_data)
 
     p = sub.add_parser("run", help="run the whole pipeline (or --steps) in one Spark session")

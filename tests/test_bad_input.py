@@ -68,6 +68,7 @@ TRACK_CASES = [
     ("TRC<SEP>SOCCC<SEP>花月<SEP>夜雨 <SEP> extra", "wrong_field_count"),
     ("TRM<SEP>SOMISM<SEP>X<SEP>Y", "song_in_mismatch_list"),
     ("TRD,SODDD,Artist,Title", "wrong_field_count"),
+    (b"TRG<SEP>SOGGG<SEP>\xc3\x28<SEP>\xff\x00", "bad_encoding"),  # binary garbage
     ("TRE<SEP>SOEEE<SEP>Art", "wrong_field_count"),  # truncated
 ]
 MISMATCH_CASES = [
@@ -75,6 +76,7 @@ MISMATCH_CASES = [
     ("ERROR: <SOUNKNOWN1 TRUNKNOWN1> a  !=  b", None),  # ids nothing else mentions
     ("ERROR: <SOUNKNOWN2 TRUNKNOWN2> a  !=  b", None),
     ("garbage line", "unparseable_mismatch"),
+    (b"ERROR: <SO\xfe\xff TR\x80>", "bad_encoding"),
     ("ERROR: <SOUNK", "unparseable_mismatch"),  # truncated
 ]
 LYRIC_CASES = [
@@ -83,6 +85,8 @@ LYRIC_CASES = [
     ("%love,you,baby", "%"),
     ("TRA,123,1:2,2:1", None),
     ("TRB,456,3:1", None),
+    (b"\x8b\x1f,\x00\x01,1:2", "bad_encoding"),
+    ("TRD,12,1:2\u2028", "bad_word_count"),  # a Unicode line separator stays in the line
     ("TRC,789,1:2,3:", "bad_word_count"),  # truncated
 ]
 CASES = {

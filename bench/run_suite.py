@@ -1,0 +1,504 @@
+"""The benchmark suite: the whole pipeline on generated data at several sizes.
+
+For each size it generates raw files in the real formats (``recsys.sample_data``, the small
+preset scaled to the size), then runs every step with ``recsys.pipeline.run_steps`` on a fresh
+warehouse in a fresh Python process and JVM (so memory figures belong to that size), and
+records per step: seconds, rows per second (triplet lines / seconds), the driver JVM's heap
+peak, and for the whole size the driver JVM's peak resident memory and the Python driver's.
+Across sizes it fits the growth exponent of each step (the log-log slope of seconds against
+triplet lines: 1 is linear) and says where it is not close to linear and why. Optionally it
+runs the peer benchmarks (``bench/bench_als.py``, ``bench/bench_lsh.py`` if present) once and
+merges their ratios. Results: ``bench/results/suite-<time>.json`` and ``.md`` and
+``bench/results/latest.md``.
+
+Usage::
+
+    PYTHONPATH=. python bench/run_suite.py                      # 0.5M, 2M, 8M triplets
+    PYTHONPATH=. python bench/run_suite.py --sizes 0.5M,2M --peers --peer-triplets 1M
+    PYTHONPATH=. python bench/run_suite.py --sizes 0.5M --set als.max_iter=5
+
+Nothing here is asserted by tests except the pure helpers (growth exponent, tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+DEFAULT_SIZES = "0.5M,2M,8M"
+LINEAR_BAND = (0.8, 1.25)  # slopes inside count as close to linear
+# Why a step may grow faster or slower than its input, for the report.
+KNOWN_CAUSES = {
+    "train-als": "top-N scoring and cf neighbours score every user (song) against every song: "
+    "O(users x songs), and both grow with the data here",
+    "neighbours": "content neighbours compare songs with songs (LSH buckets or exact blocks): "
+    "O(songs^2 / buckets)",
+    "evaluate": "it scores every held-out user against the catalogue for several models and "
+    "alphas: O(users x songs)",
+    "hybrid": "candidates per user are bounded, but the per-user blend joins neighbours of "
+    "each seed song: O(users x seeds x k)",
+    "content": "LDA and Word2Vec iterate over the lyrics vocabulary; fixed iteration counts "
+    "make it near linear in songs once warm",
+    "publish": "counts every table once; mostly fixed cost",
+}
+
+
+# ----------------------------------------------------------------------------- pure helpers
+
+
+def parse_size(text: str) -> int:
+    """``0.5M``, ``2m``, ``750k`` or ``1200000`` -> triplet lines."""
+    text = text.strip().lower().replace("_", "")
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    number = text[:-1] if scale != 1 else text
+    try:
+        value = float(number) * scale
+    except ValueError:
+        raise ValueError(f"size {text!r}: expected a number like 500k, 0.5M or 2000000") from None
+    if value < 1000:
+        raise ValueError(f"size {text!r}: at least 1000 triplets")
+    return int(value)
+
+
+def growth_exponent(sizes: Sequence[float], seconds: Sequence[float]) -> float | None:
+    """Least-squares slope of log(seconds) on log(size): 1 is linear, 2 quadratic."""
+    points = [(math.log(n), math.log(t)) for n, t in zip(sizes, seconds, strict=True) if t > 0]
+    if len(points) < 2:
+        return None
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in points) / sxx
+
+
+def growth_note(step: str, slope: float | None) -> str:
+    """Whether a step's growth is close to linear, and the likely reason when not."""
+    if slope is None:
+        return "one size only"
+    lo, hi = LINEAR_BAND
+    if lo <= slope <= hi:
+        return "close to linear"
+    if slope < lo:
+        return (
+            "sublinear: fixed costs (Spark job and stage scheduling, JVM warm-up, per-task "
+            "overhead on 2 cores) still dominate at these sizes"
+        )
+    return "superlinear: " + KNOWN_CAUSES.get(step, "more than linear work in the data size")
+
+
+def summarise(runs: list[dict]) -> dict[str, Any]:
+    """Per-step growth exponents over the sizes that completed that step."""
+    steps: dict[str, Any] = {}
+    names = [s for run in runs for s in run.get("steps", {})]
+    for step in dict.fromkeys(names):
+        done = [
+            (run["triplet_lines"], run["steps"][step]["seconds"])
+            for run in runs
+            if run.get("steps", {}).get(step, {}).get("status") == "ok"
+        ]
+        slope = growth_exponent([n for n, _ in done], [t for _, t in done]) if done else None
+        pairwise = [
+            round(growth_exponent([n1, n2], [t1, t2]) or float("nan"), 2)
+            for (n1, t1), (n2, t2) in zip(done, done[1:], strict=False)
+        ]
+        steps[step] = {
+            "exponent": None if slope is None else round(slope, 2),
+            "pairwise": pairwise,
+            "note": growth_note(step, slope),
+        }
+    totals = [(r["triplet_lines"], r["total_seconds"]) for r in runs if r.get("total_seconds")]
+    total = growth_exponent([n for n, _ in totals], [t for _, t in totals]) if totals else None
+    steps["total"] = {
+        "exponent": None if total is None else round(total, 2),
+        "note": growth_note("total", total),
+    }
+    return steps
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The suite's results as Markdown tables."""
+    runs, growth = doc["runs"], doc["growth"]
+    out = [
+        f"# Benchmark suite ({doc['started']})",
+        "",
+        f"Machine: {doc['machine']['cores']} cores, load average at start "
+        f"{', '.join(f'{x:.1f}' for x in doc['machine']['load_average'])}, "
+        f"Python {doc['machine']['python']}, config `{doc['conf']}` "
+        + (f"with `{' '.join(doc['overrides'])}`" if doc["overrides"] else "")
+        + ".",
+        "",
+        "## Seconds per step",
+        "",
+    ]
+    steps = list(dict.fromkeys(s for r in runs for s in r.get("steps", {})))
+    header = ["step"] + [f"{r['triplet_lines']:,} triplets" for r in runs] + ["growth exp."]
+    out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for step in steps:
+        cells = [step]
+        for r in runs:
+            s = r.get("steps", {}).get(step)
+            if s is None:
+                cells.append("-")
+            elif s["status"] != "ok":
+                cells.append(f"{s['status']} ({s['seconds']:.0f} s)")
+            else:
+                cells.append(f"{s['seconds']:.1f}")
+        cells.append(_fmt(growth.get(step, {}).get("exponent"), 2))
+        out.append("| " + " | ".join(cells) + " |")
+    total = ["**total**"] + [_fmt(r.get("total_seconds")) for r in runs]
+    out.append("| " + " | ".join(total + [_fmt(growth["total"]["exponent"], 2)]) + " |")
+    out += ["", "## Rows per second (triplet lines / step seconds)", ""]
+    header = ["step"] + [f"{r['triplet_lines']:,}" for r in runs]
+    out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for step in steps:
+        cells = [step]
+        for r in runs:
+            s = r.get("steps", {}).get(step)
+            cells.append(_fmt(s.get("rows_per_second"), 0) if s else "-")
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", "## Driver memory (MB)", ""]
+    header = ["size", "JVM heap peak (max over steps)", "JVM resident peak", "Python peak"]
+    out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in runs:
+        heap = max((s.get("jvm_heap_peak_mb") or 0 for s in r.get("steps", {}).values()), default=0)
+        mem = r.get("memory", {})
+        out.append(
+            f"| {r['triplet_lines']:,} | {_fmt(float(heap), 0)} | "
+            f"{_fmt(mem.get('jvm_rss_peak_mb'), 0)} | {_fmt(mem.get('python_rss_peak_mb'), 0)} |"
+        )
+    out += ["", "## Growth", ""]
+    for step, g in growth.items():
+        pair = (
+            f" (between sizes: {', '.join(map(str, g['pairwise']))})" if g.get("pairwise") else ""
+        )
+        out.append(f"- **{step}**: exponent {_fmt(g['exponent'], 2)}{pair}: {g['note']}")
+    failed = [
+        f"{r['triplet_lines']:,} triplets, {name}: {s['error']}"
+        for r in runs
+        for name, s in r.get("steps", {}).items()
+        if s.get("error")
+    ] + [f"{r['triplet_lines']:,} triplets: {r['error']}" for r in runs if r.get("error")]
+    if failed:
+        out += ["", "## Failures and refusals", ""] + [f"- {f}" for f in failed]
+    if doc.get("peers"):
+        out += ["", "## Peer ratios", ""]
+        for name, peer in doc["peers"].items():
+            if "error" in peer:
+                out.append(f"- {name}: not measured ({peer['error']})")
+                continue
+            out.append(f"- {name} ({_fmt(peer.get('triplets'))} triplets):")
+            for label, value in peer.get("ratios", {}).items():
+                out.append(f"  - {label}: {value:.2f}x")
+    return "\n".join(out) + "\n"
+
+
+# ----------------------------------------------------------------------------- one size
+
+
+def _jvm_heap_pools(spark) -> list:
+    jvm = spark.sparkContext._jvm
+    pools = jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
+    return [p for p in pools if p.getType().name() == "HEAP"]
+
+
+def _proc_status_mb(pid: int, field: str) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def run_one_size(args: argparse.Namespace) -> dict[str, Any]:
+    """Child process: run every step on one generated data set, measure, return the record."""
+    from recsys import config
+    from recsys.pipeline import STEPS, run_steps
+    from recsys.runner import JobFailed
+    from recsys.session import build_session
+    from recsys.warehouse import WarehouseError
+
+    work = Path(args.work)
+    raw = Path(args.raw)
+    planted = json.loads((raw / "_planted" / "planted.json").read_text())
+    cfg = config.load(
+        args.conf,
+        [
+            f"input.dir={raw}",
+            f"warehouse.dir={work / 'warehouse'}",
+            f"spark.checkpoint_dir={work / 'checkpoints'}",
+            *args.set,
+        ],
+    )
+    record: dict[str, Any] = {
+        "triplet_lines": planted["triplet_lines"],
+        "users": planted["n_users"],
+        "songs": planted["catalogue_songs"],
+        "steps": {},
+    }
+    started = time.perf_counter()
+    spark = build_session(cfg)
+    record["session_seconds"] = round(time.perf_counter() - started, 1)
+    jvm_pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+    names = args.steps.split(",") if args.steps else [s.name for s in STEPS]
+    try:
+        for name in names:
+            pools = _jvm_heap_pools(spark)
+            for pool in pools:
+                pool.resetPeakUsage()
+            step_started = time.perf_counter()
+            entry: dict[str, Any] = {"status": "ok"}
+            try:
+                summary = run_steps(spark, cfg, args.run_id, [name], log=lambda line: None)
+                entry["summary"] = {
+                    k: v
+                    for k, v in summary[name].items()
+                    if isinstance(v, (int, float, str)) and k != "seconds"
+                }
+            except (JobFailed, WarehouseError) as exc:
+                entry["status"] = "refused" if name == "publish" else "failed"
+                entry["error"] = str(exc)[:400]
+            seconds = time.perf_counter() - step_started
+            entry["seconds"] = round(seconds, 2)
+            entry["rows_per_second"] = round(record["triplet_lines"] / seconds, 1)
+            entry["jvm_heap_peak_mb"] = round(
+                sum(p.getPeakUsage().getUsed() for p in pools) / 2**20, 1
+            )
+            record["steps"][name] = entry
+            print(
+                f"  {record['triplet_lines']:,} triplets  {name:<10} {seconds:8.1f} s", flush=True
+            )
+            if entry["status"] == "failed":
+                break
+    finally:
+        record["memory"] = {
+            "jvm_rss_peak_mb": _proc_status_mb(jvm_pid, "VmHWM"),
+            "python_rss_peak_mb": round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+            ),
+            "driver_memory_setting": cfg.spark.driver_memory,
+        }
+        record["load_average_after"] = [round(x, 1) for x in os.getloadavg()]
+        spark.stop()
+    ok = [s["seconds"] for s in record["steps"].values() if s["status"] != "failed"]
+    record["total_seconds"] = round(sum(ok), 1) if len(ok) == len(names) else None
+    return record
+
+
+# ----------------------------------------------------------------------------- orchestration
+
+
+def generate(n_triplets: int, folder: Path, seed: int, song_exponent: float) -> Path:
+    """Raw files for one size, reused when the folder already holds the same data set."""
+    from recsys import sample_data
+
+    marker = folder / "_planted" / "suite.json"
+    wanted = {"n_triplets": n_triplets, "seed": seed, "song_exponent": song_exponent}
+    if marker.exists() and json.loads(marker.read_text()) == wanted:
+        return folder
+    preset = sample_data.preset_for_triplets(n_triplets, "small", song_exponent)
+    sample_data.generate(folder, size=preset, seed=seed)
+    marker.write_text(json.dumps(wanted))
+    return folder
+
+
+def als_ratios(doc: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+    """bench_als.py's JSON -> (size, its ratios)."""
+    return doc.get("triplets"), doc.get("ratios", {})
+
+
+def lsh_ratios(doc: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+    """bench_lsh.py's JSON -> (songs, exact seconds / LSH seconds for each setting)."""
+    rows = doc.get("rows", [])
+    exact = next((r["seconds"] for r in rows if r["method"] == "exact"), None)
+    ratios = {}
+    for r in rows:
+        if r["method"] != "lsh" or not exact or not r["seconds"]:
+            continue
+        label = (
+            "exact / LSH seconds, bl={bucket_length} L={num_hash_tables} r={hashes_per_table} "
+            "B={max_candidates} (recall@{k} {recall:.3f})"
+        ).format(k=doc.get("k"), **r)
+        ratios[label] = exact / r["seconds"]
+    return f"{doc.get('songs')} songs", ratios
+
+
+def run_peer(script: Path, extra: list[str], timeout: int, ratios_of) -> dict[str, Any]:
+    """Run a peer benchmark script and merge the ratios of the JSON it wrote."""
+    if not script.exists():
+        return {"error": f"{script.name} is not in this checkout"}
+    started = time.time()
+    prefix = script.stem + "-"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(script), *extra],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    if proc.returncode != 0:
+        return {"error": f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}"}
+    written = [p for p in RESULTS.glob(prefix + "*.json") if p.stat().st_mtime >= started - 1]
+    if not written:
+        return {"error": "it wrote no JSON under bench/results/"}
+    newest = max(written, key=lambda p: p.stat().st_mtime)
+    size, ratios = ratios_of(json.loads(newest.read_text()))
+    return {"triplets": size, "ratios": ratios, "file": str(newest.relative_to(REPO))}
+
+
+def run_peers(args: argparse.Namespace, work: Path, sizes: list[int]) -> dict[str, Any]:
+    """bench_als at --peer-triplets; bench_lsh on the smallest size's content vectors."""
+    peer_n = str(parse_size(args.peer_triplets))
+    peers = {
+        "bench_als (train-als peers)": run_peer(
+            REPO / "bench" / "bench_als.py", ["--triplets", peer_n], args.timeout, als_ratios
+        )
+    }
+    vectors = [work / f"run-{n}" / "warehouse" for n in sizes]
+    found = [w for w in vectors if (w / "runs" / args.run_id / "content_vectors").is_dir()]
+    lsh_args = (
+        ["--warehouse", str(found[0]), "--run-id", args.run_id]
+        if found
+        else ["--synthetic", "20000"]
+    )
+    peers["bench_lsh (neighbours peers)"] = run_peer(
+        REPO / "bench" / "bench_lsh.py", lsh_args, args.timeout, lsh_ratios
+    )
+    return peers
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default=DEFAULT_SIZES, help="triplet counts, e.g. 0.5M,2M,8M")
+    ap.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--steps", default="", help="comma-separated subset; default all STEPS")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument(
+        "--song-exponent",
+        type=float,
+        default=1.0,
+        help="catalogue songs grow as size**exponent (1.0: constant matrix density)",
+    )
+    ap.add_argument("--work", default="", help="data and warehouses (default: a temp folder)")
+    ap.add_argument("--peers", action="store_true", help="also run bench_als / bench_lsh once")
+    ap.add_argument("--peer-triplets", default="1M", help="size for bench_als.py")
+    ap.add_argument("--update", default="", help="add peers to this earlier suite-*.json")
+    ap.add_argument("--timeout", type=int, default=4 * 3600, help="seconds per size")
+    ap.add_argument("--run-id", default="bench", help=argparse.SUPPRESS)
+    ap.add_argument("--one-size", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--raw", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--record", default="", help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.one_size:
+        record = run_one_size(args)
+        Path(args.record).write_text(json.dumps(record, indent=2))
+        return 0
+    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench_suite_"))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.update:  # add the peers to an earlier suite result (same --work and --sizes)
+        previous = Path(args.update)
+        doc = json.loads(previous.read_text())
+        doc["peers"] = run_peers(args, work, sizes)
+        write_results(doc, previous.stem.removeprefix("suite-"))
+        print(markdown(doc))
+        return 0
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    doc: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "conf": os.path.relpath(args.conf, REPO),
+        "overrides": args.set,
+        "song_exponent": args.song_exponent,
+        "machine": {
+            "cores": os.cpu_count(),
+            "load_average": list(os.getloadavg()),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+        },
+        "runs": [],
+    }
+    for n in sizes:
+        print(f"size {n:,} triplets: generating data ...", flush=True)
+        t0 = time.perf_counter()
+        raw = generate(n, work / f"data-{n}", args.seed, args.song_exponent)
+        gen_seconds = round(time.perf_counter() - t0, 1)
+        size_dir = work / f"run-{n}"
+        if size_dir.exists():
+            subprocess.run(["rm", "-rf", str(size_dir)], check=True)
+        size_dir.mkdir(parents=True)
+        record_path = size_dir / "record.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--one-size"]
+        cmd += ["--raw", str(raw), "--work", str(size_dir), "--record", str(record_path)]
+        cmd += ["--conf", args.conf, "--steps", args.steps, "--run-id", args.run_id]
+        for item in args.set:
+            cmd += ["--set", item]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        try:
+            proc = subprocess.run(cmd, env=env, timeout=args.timeout)
+            failed = proc.returncode != 0
+        except subprocess.TimeoutExpired:
+            failed = True
+        if record_path.exists():
+            record = json.loads(record_path.read_text())
+        else:
+            planted = json.loads((raw / "_planted" / "planted.json").read_text())
+            record = {"triplet_lines": planted["triplet_lines"], "steps": {}}
+        if failed:
+            record["error"] = "the size's process failed or timed out; see its output above"
+        record["generate_seconds"] = gen_seconds
+        doc["runs"].append(record)
+        doc["growth"] = summarise(doc["runs"])
+        write_results(doc, stamp)  # after every size, so a long suite leaves partial results
+    if args.peers:
+        doc["peers"] = run_peers(args, work, sizes)
+        write_results(doc, stamp)
+    print(markdown(doc))
+    return 0
+
+
+def write_results(doc: dict[str, Any], stamp: str) -> None:
+    base = RESULTS / f"suite-{stamp}"
+    base.with_suffix(".json").write_text(json.dumps(doc, indent=2))
+    text = markdown(doc)
+    base.with_suffix(".md").write_text(text)
+    (RESULTS / "latest.md").write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
