@@ -256,14 +256,19 @@ def user_candidates(
     user_alpha = users.select(
         S.USER, alpha_column(F.col("n_songs"), cfg.alpha_curve, cfg.alpha).alias(S.ALPHA)
     )
-    song_info = popularity(songs).join(songs.select(S.SONG, S.ARTIST), S.SONG)
+    song_info = popularity(songs).join(songs.select(S.SONG, S.ARTIST, "n_listeners"), S.SONG)
     return (
         pool.join(user_alpha, S.USER)
         .join(song_info, S.SONG)
         .select(
             S.USER,
             S.SONG,
-            F.col(S.CF_SCORE).cast("float").alias(S.CF_SCORE),
+            # A song nobody played has no collaborative evidence at all, not the worst: it
+            # enters the blend with the configured prior so its content can carry it.
+            F.when(F.col("n_listeners") == 0, F.lit(cfg.cold_cf_prior))
+            .otherwise(F.col(S.CF_SCORE))
+            .cast("float")
+            .alias(S.CF_SCORE),
             F.col(S.CONTENT_SCORE).cast("float").alias(S.CONTENT_SCORE),
             S.POPULARITY,
             F.col(S.ALPHA).cast("float").alias(S.ALPHA),

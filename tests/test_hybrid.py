@@ -72,7 +72,7 @@ def tables(spark):
     songs = spark.createDataFrame(
         [
             (i, f"S{i}", f"T{i}", f"artist{i % 2}", f"title{i}", 1, True, lis, lis * 2)
-            for i, lis in [(0, 2), (1, 1), (2, 1), (3, 0), (4, 0), (5, 0), (6, 0)]
+            for i, lis in [(0, 2), (1, 1), (2, 1), (3, 1), (4, 1), (5, 0), (6, 1)]
         ],
         S.SONGS_SCHEMA,
     )
@@ -106,7 +106,8 @@ def test_recommendations_exclude_played_reach_cold_songs_and_normalise(spark):
     assert set(u0) == {2, 3, 4, 5}
     assert (u0[2][S.CF_SCORE], u0[3][S.CF_SCORE]) == (1.0, 0.0)
     assert (u0[5][S.CONTENT_SCORE], u0[4][S.CONTENT_SCORE]) == (1.0, 0.0)
-    assert u0[5][S.CF_SCORE] == 0.0 and u0[2][S.CONTENT_SCORE] == 0.0
+    # the cold song has no collaborative evidence: it carries the configured prior
+    assert u0[5][S.CF_SCORE] == pytest.approx(cfg.cold_cf_prior) and u0[2][S.CONTENT_SCORE] == 0.0
     # reasons name the played song that led there; cf-only songs without a seed say so
     assert u0[5][S.REASON_SONG] == 0 and u0[5][S.REASON] == "because you played artist0 - title0"
     assert u0[3][S.REASON_SONG] == 0  # reached through song 0's collaborative neighbour
@@ -168,7 +169,7 @@ def test_signals_score_every_candidate_by_both_models(spark):
     # cf dot products for user 0: 2 -> 0.9, 4 -> 0.5, 3 -> 0.2, cold 5 -> none (0)
     assert u0[2][S.CF_SCORE] == 1.0 and u0[3][S.CF_SCORE] == 0.0
     assert u0[4][S.CF_SCORE] == pytest.approx((0.5 - 0.2) / (0.9 - 0.2))
-    assert u0[5][S.CF_SCORE] == 0.0
+    assert u0[5][S.CF_SCORE] == pytest.approx(cfg.cold_cf_prior)
     # user 0 played 0 (x axis, 5 plays) and 1 (y axis, 1 play): the profile leans to x, so
     # content ranks 3 and 5 (x) first, then 4, then 2 (y)
     assert u0[3][S.CONTENT_SCORE] == u0[5][S.CONTENT_SCORE] == 1.0
