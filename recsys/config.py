@@ -199,7 +199,7 @@ class HybridConfig:
     novelty: float = _spec(0.0, min=0.0, max=1.0)
     seeds_per_user: int = _spec(10, min=1, doc="most played songs whose neighbours are candidates")
     cold_cf_prior: float = _spec(
-        0.8, min=0.0, max=1.0, doc="normalised cf score given to songs nobody played"
+        0.5, min=0.0, max=1.0, doc="normalised cf score given to songs nobody played"
     )
     similar_k: int = _spec(20, min=1)
     similar_alpha: float = _spec(0.5, min=0.0, max=1.0)
