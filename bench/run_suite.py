@@ -140,6 +140,10 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def _num(value: Any) -> float:
+    return -1.0 if value is None else float(value)
+
+
 def markdown(doc: dict[str, Any]) -> str:
     """The suite's results as Markdown tables."""
     runs, growth = doc["runs"], doc["growth"]
@@ -148,8 +152,13 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         f"Machine: {doc['machine']['cores']} cores, load average at start "
         f"{', '.join(f'{x:.1f}' for x in doc['machine']['load_average'])}, "
-        f"Python {doc['machine']['python']}, config `{doc['conf']}` "
-        + (f"with `{' '.join(doc['overrides'])}`" if doc["overrides"] else "")
+        f"Python {doc['machine']['python']}, config `{doc['conf']}`"
+        + (f" with `{' '.join(doc['overrides'])}`" if doc["overrides"] else "")
+        + ". Load average after each size: "
+        + "; ".join(
+            f"{r['triplet_lines']:,}: {', '.join(map(str, r.get('load_average_after', [])))}"
+            for r in runs
+        )
         + ".",
         "",
         "## Seconds per step",
@@ -182,16 +191,26 @@ def markdown(doc: dict[str, Any]) -> str:
             cells.append(_fmt(s.get("rows_per_second"), 0) if s else "-")
         out.append("| " + " | ".join(cells) + " |")
     out += ["", "## Driver memory (MB)", ""]
-    header = ["size", "JVM heap peak (max over steps)", "JVM resident peak", "Python peak"]
+    header = ["size", "JVM heap peak", "JVM old-gen peak", "JVM resident peak", "Python peak"]
     out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in runs:
-        heap = max((s.get("jvm_heap_peak_mb") or 0 for s in r.get("steps", {}).values()), default=0)
+        steps_done = r.get("steps", {}).values()
+        heap = max((s.get("jvm_heap_peak_mb") or 0.0 for s in steps_done), default=None)
+        old = max((s.get("jvm_old_gen_peak_mb") for s in steps_done), default=None, key=_num)
         mem = r.get("memory", {})
         out.append(
-            f"| {r['triplet_lines']:,} | {_fmt(float(heap), 0)} | "
+            f"| {r['triplet_lines']:,} | {_fmt(heap, 0)} | {_fmt(old, 0)} | "
             f"{_fmt(mem.get('jvm_rss_peak_mb'), 0)} | {_fmt(mem.get('python_rss_peak_mb'), 0)} |"
         )
-    out += ["", "## Growth", ""]
+    out += [
+        "",
+        "Heap peak: the sum of the heap pools' peaks in the step (an upper bound; it can pass "
+        "the heap size). Old-gen peak: what stayed live. Resident: the whole driver JVM, which "
+        "in local mode also runs the executor.",
+        "",
+        "## Growth",
+        "",
+    ]
     for step, g in growth.items():
         pair = (
             f" (between sizes: {', '.join(map(str, g['pairwise']))})" if g.get("pairwise") else ""
@@ -289,6 +308,10 @@ def run_one_size(args: argparse.Namespace) -> dict[str, Any]:
             entry["rows_per_second"] = round(record["triplet_lines"] / seconds, 1)
             entry["jvm_heap_peak_mb"] = round(
                 sum(p.getPeakUsage().getUsed() for p in pools) / 2**20, 1
+            )
+            # the old generation's peak: what stayed live, without young-gen churn
+            entry["jvm_old_gen_peak_mb"] = round(
+                sum(p.getPeakUsage().getUsed() for p in pools if "Old" in p.getName()) / 2**20, 1
             )
             record["steps"][name] = entry
             print(
@@ -415,6 +438,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--peers", action="store_true", help="also run bench_als / bench_lsh once")
     ap.add_argument("--peer-triplets", default="1M", help="size for bench_als.py")
     ap.add_argument("--update", default="", help="add peers to this earlier suite-*.json")
+    ap.add_argument("--render", default="", help="redraw the Markdown of this suite-*.json")
     ap.add_argument("--timeout", type=int, default=4 * 3600, help="seconds per size")
     ap.add_argument("--run-id", default="bench", help=argparse.SUPPRESS)
     ap.add_argument("--one-size", action="store_true", help=argparse.SUPPRESS)
@@ -432,6 +456,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_suite_"))
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.render:  # only redraw the Markdown of an earlier result
+        previous = Path(args.render)
+        doc = json.loads(previous.read_text())
+        doc["growth"] = summarise(doc["runs"])
+        write_results(doc, previous.stem.removeprefix("suite-"))
+        print(markdown(doc))
+        return 0
     if args.update:  # add the peers to an earlier suite result (same --work and --sizes)
         previous = Path(args.update)
         doc = json.loads(previous.read_text())
