@@ -16,6 +16,30 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
+def ingest_submit_command(raw: Path, warehouse_dir: str, run_id: str) -> list[str]:
+    """``spark-submit jobs/ingest.py`` as a data engineer would run it, on a test warehouse."""
+    return [
+        str(Path(sys.executable).parent / "spark-submit"),
+        "--master",
+        "local[2]",
+        str(REPO / "jobs" / "ingest.py"),
+        "--conf",
+        str(REPO / "conf" / "local.yaml"),
+        "--run-id",
+        run_id,
+        "--set",
+        f"input.dir={raw}",
+        "--set",
+        f"warehouse.dir={warehouse_dir}",
+        "--set",
+        "spark.shuffle_partitions=2",
+        "--set",
+        "ingest.max_bad_fraction=0.05",
+        "--set",
+        "spark.extra={'spark.ui.enabled': 'false'}",
+    ]
+
+
 def make_config(tmp_root: Path, *overrides: str):
     """The local config pointed at a temp warehouse, sized for tests."""
     from recsys import config

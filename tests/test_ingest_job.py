@@ -3,8 +3,6 @@
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -12,7 +10,7 @@ from pyspark.sql import functions as F
 from recsys import schemas as S
 from recsys.warehouse import Warehouse
 
-from .conftest import REPO, make_config
+from .conftest import REPO, ingest_submit_command, make_config
 
 pytestmark = pytest.mark.integration
 
@@ -22,27 +20,7 @@ def submitted(tiny_raw, tmp_path_factory):
     raw, planted = tiny_raw
     root = tmp_path_factory.mktemp("ingest_job")
     cfg = make_config(root, f"input.dir={raw}")
-    spark_submit = Path(sys.executable).parent / "spark-submit"
-    cmd = [
-        str(spark_submit),
-        "--master",
-        "local[2]",
-        str(REPO / "jobs" / "ingest.py"),
-        "--conf",
-        str(REPO / "conf" / "local.yaml"),
-        "--run-id",
-        "tiny-1",
-        "--set",
-        f"input.dir={raw}",
-        "--set",
-        f"warehouse.dir={cfg.warehouse.dir}",
-        "--set",
-        "spark.shuffle_partitions=2",
-        "--set",
-        "ingest.max_bad_fraction=0.05",
-        "--set",
-        "spark.extra={'spark.ui.enabled': 'false'}",
-    ]
+    cmd = ingest_submit_command(raw, cfg.warehouse.dir, "tiny-1")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

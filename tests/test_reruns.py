@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,7 +28,7 @@ from recsys import schemas as S
 from recsys.runner import JobFailed
 from recsys.warehouse import SUCCESS_MARKER, Warehouse, WarehouseError
 
-from .conftest import REPO, make_config
+from .conftest import REPO, ingest_submit_command, make_config
 
 RUN = "rerun-1"
 INGEST_TABLES = (S.QUARANTINE, S.INTERACTIONS, S.USERS, S.SONGS, S.LYRICS, S.VOCABULARY)
@@ -83,27 +82,7 @@ def test_ingest_twice_for_the_same_run_gives_identical_tables(spark, first_inges
 
 
 def _spark_submit_ingest(cfg, raw: Path, log: Path) -> subprocess.Popen:
-    spark_submit = Path(sys.executable).parent / "spark-submit"
-    cmd = [
-        str(spark_submit),
-        "--master",
-        "local[2]",
-        str(REPO / "jobs" / "ingest.py"),
-        "--conf",
-        str(REPO / "conf" / "local.yaml"),
-        "--run-id",
-        RUN,
-        "--set",
-        f"input.dir={raw}",
-        "--set",
-        f"warehouse.dir={cfg.warehouse.dir}",
-        "--set",
-        "spark.shuffle_partitions=2",
-        "--set",
-        "ingest.max_bad_fraction=0.05",
-        "--set",
-        "spark.extra={'spark.ui.enabled': 'false'}",
-    ]
+    cmd = ingest_submit_command(raw, cfg.warehouse.dir, RUN)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with log.open("wb") as out:
         # its own process group: the kill reaches the JVM and its Python workers too
