@@ -403,11 +403,14 @@ def run_peer(script: Path, extra: list[str], timeout: int, ratios_of) -> dict[st
 def run_peers(args: argparse.Namespace, work: Path, sizes: list[int]) -> dict[str, Any]:
     """bench_als at --peer-triplets; bench_lsh on the smallest size's content vectors."""
     peer_n = str(parse_size(args.peer_triplets))
-    peers = {
-        "bench_als (train-als peers)": run_peer(
+    wanted = set(args.peer_names.split(","))
+    peers: dict[str, Any] = {}
+    if "als" in wanted:
+        peers["bench_als (train-als peers)"] = run_peer(
             REPO / "bench" / "bench_als.py", ["--triplets", peer_n], args.timeout, als_ratios
         )
-    }
+    if "lsh" not in wanted:
+        return peers
     vectors = [work / f"run-{n}" / "warehouse" for n in sizes]
     found = [w for w in vectors if (w / "runs" / args.run_id / "content_vectors").is_dir()]
     lsh_args = (
@@ -437,6 +440,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--work", default="", help="data and warehouses (default: a temp folder)")
     ap.add_argument("--peers", action="store_true", help="also run bench_als / bench_lsh once")
     ap.add_argument("--peer-triplets", default="1M", help="size for bench_als.py")
+    ap.add_argument("--peer-names", default="als,lsh", help="which peers --peers runs")
     ap.add_argument("--update", default="", help="add peers to this earlier suite-*.json")
     ap.add_argument("--render", default="", help="redraw the Markdown of this suite-*.json")
     ap.add_argument("--timeout", type=int, default=4 * 3600, help="seconds per size")
