@@ -5,20 +5,28 @@ alpha, novelty or artist cap; the hybrid job computes the same lists in Spark. B
 exactly these rules, per ``user_idx``:
 
 1. ``a`` is the given ``alpha``, or each row's stored ``alpha`` when it is None.
-2. ``blended = a * cf_score + (1 - a) * content_score``
+2. ``blended = a * cf_score + (1 - a) * content_score * popularity ** gamma`` where ``gamma``
+   is ``popularity_exponent`` (0 gives the plain blend; ``0 ** 0`` is 1). The content score says
+   how close a song is to what the user played; weighting it by the song's popularity makes it
+   an estimate of a play rather than of a resemblance (lyrics alone say nothing about which of
+   two similar songs people actually play).
 3. ``score = (1 - novelty) * blended + novelty * (1 - popularity)``, computed in float64 from
    the stored float32 values, then rounded to float32 (the type ``score`` is stored in).
-4. Order by that float32 ``score`` descending, then ``song_idx`` ascending (the tie-break),
-   so re-sorting a stored table by ``(score desc, song_idx)`` reproduces its ranks.
+4. A row is *cold* when its ``popularity`` is 0 (nobody played the song). Order warm rows by
+   the float32 ``score`` descending, then ``song_idx`` ascending (the tie-break), then cold
+   rows by ``content_score`` descending, then ``song_idx``.
 5. If ``max_per_artist > 0``: keep a song only while its artist has fewer than
    ``max_per_artist`` songs ahead of it in that order, i.e. keep rows whose
-   ``row_number() over (partition by user_idx, artist order by score desc, song_idx)`` is at
-   most ``max_per_artist``. A null artist counts as its own artist for each song (never capped).
-6. Keep the first ``top_n`` rows and number them ``rank`` 1..n.
+   ``row_number() over (partition by user_idx, artist order by <step 4>)`` is at most
+   ``max_per_artist``. A null artist counts as its own artist for each song (never capped).
+6. ``c = min(cold_slots, cold rows left)``: keep the first ``top_n - c`` warm rows and the
+   first ``c`` cold rows, number them ``rank`` 1..n in the order of step 4 (so cold songs take
+   the last ``c`` places of the list: they reach every user with content near their taste,
+   without pushing out songs people play).
 
 In Spark: cast ``alpha``, ``cf_score``, ``content_score`` and ``popularity`` to double before
-step 2 (Spark multiplies two float columns in float32), cast the score to float, and use the
-window of step 5 then ``row_number() over (partition by user_idx order by score desc, song_idx)``.
+step 2 (Spark multiplies two float columns in float32), cast the score to float, and use
+windows over the order of step 4.
 """
 
 from __future__ import annotations
@@ -37,7 +45,14 @@ class BlendError(ValueError):
     """A blend parameter or the candidates table is invalid; the message names it."""
 
 
-def _check_params(alpha: float | None, novelty: float, max_per_artist: int, top_n: int) -> None:
+def _check_params(
+    alpha: float | None,
+    novelty: float,
+    max_per_artist: int,
+    top_n: int,
+    popularity_exponent: float,
+    cold_slots: int,
+) -> None:
     if alpha is not None and not 0.0 <= alpha <= 1.0:
         raise BlendError(f"alpha must be in [0, 1] or None, got {alpha!r}")
     if not 0.0 <= novelty <= 1.0:
@@ -46,6 +61,24 @@ def _check_params(alpha: float | None, novelty: float, max_per_artist: int, top_
         raise BlendError(f"max_per_artist must be >= 0 (0 disables the cap), got {max_per_artist}")
     if top_n < 1:
         raise BlendError(f"top_n must be >= 1, got {top_n}")
+    if not popularity_exponent >= 0.0:
+        raise BlendError(f"popularity_exponent must be >= 0, got {popularity_exponent!r}")
+    if cold_slots < 0:
+        raise BlendError(f"cold_slots must be >= 0, got {cold_slots}")
+
+
+def blend_scores(
+    cf: np.ndarray,
+    content: np.ndarray,
+    popularity: np.ndarray,
+    weight: np.ndarray,
+    novelty: float,
+    popularity_exponent: float,
+) -> np.ndarray:
+    """Steps 2 and 3 in float64; the caller rounds to float32."""
+    prior = np.power(popularity, popularity_exponent)
+    blended = weight * cf + (1.0 - weight) * (content * prior)
+    return (1.0 - novelty) * blended + novelty * (1.0 - popularity)
 
 
 def rerank(
@@ -54,15 +87,19 @@ def rerank(
     novelty: float,
     max_per_artist: int,
     top_n: int,
+    popularity_exponent: float = 0.0,
+    cold_slots: int = 0,
 ) -> pd.DataFrame:
     """Re-blend and re-rank candidates per user; see the module docstring for the rules.
 
     Returns the kept rows with the candidates' columns, ``score``, ``alpha`` (the weight
-    used) and ``rank`` replaced, sorted by ``user_idx`` then ``rank``.
+    used) and ``rank`` replaced, sorted by ``user_idx`` then ``rank``. Without a
+    ``popularity`` column every row counts as warm (and ``popularity_exponent`` and
+    ``novelty`` must be 0).
     """
-    _check_params(alpha, novelty, max_per_artist, top_n)
+    _check_params(alpha, novelty, max_per_artist, top_n, popularity_exponent, cold_slots)
     needed = {schemas.USER, schemas.SONG, schemas.CF_SCORE, schemas.CONTENT_SCORE}
-    if novelty > 0:
+    if novelty > 0 or popularity_exponent > 0 or cold_slots > 0:
         needed.add(schemas.POPULARITY)
     if alpha is None:
         needed.add(schemas.ALPHA)
@@ -79,16 +116,22 @@ def rerank(
         weight = out[schemas.ALPHA].to_numpy(dtype=np.float64)
     else:
         weight = np.full(len(out), float(alpha), dtype=np.float64)
-    blended = weight * cf + (1.0 - weight) * content
-    if novelty > 0:
-        popularity = out[schemas.POPULARITY].to_numpy(dtype=np.float64)
-        score = (1.0 - novelty) * blended + novelty * (1.0 - popularity)
+    if schemas.POPULARITY in out.columns:
+        popularity = out[schemas.POPULARITY].fillna(0.0).to_numpy(dtype=np.float64)
     else:
-        score = blended
+        popularity = np.ones(len(out), dtype=np.float64)
+    score = blend_scores(cf, content, popularity, weight, novelty, popularity_exponent)
     out[schemas.SCORE] = score.astype(np.float32)
     out[schemas.ALPHA] = weight.astype(np.float32)
+    cold = popularity <= 0.0
+    out["_cold"] = cold
+    out["_key"] = np.where(
+        cold, out[schemas.CONTENT_SCORE].to_numpy(np.float32), out[schemas.SCORE]
+    )
     out = out.sort_values(
-        [schemas.USER, schemas.SCORE, schemas.SONG], ascending=[True, False, True], kind="mergesort"
+        [schemas.USER, "_cold", "_key", schemas.SONG],
+        ascending=[True, True, False, True],
+        kind="mergesort",
     )
     if max_per_artist > 0:
         has_artist = out[schemas.ARTIST].notna()
@@ -97,9 +140,13 @@ def rerank(
             out[has_artist].groupby([schemas.USER, schemas.ARTIST], sort=False).cumcount()
         )
         out = out[ahead < max_per_artist]
-    rank = out.groupby(schemas.USER, sort=False).cumcount() + 1
-    out = out[rank <= top_n].copy()
-    out[schemas.RANK] = rank[rank <= top_n].astype(np.int32)
+    part_rank = out.groupby([schemas.USER, "_cold"], sort=False).cumcount() + 1
+    n_cold = out["_cold"].groupby(out[schemas.USER], sort=False).transform("sum")
+    c = np.minimum(n_cold.to_numpy(), cold_slots)
+    is_cold = out["_cold"].to_numpy()
+    keep = np.where(is_cold, part_rank <= c, part_rank <= top_n - c)
+    out = out[keep].copy()
+    out[schemas.RANK] = (out.groupby(schemas.USER, sort=False).cumcount() + 1).astype(np.int32)
     out = out.reset_index(drop=True)
     columns = list(candidates.columns)
     for col in (schemas.RANK, schemas.SCORE, schemas.ALPHA):

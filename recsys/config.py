@@ -190,7 +190,7 @@ class NeighboursConfig:
 class HybridConfig:
     top_n: int = _spec(20, min=1)
     extra_candidates: int = _spec(30, min=0)
-    alpha: float = _spec(0.9, min=0.0, max=1.0, doc="weight of the collaborative score")
+    alpha: float = _spec(0.75, min=0.0, max=1.0, doc="weight of the collaborative score")
     alpha_curve: list = _spec(
         factory=list,
         doc="[[songs_played, alpha], ...] interpolated; empty uses alpha",
@@ -198,8 +198,11 @@ class HybridConfig:
     max_per_artist: int = _spec(0, min=0, doc="0 disables the artist cap")
     novelty: float = _spec(0.0, min=0.0, max=1.0)
     seeds_per_user: int = _spec(10, min=1, doc="most played songs whose neighbours are candidates")
-    cold_cf_prior: float = _spec(
-        0.5, min=0.0, max=1.0, doc="normalised cf score given to songs nobody played"
+    popularity_exponent: float = _spec(
+        2.0, min=0.0, doc="content score weighted by popularity ** this in the blend; 0 = none"
+    )
+    cold_slots: int = _spec(
+        1, min=0, doc="last places of each list for songs nobody played, nearest by content"
     )
     similar_k: int = _spec(20, min=1)
     similar_alpha: float = _spec(0.5, min=0.0, max=1.0)

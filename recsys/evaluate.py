@@ -6,11 +6,17 @@ plays, collaborative neighbours from those factors, the run's content neighbours
 see plays) — and each model's list for the held-out users is scored with the ranking metrics:
 popularity (baseline), ALS alone, content alone, the hybrid, and the hybrid at each alpha of
 the configured sweep.
+
+The hybrid job picks ``top_n`` songs from a pool ``top_n + extra_candidates`` deep (ALS's
+top-N and the content candidates); the evaluation's lists are ``max(ks)`` long, so its pool is
+as many times deeper than the list (50 from 125 with the defaults), and the cold slots take the
+last places of the 50 as they take the last of the 20 in production.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import TYPE_CHECKING, Any
 
 from pyspark import StorageLevel
@@ -80,13 +86,17 @@ def model_lists(
     )
     test_users = test.select(S.USER).distinct().persist(level)
     depth = max(ev.ks)
+    h = cfg.hybrid
+    # The hybrid picks its top_n from a pool (top_n + extra_candidates) deep; judged on lists
+    # `depth` long, it gets a pool as much deeper than its list, from ALS as from content.
+    pool_size = max(depth, math.ceil(depth * (h.top_n + h.extra_candidates) / h.top_n))
     train_of_test_users = train.join(test_users, S.USER).persist(level)
     users_train, songs_train = train_tables(train, users, songs)
 
     model = als.fit_als(train, cfg.als)
     user_f = als.user_factors(model).join(test_users, S.USER).persist(level)
     item_f = als.item_factors(model).persist(level)
-    cf_depth = max(depth, cfg.als.top_n)
+    cf_depth = max(pool_size, cfg.als.top_n)
     cf_topn = topn.recommend_top_n(
         user_f, item_f, train_of_test_users, cf_depth, block_size=cfg.als.block_size
     ).persist(level)
@@ -94,7 +104,6 @@ def model_lists(
         item_f, cfg.als.neighbours_k, "exact", block_size=cfg.als.block_size
     )
     relation = hybrid.neighbour_relation(cf_nbrs, content_neighbours)
-    pool_size = max(depth, cfg.hybrid.top_n + cfg.hybrid.extra_candidates)
     pool = hybrid.user_candidates(
         train_of_test_users,
         users_train.join(test_users, S.USER),
@@ -105,14 +114,15 @@ def model_lists(
         pool_size,
         hybrid.Signals(user_f, item_f, vectors),
     ).persist(level)
-    h = cfg.hybrid
     lists = {
         "popularity": evaluation.popularity_recommender(train, depth, users=test_users),
         "als": cf_topn.filter(F.col(S.RANK) <= depth),
         "content": content_recommendations(
             train_of_test_users, content_neighbours, h.seeds_per_user, depth
         ),
-        "hybrid": hybrid.rank_candidates(pool, h.novelty, h.max_per_artist, depth),
+        "hybrid": hybrid.rank_candidates(
+            pool, h.novelty, h.max_per_artist, depth, None, h.popularity_exponent, h.cold_slots
+        ),
     }
     return lists, pool, test, depth
 
@@ -126,6 +136,36 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
                 "value"
             ]
     return out
+
+
+def comparison_markdown(comparisons: dict[str, dict[str, dict[str, float]]]) -> str:
+    """The hybrid against each model, paired over the held-out users, as a Markdown table."""
+    if not comparisons:
+        return ""
+    keys = list(next(iter(comparisons.values())))
+    lines = [
+        "",
+        "## Hybrid against each model",
+        "",
+        "Mean of (hybrid - model) over the held-out users, with its 95% interval "
+        "(1.96 standard errors of the paired differences) and how many users each side wins.",
+        "",
+        "| hybrid vs | " + " | ".join(keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
+    for other, by_key in comparisons.items():
+        cells = []
+        for key in keys:
+            c = by_key[key]
+            sign = "**" if c["mean"] - c["ci95"] > 0 else ""
+            cells.append(
+                f"{sign}{c['mean']:+.4f} ± {c['ci95']:.4f}{sign} "
+                f"({c['better']} better / {c['worse']} worse)"
+            )
+        lines.append(f"| {other} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Bold: the whole interval is above 0.")
+    return "\n".join(lines) + "\n"
 
 
 def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
@@ -146,7 +186,9 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     sweep = []
     h = cfg.hybrid
     for alpha in cfg.evaluation.alpha_sweep:
-        ranked = hybrid.rank_candidates(pool, h.novelty, h.max_per_artist, depth, alpha=alpha)
+        ranked = hybrid.rank_candidates(
+            pool, h.novelty, h.max_per_artist, depth, alpha, h.popularity_exponent, h.cold_slots
+        )
         sweep.append(
             evaluation.evaluate_models(
                 {"hybrid": ranked}, test, ks, catalogue, map_tau=None, alpha=float(alpha)
@@ -162,6 +204,11 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         F.countDistinct(S.USER).alias("users"), F.count(F.lit(1)).alias("plays")
     ).first()
     summary = summarise(rows)
+    comparisons = {
+        other: evaluation.paired_difference(lists["hybrid"], lists[other], test, ks)
+        for other in MODELS
+        if other != "hybrid"
+    }
     report = {
         "run_id": run_id,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -171,6 +218,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         "held_out_plays": int(stats["plays"]),
         "catalogue_songs": catalogue,
         "models": summary,
+        "hybrid_vs": comparisons,
         "alpha_sweep": [
             {
                 "alpha": r["alpha"],
@@ -195,6 +243,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         f"{report['held_out_users']} users hold out {report['held_out_plays']} plays; "
         f"every list is {depth} songs long (mAP@500 is computed on these lists).\n\n"
         + evaluation.report_markdown(main_rows)
+        + comparison_markdown(comparisons)
         + (
             "\n## Alpha sweep (hybrid)\n\n" + evaluation.report_markdown(sweep_rows)
             if sweep_rows

@@ -321,6 +321,55 @@ def per_user_ranking_metrics(
     return _per_user_from_top(top, relevant, ks, user_col, item_col)
 
 
+def paired_difference(
+    model: DataFrame,
+    baseline: DataFrame,
+    held_out: DataFrame,
+    ks: Iterable[int],
+    metrics: Sequence[str] = (S.METRIC_NDCG, S.METRIC_RECALL),
+) -> dict[str, dict[str, float]]:
+    """``model`` minus ``baseline``, user by user, for each metric at each K.
+
+    Both lists are scored on the same held-out users, so the per-user differences are paired:
+    returns ``{"ndcg@10": {"mean", "ci95", "n_users", "better", "worse"}, ...}`` where ``mean``
+    is the mean difference (equal to the difference of the two means), ``ci95`` the half-width
+    of its normal-approximation 95% interval (1.96 standard errors), and ``better`` / ``worse``
+    the users for whom the model scores higher / lower.
+    """
+    ks = _check_ks(ks)
+    names = [(m, k) for k in ks for m in metrics]
+    a = per_user_ranking_metrics(model, held_out, ks)
+    b = per_user_ranking_metrics(baseline, held_out, ks)
+    cols = [f"{m}_at_{k}" for m, k in names]
+    joined = a.select(S.USER, *[F.col(c).alias("a_" + c) for c in cols]).join(
+        b.select(S.USER, *[F.col(c).alias("b_" + c) for c in cols]), S.USER
+    )
+    aggs = [F.count("*").alias("n")]
+    for c in cols:
+        d = F.col("a_" + c) - F.col("b_" + c)
+        aggs += [
+            F.avg(d).alias("mean_" + c),
+            F.stddev_samp(d).alias("sd_" + c),
+            F.sum((d > 0).cast("int")).alias("better_" + c),
+            F.sum((d < 0).cast("int")).alias("worse_" + c),
+        ]
+    row = joined.agg(*aggs).first()
+    n = int(row["n"])
+    if n == 0:
+        raise EvaluationError("held_out: no evaluated users (the held-out table is empty)")
+    out = {}
+    for (m, k), c in zip(names, cols, strict=True):
+        sd = row["sd_" + c]
+        out[metric_key(m, k)] = {
+            "mean": float(row["mean_" + c]),
+            "ci95": float(1.96 * sd / math.sqrt(n)) if sd is not None else float("nan"),
+            "n_users": n,
+            "better": int(row["better_" + c]),
+            "worse": int(row["worse_" + c]),
+        }
+    return out
+
+
 def _mean_ranking(per_user: DataFrame, ks: Sequence[int]) -> dict[str, float]:
     names = [(metric, k) for k in ks for metric in S.RANKING_METRICS]
     row = per_user.agg(

@@ -3,11 +3,12 @@
 The blend is the one :mod:`recsys.blend` documents (the viewer re-blends the stored candidates
 with it in pandas); here it is written with Spark built-ins, and the tests check both agree:
 
-* ``blended = alpha * cf_score + (1 - alpha) * content_score`` with both scores min-max
-  normalised per user to [0, 1] (a missing component counts 0), and ``alpha`` from the user's
-  number of played songs through the configured curve;
+* ``blended = alpha * cf_score + (1 - alpha) * content_score * popularity ** gamma`` with both
+  scores min-max normalised per user to [0, 1] (a missing component counts 0), ``alpha`` from
+  the user's number of played songs through the configured curve;
 * ``score = (1 - novelty) * blended + novelty * (1 - popularity)``;
-* order by score, then song id; at most ``max_per_artist`` songs per artist; top N.
+* order by score, then song id; at most ``max_per_artist`` songs per artist; top N, of which
+  the last ``cold_slots`` go to the songs nobody played that are nearest the user's taste.
 """
 
 from __future__ import annotations
@@ -73,20 +74,31 @@ def rank_candidates(
     max_per_artist: int,
     top_n: int,
     alpha: float | None = None,
+    popularity_exponent: float = 0.0,
+    cold_slots: int = 0,
 ) -> DataFrame:
-    """Blend, apply the diversity rules and keep the top ``top_n`` per user, ranked 1..n.
+    """Blend, apply the diversity rules and the cold slots, keep the top ``top_n`` per user.
 
     ``candidates`` has user_idx, song_idx, cf_score, content_score, popularity, alpha, artist;
-    ``alpha`` given overrides each row's stored alpha (the evaluation's alpha sweep).
+    ``alpha`` given overrides each row's stored alpha (the evaluation's alpha sweep). The rules
+    are :mod:`recsys.blend`'s, step by step.
     """
     # In double precision, then rounded to float, exactly as recsys.blend does.
     a = F.col(S.ALPHA).cast("double") if alpha is None else F.lit(float(alpha))
     cf, content = F.col(S.CF_SCORE).cast("double"), F.col(S.CONTENT_SCORE).cast("double")
-    pop = F.col(S.POPULARITY).cast("double")
-    blended = a * cf + (F.lit(1.0) - a) * content
+    pop = F.coalesce(F.col(S.POPULARITY).cast("double"), F.lit(0.0))
+    prior = F.pow(pop, F.lit(float(popularity_exponent)))
+    blended = a * cf + (F.lit(1.0) - a) * (content * prior)
     score = F.lit(1.0 - novelty) * blended + F.lit(novelty) * (F.lit(1.0) - pop)
-    scored = candidates.withColumn(S.SCORE, score.cast("float"))
-    order = [F.col(S.SCORE).desc(), F.col(S.SONG).asc()]
+    scored = (
+        candidates.withColumn(S.SCORE, score.cast("float"))
+        .withColumn("_cold", pop <= F.lit(0.0))
+        .withColumn(
+            "_key",
+            F.when(F.col("_cold"), F.col(S.CONTENT_SCORE).cast("float")).otherwise(F.col(S.SCORE)),
+        )
+    )
+    order = [F.col("_cold").asc(), F.col("_key").desc(), F.col(S.SONG).asc()]
     if max_per_artist > 0:
         artist_key = F.coalesce(F.col(S.ARTIST), F.concat(F.lit("\u0000song:"), F.col(S.SONG)))
         per_artist = Window.partitionBy(S.USER, artist_key).orderBy(*order)
@@ -95,10 +107,22 @@ def rank_candidates(
             .filter(F.col("_artist_rank") <= max_per_artist)
             .drop("_artist_rank")
         )
-    ranked = scored.withColumn(
+    part_rank = F.row_number().over(Window.partitionBy(S.USER, "_cold").orderBy(*order))
+    n_cold = F.sum(F.col("_cold").cast("int")).over(Window.partitionBy(S.USER))
+    c = F.least(n_cold, F.lit(int(cold_slots)))
+    kept = (
+        scored.withColumn("_part_rank", part_rank)
+        .withColumn("_c", c)
+        .filter(
+            F.when(F.col("_cold"), F.col("_part_rank") <= F.col("_c")).otherwise(
+                F.col("_part_rank") <= F.lit(int(top_n)) - F.col("_c")
+            )
+        )
+    )
+    ranked = kept.withColumn(
         S.RANK, F.row_number().over(Window.partitionBy(S.USER).orderBy(*order))
     )
-    return ranked.filter(F.col(S.RANK) <= top_n)
+    return ranked.drop("_cold", "_key", "_part_rank", "_c")
 
 
 # ----------------------------------------------------------------------------- candidates
@@ -263,12 +287,7 @@ def user_candidates(
         .select(
             S.USER,
             S.SONG,
-            # A song nobody played has no collaborative evidence at all, not the worst: it
-            # enters the blend with the configured prior so its content can carry it.
-            F.when(F.col("n_listeners") == 0, F.lit(cfg.cold_cf_prior))
-            .otherwise(F.col(S.CF_SCORE))
-            .cast("float")
-            .alias(S.CF_SCORE),
+            F.col(S.CF_SCORE).cast("float").alias(S.CF_SCORE),
             F.col(S.CONTENT_SCORE).cast("float").alias(S.CONTENT_SCORE),
             S.POPULARITY,
             F.col(S.ALPHA).cast("float").alias(S.ALPHA),
@@ -312,8 +331,9 @@ def recommend(
     pool = user_candidates(
         interactions, users, songs, cf_topn, relation, cfg, pool_size, signals
     ).persist(StorageLevel.MEMORY_AND_DISK)
-    candidates = rank_candidates(pool, cfg.novelty, 0, pool_size)
-    final = rank_candidates(pool, cfg.novelty, cfg.max_per_artist, cfg.top_n)
+    gamma, slots = cfg.popularity_exponent, cfg.cold_slots
+    candidates = rank_candidates(pool, cfg.novelty, 0, pool_size, None, gamma, slots)
+    final = rank_candidates(pool, cfg.novelty, cfg.max_per_artist, cfg.top_n, None, gamma, slots)
     return (
         to_schema(with_reasons(candidates, songs), S.RECOMMENDATIONS_SCHEMA),
         to_schema(with_reasons(final, songs), S.RECOMMENDATIONS_SCHEMA),

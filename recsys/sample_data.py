@@ -8,9 +8,9 @@ that the recommender finds the structure.
 
 Planted structure: genres with artists and Zipf-popular songs, a share of cold songs nobody
 plays, genre and topic specific lyric words, users who prefer one to three genres and play
-mostly songs of those genres. Planted defects: malformed lines with the reason code the ingest
-uses, duplicate (user, song) lines, songs and tracks in the mismatch list, songs without
-lyrics, users with a single play.
+mostly songs of those genres, and inside each genre mostly songs of one favourite lyric topic.
+Planted defects: malformed lines with the reason code the ingest uses, duplicate (user, song)
+lines, songs and tracks in the mismatch list, songs without lyrics, users with a single play.
 
 Every count in ``_planted/planted.json`` is exact. Definitions (lines are raw lines, a line is
 "valid" when it has no malformed reason):
@@ -65,6 +65,10 @@ LYRICS_SHARE_WARM = 0.74  # played songs with lyrics
 LYRICS_SHARE_COLD = 0.85  # cold songs with lyrics
 SECOND_TRACK_LYRICS_SHARE = 0.3  # two-track songs with lyrics on both tracks
 PREFERRED_SHARE = 0.9  # share of a user's song draws from the preferred genres
+# Share of a user's draws inside a genre that go to the user's favourite lyric topic of that
+# genre (the rest follow the genre's popularity). Taste that the lyrics reveal: the content
+# half sees a song's topic from its words, the collaborative half only from who played it.
+TOPIC_SHARE = 0.6
 SINGLE_PLAY_USER_SHARE = 0.04
 DUPLICATE_LINE_SHARE = 0.002
 HEAVY_PLAYS_SHARE = 0.001  # lines with a play count in the hundreds or thousands
@@ -429,8 +433,41 @@ class _Catalogue:
     warm_songs: np.ndarray  # warm song indices grouped by genre
     warm_pick: _InverseCdf  # over genre + cumulative share within the genre
     warm_per_genre: np.ndarray
+    topic_songs: np.ndarray  # warm song indices grouped by global topic
+    topic_pick: _InverseCdf  # over global topic + cumulative share within the topic
+    warm_per_topic: np.ndarray
     spare_sids: list[str]  # ids used nowhere else (orphans, malformed lines)
     spare_tids: list[str]
+
+
+def _segment_cdf(
+    items: np.ndarray, segment: np.ndarray, weight: np.ndarray, n_segments: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Items grouped by segment, the cumulative weight share within each segment offset by the
+    segment number (for :class:`_InverseCdf`), and the item count per segment.
+
+    An empty segment gets one zero-width step so the CDF stays monotone; callers must not draw
+    from it (its count is 0).
+    """
+    order = np.lexsort((items, segment))
+    items, segment, weight = items[order], segment[order], weight[order]
+    counts = np.bincount(segment, minlength=n_segments)
+    cum = np.cumsum(weight)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    end = start + counts - 1
+    base = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
+    base[start == 0] = 0.0
+    totals = np.where(counts > 0, cum[np.maximum(end, 0)] - base, 1.0)
+    cdf = segment + (cum - base[segment]) / totals[segment]
+    full = counts > 0
+    cdf[end[full]] = np.flatnonzero(full) + 1.0
+    # Empty segments: a placeholder entry at the segment's upper edge, pointing at item 0.
+    empty = np.flatnonzero(~full)
+    if empty.size:
+        pos = np.searchsorted(cdf, empty + 1.0)
+        cdf = np.insert(cdf, pos, empty + 1.0)
+        items = np.insert(items, pos, items[0] if items.size else 0)
+    return items, cdf, counts
 
 
 def _build_catalogue(p: SizePreset, rng: np.random.Generator, words: list[str]) -> _Catalogue:
@@ -485,6 +522,9 @@ def _build_catalogue(p: SizePreset, rng: np.random.Generator, words: list[str]) 
     totals = cum[genre_end] - base
     warm_cdf = g_of + (cum - base[g_of]) / totals[g_of]
     warm_cdf[genre_end] = np.arange(n_genres) + 1.0
+    topic_songs, topic_cdf, warm_per_topic = _segment_cdf(
+        warm_songs, song_topic[warm_songs], weight[warm_songs], n_genres * p.n_topics
+    )
     return _Catalogue(
         genres=list(GENRE_NAMES[:n_genres]),
         song_genre=song_genre,
@@ -504,6 +544,9 @@ def _build_catalogue(p: SizePreset, rng: np.random.Generator, words: list[str]) 
         warm_songs=warm_songs,
         warm_pick=_InverseCdf(warm_cdf, 1 << 17),
         warm_per_genre=np.bincount(g_of, minlength=n_genres),
+        topic_songs=topic_songs,
+        topic_pick=_InverseCdf(topic_cdf, 1 << 15),
+        warm_per_topic=warm_per_topic,
         spare_sids=sid_str[n_songs:],
         spare_tids=tid_str[track_song.size :],
     )
@@ -516,6 +559,7 @@ def _build_catalogue(p: SizePreset, rng: np.random.Generator, words: list[str]) 
 class _UserChunk:
     uid: np.ndarray  # (n, 40) uint8
     pref: np.ndarray  # (n, 3) preferred genres, n_genres where unused
+    favourite: np.ndarray  # (n, n_genres) favourite global topic of each genre
     line_user: np.ndarray
     line_song: np.ndarray
     line_plays: np.ndarray
@@ -552,6 +596,15 @@ def _user_chunk(
     genre = np.where(is_pref, g_pref, g_other)
     u = np.minimum(rng.random(n_slots), 1.0 - 1e-9)
     song = cat.warm_songs[cat.warm_pick(genre + u)]
+    # Inside a genre, a share of the draws goes to the user's favourite topic of that genre.
+    user_favourite = np.arange(n_genres)[None, :] * p.n_topics + rng.integers(
+        0, p.n_topics, size=(n, n_genres)
+    )
+    favourite = user_favourite[slot_user, genre]
+    in_topic = (rng.random(n_slots) < TOPIC_SHARE) & (cat.warm_per_topic[favourite] > 0)
+    in_topic &= ~single[slot_user]
+    t = np.flatnonzero(in_topic)
+    song[t] = cat.topic_songs[cat.topic_pick(favourite[t] + u[t])]
 
     # First draws of distinct songs, in draw order, up to m per user.
     _, first = np.unique(slot_user * p.n_songs + song, return_index=True)
@@ -586,7 +639,15 @@ def _user_chunk(
     all_dup = np.concatenate([np.zeros(n_lines, dtype=bool), np.ones(d_user.size, dtype=bool)])
     all_key = np.concatenate([2 * cat.song_rank[line_song], d_key])
     order = np.lexsort((all_key, all_user))
-    return _UserChunk(uid, pref, all_user[order], all_song[order], all_plays[order], all_dup[order])
+    return _UserChunk(
+        uid,
+        pref,
+        user_favourite,
+        all_user[order],
+        all_song[order],
+        all_plays[order],
+        all_dup[order],
+    )
 
 
 def _bad_triplet(reason: str, variant: int, uid: bytes, sid: bytes, plays: int) -> bytes:
@@ -652,7 +713,7 @@ def _write_triplets(
     lines_before = 0
     out = _Out(out_dir / TRIPLETS_FILE, use_gzip)
     users_csv = open(planted_dir / "users.csv", "w", encoding="utf-8", newline="")  # noqa: SIM115
-    users_csv.write("user_id,genres\n")
+    users_csv.write("user_id,genres,favourite_topics\n")
     try:
         for c, n in enumerate(chunk_sizes):
             ch = _user_chunk(p, cat, np.random.default_rng([seed, 7, c]), n, mismatched)
@@ -707,7 +768,13 @@ def _write_triplets(
             combos = [
                 combo_index[tuple(g for g in row if g < p.n_genres)] for row in sorted_pref.tolist()
             ]
-            rows = [f"{u},{genre_csv[k]}\n" for u, k in zip(uids, combos, strict=True)]
+            topics = [
+                "|".join(str(ch.favourite[i, g]) for g in row if g < p.n_genres)
+                for i, row in enumerate(sorted_pref.tolist())
+            ]
+            rows = [
+                f"{u},{genre_csv[k]},{t}\n" for u, k, t in zip(uids, combos, topics, strict=True)
+            ]
             users_csv.write("".join(rows))
     finally:
         out.close()
@@ -1153,6 +1220,7 @@ def generate(
         "total_plays_expected": trip["plays"],
         "single_play_users": trip["single"],
         "preferred_genre_line_share": round(trip["pref_lines"] / max(trip["valid"], 1), 4),
+        "favourite_topic_draw_share": TOPIC_SHARE,
         "catalogue_songs": n_songs,
         "catalogue_tracks": n_tracks,
         "catalogue_songs_kept": int((~mismatched).sum()),

@@ -116,8 +116,6 @@ def tiny_pipeline(spark, tiny_raw, tmp_path_factory):
         f"input.dir={raw}",
         "evaluation.alpha_sweep=[0.0, 1.0]",
         "publish.require_beat_popularity=false",
-        # the prior that lets cold songs into the lists (the default may trade it for accuracy)
-        "hybrid.cold_cf_prior=0.8",
     )
     results = run_steps(spark, cfg, "tiny", log=lambda line: None)
     return cfg, "tiny", results, planted

@@ -83,9 +83,7 @@ def checkerboard(spark, seed=0, users_per_group=12, songs_per_group=10, played=6
 
 def test_checkerboard_top_n_stays_in_the_users_block(spark, cfg_factory):
     # Rank 2 = the number of blocks; a larger rank spends factors on single users' gaps.
-    cfg = cfg_factory(
-        "als.rank=2", "als.reg_param=0.01", "als.max_iter=10", *ONE_BLOCK
-    )
+    cfg = cfg_factory("als.rank=2", "als.reg_param=0.01", "als.max_iter=10", *ONE_BLOCK)
     interactions = checkerboard(spark)
     with als.released_rdds(spark):
         model = als.fit_als(interactions, cfg.als)
@@ -161,8 +159,9 @@ def test_recall_at_k_against_hand_count(spark):
 
 
 def test_grid_order_and_types(cfg_factory):
-    cfg = cfg_factory("als.tuning.ranks=[2, 4]", "als.tuning.reg_params=[0.1]",
-                      "als.tuning.alphas=[1, 5]")
+    cfg = cfg_factory(
+        "als.tuning.ranks=[2, 4]", "als.tuning.reg_params=[0.1]", "als.tuning.alphas=[1, 5]"
+    )
     assert als.grid(cfg.als) == [
         {"rank": 2, "reg_param": 0.1, "alpha": 1.0},
         {"rank": 2, "reg_param": 0.1, "alpha": 5.0},
@@ -262,9 +261,11 @@ def test_train_als_on_sample_data_recommends_the_planted_genres(spark, cfg_facto
     assert all(len(v) == 10 and not set(v) & played[u] for u, v in als_lists.items())
 
     # Baselines over the same candidates (songs with factors, unplayed), 10 per user.
-    by_popularity = songs[songs[S.SONG].isin(warm)].sort_values(
-        ["n_listeners", S.SONG], ascending=[False, True]
-    )[S.SONG].tolist()
+    by_popularity = (
+        songs[songs[S.SONG].isin(warm)]
+        .sort_values(["n_listeners", S.SONG], ascending=[False, True])[S.SONG]
+        .tolist()
+    )
     popular = {u: [s for s in by_popularity if s not in played[u]][:10] for u in als_lists}
     rng = np.random.default_rng(0)
     pool = np.array(sorted(warm))
@@ -275,6 +276,8 @@ def test_train_als_on_sample_data_recommends_the_planted_genres(spark, cfg_facto
     als_rate = genre_rate(als_lists, song_genre, user_genres)
     popular_rate = genre_rate(popular, song_genre, user_genres)
     random_rate = genre_rate(random_lists, song_genre, user_genres)
-    print(f"in preferred genres: als {als_rate:.3f}, popularity {popular_rate:.3f}, "
-          f"random {random_rate:.3f}")
+    print(
+        f"in preferred genres: als {als_rate:.3f}, popularity {popular_rate:.3f}, "
+        f"random {random_rate:.3f}"
+    )
     assert als_rate >= max(popular_rate, random_rate) + 0.2

@@ -24,7 +24,11 @@ def random_pool(spark):
             # a 0.01 grid makes near-ties common
             S.CF_SCORE: rng.integers(0, 101, n_users * per_user) / 100,
             S.CONTENT_SCORE: rng.integers(0, 101, n_users * per_user) / 100,
-            S.POPULARITY: rng.integers(0, 101, n_users * per_user) / 100,
+            # a fifth of the songs nobody played (popularity 0): the cold slots' candidates
+            S.POPULARITY: np.where(
+                rng.random(n_users * per_user) < 0.2, 0, rng.integers(1, 101, n_users * per_user)
+            )
+            / 100,
             S.ALPHA: np.repeat(rng.integers(0, 11, n_users) / 10, per_user),
             S.ARTIST: [
                 f"artist{i}" if i < 6 else None for i in rng.integers(0, 8, n_users * per_user)
@@ -45,24 +49,40 @@ def random_pool(spark):
 
 
 @pytest.mark.parametrize(
-    "alpha, novelty, cap, top_n",
-    [(None, 0.0, 0, 10), (0.3, 0.0, 2, 10), (None, 0.4, 1, 8), (1.0, 0.2, 0, 25)],
+    "alpha, novelty, cap, top_n, gamma, slots",
+    [
+        (None, 0.0, 0, 10, 0.0, 0),
+        (0.3, 0.0, 2, 10, 0.0, 0),
+        (None, 0.4, 1, 8, 0.0, 0),
+        (1.0, 0.2, 0, 25, 0.0, 0),
+        (None, 0.0, 0, 10, 2.0, 2),
+        (0.6, 0.1, 2, 10, 1.5, 3),
+        (0.0, 0.0, 1, 5, 3.0, 1),
+    ],
 )
-def test_spark_and_pandas_rank_identically(random_pool, alpha, novelty, cap, top_n):
+def test_spark_and_pandas_rank_identically(random_pool, alpha, novelty, cap, top_n, gamma, slots):
     pool, pool_df = random_pool
     spark_rows = (
-        hybrid.rank_candidates(pool_df, novelty, cap, top_n, alpha=alpha)
+        hybrid.rank_candidates(pool_df, novelty, cap, top_n, alpha, gamma, slots)
         .select(S.USER, S.RANK, S.SONG, S.SCORE)
         .toPandas()
         .sort_values([S.USER, S.RANK])
         .reset_index(drop=True)
     )
     pandas_rows = (
-        blend.rerank(pool, alpha, novelty, cap, top_n)[[S.USER, S.RANK, S.SONG, S.SCORE]]
+        blend.rerank(pool, alpha, novelty, cap, top_n, gamma, slots)[
+            [S.USER, S.RANK, S.SONG, S.SCORE]
+        ]
         .sort_values([S.USER, S.RANK])
         .reset_index(drop=True)
     )
     assert len(spark_rows) == len(pandas_rows) > 0
+    if slots:  # the cold slots are in use, at the ends of the lists
+        cold = set(pool.loc[pool[S.POPULARITY] == 0, [S.USER, S.SONG]].itertuples(index=False))
+        is_cold = [
+            (u, s) in cold for u, s in zip(spark_rows[S.USER], spark_rows[S.SONG], strict=True)
+        ]
+        assert 0 < sum(is_cold) <= slots * pool[S.USER].nunique()
     assert (spark_rows[S.SONG].to_numpy() == pandas_rows[S.SONG].to_numpy()).all()
     assert (spark_rows[S.RANK].to_numpy() == pandas_rows[S.RANK].to_numpy()).all()
     np.testing.assert_array_equal(

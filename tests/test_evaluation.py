@@ -495,3 +495,27 @@ def test_report_markdown_table():
     assert table["popularity"]["map@500"] == "–"
     assert table["hybrid"]["map@500"] == "0.2000"  # alone in its column: nothing to beat
     assert E.report_markdown([]).strip() == "_No metrics._"
+
+
+def test_paired_difference_by_hand(spark, hand_case):
+    recs, test = hand_case
+    # the baseline lists only song 21 for user 2: user 1 and 3 score 0, user 2 scores 1
+    baseline = spark.createDataFrame([(2, 21, 1)], RECS_DDL)
+    got = E.paired_difference(recs, baseline, test, [2], metrics=["recall"])["recall@2"]
+    # per-user recall@2, model minus baseline: user 1: 1/3 - 0, user 2: 1 - 1, user 3: 0 - 0
+    diffs = [1 / 3, 0.0, 0.0]
+    mean = sum(diffs) / 3
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 2)
+    assert got["mean"] == pytest.approx(mean)
+    assert got["ci95"] == pytest.approx(1.96 * sd / math.sqrt(3))
+    assert (got["n_users"], got["better"], got["worse"]) == (3, 1, 0)
+    # the mean difference is the difference of the two means
+    means = (
+        E.ranking_metrics(recs, test, [2])["recall@2"]
+        - E.ranking_metrics(baseline, test, [2])["recall@2"]
+    )
+    assert got["mean"] == pytest.approx(means)
+    # against itself: zero, with a zero-width interval
+    same = E.paired_difference(recs, recs, test, [2])
+    assert same["ndcg@2"]["mean"] == 0.0 and same["ndcg@2"]["ci95"] == 0.0
+    assert set(same) == {"ndcg@2", "recall@2"}

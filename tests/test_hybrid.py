@@ -63,6 +63,54 @@ def test_novelty_and_artist_cap_and_top_n(spark):
     assert ranked(capped, user=1) == [10]
 
 
+def test_popularity_exponent_weights_content_by_hand(spark):
+    # user 0 at alpha 0.5, gamma 2: 10 -> 0.5*1 + 0.5*0*0.81 = 0.5; 11 -> 0.5*1*0.01 = 0.005;
+    # 12 -> 0.3 + 0.3*0.25 = 0.375; 13 -> 0.1 + 0.05*0.25 = 0.1125
+    got = hybrid.rank_candidates(pool(spark), 0.0, 0, 10, popularity_exponent=2.0)
+    scores = {r[S.SONG]: r[S.SCORE] for r in got.filter("user_idx = 0").collect()}
+    assert scores == pytest.approx({10: 0.5, 11: 0.005, 12: 0.375, 13: 0.1125}, rel=1e-6)
+    assert ranked(got) == [10, 12, 13, 11]
+    # gamma 0 is the plain blend
+    plain = hybrid.rank_candidates(pool(spark), 0.0, 0, 10, popularity_exponent=0.0)
+    assert ranked(plain) == [12, 10, 11, 13]
+
+
+def cold_pool(spark):
+    rows = [
+        # user 0: three warm songs, three cold ones (popularity 0) of which two by artist C
+        (0, 1, 0.9, 0.1, 0.5, 0.5, "A", None),
+        (0, 2, 0.5, 0.6, 0.5, 0.5, "B", None),
+        (0, 3, 0.1, 0.2, 0.5, 0.5, "C", None),
+        (0, 7, 0.0, 0.9, 0.0, 0.5, "C", None),
+        (0, 8, 0.0, 0.4, 0.0, 0.5, "D", None),
+        (0, 9, 0.0, 1.0, 0.0, 0.5, "C", None),
+        # user 1: warm songs only
+        (1, 1, 0.2, 0.0, 0.5, 0.5, "A", None),
+        (1, 2, 0.3, 0.0, 0.5, 0.5, "B", None),
+    ]
+    return spark.createDataFrame(rows, POOL_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "slots, cap, top_n, expected0",
+    [
+        (0, 0, 4, [2, 1, 3]),  # no slots: cold songs never appear
+        (1, 0, 4, [2, 1, 3, 9]),  # one slot: the nearest cold song, last
+        (2, 0, 4, [2, 1, 9, 7]),  # two slots push the weakest warm song out
+        (2, 0, 2, [9, 7]),  # slots take the last places even of a short list
+        (5, 0, 10, [2, 1, 3, 9, 7, 8]),  # fewer cold songs than slots: all of them
+        (2, 1, 4, [2, 1, 3, 8]),  # artist cap first: 9 and 7 (artist C) lose to warm 3
+    ],
+)
+def test_cold_slots_take_the_last_places(spark, slots, cap, top_n, expected0):
+    got = hybrid.rank_candidates(cold_pool(spark), 0.0, cap, top_n, cold_slots=slots)
+    assert ranked(got) == expected0
+    assert [r[S.RANK] for r in got.filter("user_idx = 0").orderBy(S.RANK).collect()] == list(
+        range(1, len(expected0) + 1)
+    )
+    assert ranked(got, user=1) == [2, 1][:top_n]
+
+
 def tables(spark):
     # users 0 and 1 played songs 0..2; song 5 is cold (no plays) and only content reaches it
     interactions = spark.createDataFrame(
@@ -106,15 +154,21 @@ def test_recommendations_exclude_played_reach_cold_songs_and_normalise(spark):
     assert set(u0) == {2, 3, 4, 5}
     assert (u0[2][S.CF_SCORE], u0[3][S.CF_SCORE]) == (1.0, 0.0)
     assert (u0[5][S.CONTENT_SCORE], u0[4][S.CONTENT_SCORE]) == (1.0, 0.0)
-    # the cold song has no collaborative evidence: it carries the configured prior
-    assert u0[5][S.CF_SCORE] == pytest.approx(cfg.cold_cf_prior) and u0[2][S.CONTENT_SCORE] == 0.0
+    # the cold song has no collaborative evidence and no popularity
+    assert u0[5][S.CF_SCORE] == 0.0 and u0[5][S.POPULARITY] == 0.0
+    assert u0[2][S.CONTENT_SCORE] == 0.0
     # reasons name the played song that led there; cf-only songs without a seed say so
     assert u0[5][S.REASON_SONG] == 0 and u0[5][S.REASON] == "because you played artist0 - title0"
     assert u0[3][S.REASON_SONG] == 0  # reached through song 0's collaborative neighbour
     assert by_user[1][6][S.REASON] == "listeners with your taste play it"
     assert all(0.0 <= r[S.CF_SCORE] <= 1.0 and 0.0 <= r[S.CONTENT_SCORE] <= 1.0 for r in rows)
-    # the cold song reaches user 0's top 3
-    assert 5 in [r[S.SONG] for r in recs.filter("user_idx = 0").collect()]
+    # the cold song reaches user 0's top 3 through a cold slot: the last place
+    assert cfg.cold_slots >= 1
+    top = recs.filter("user_idx = 0").orderBy(S.RANK).collect()
+    assert [r[S.SONG] for r in top][-1] == 5 and len(top) == 3
+    no_slots = HybridConfig(top_n=3, extra_candidates=3, alpha=0.5, alpha_curve=[], cold_slots=0)
+    _, plain = hybrid.recommend(interactions, users, songs, cf_topn, relation, no_slots)
+    assert 5 not in [r[S.SONG] for r in plain.collect()]
     assert recs.groupBy(S.USER).count().agg(F.max("count")).first()[0] <= 3
 
 
@@ -169,7 +223,7 @@ def test_signals_score_every_candidate_by_both_models(spark):
     # cf dot products for user 0: 2 -> 0.9, 4 -> 0.5, 3 -> 0.2, cold 5 -> none (0)
     assert u0[2][S.CF_SCORE] == 1.0 and u0[3][S.CF_SCORE] == 0.0
     assert u0[4][S.CF_SCORE] == pytest.approx((0.5 - 0.2) / (0.9 - 0.2))
-    assert u0[5][S.CF_SCORE] == pytest.approx(cfg.cold_cf_prior)
+    assert u0[5][S.CF_SCORE] == 0.0
     # user 0 played 0 (x axis, 5 plays) and 1 (y axis, 1 play): the profile leans to x, so
     # content ranks 3 and 5 (x) first, then 4, then 2 (y)
     assert u0[3][S.CONTENT_SCORE] == u0[5][S.CONTENT_SCORE] == 1.0

@@ -334,6 +334,28 @@ def test_planted_structure(tiny):
     assert in_pref / len(rows) > 0.8
     assert abs(in_pref / len(rows) - planted["preferred_genre_line_share"]) < 1e-3
 
+    # inside a preferred genre, users play mostly their favourite lyric topic of that genre
+    with open(out / "_planted" / "users.csv", encoding="utf-8", newline="") as f:
+        favourite = {
+            r["user_id"]: dict(
+                zip(r["genres"].split("|"), r["favourite_topics"].split("|"), strict=True)
+            )
+            for r in csv.DictReader(f)
+        }
+    per_topic = planted["n_topics_per_genre"]
+    fav_lines = other_lines = 0
+    for u, s, _ in rows:
+        genre, topic = songs[s]["genre"], songs[s]["topic"]
+        if genre in favourite[u]:
+            assert int(favourite[u][genre]) // per_topic == planted["genres"].index(genre)
+            if topic == favourite[u][genre]:
+                fav_lines += 1
+            else:
+                other_lines += 1
+    # without topic taste the favourite would hold about 1/per_topic of these lines
+    assert fav_lines / (fav_lines + other_lines) > 1.5 / per_topic
+    assert planted["favourite_topic_draw_share"] == sd.TOPIC_SHARE
+
     # popularity is skewed: the top 10% of songs get a large share of plays
     plays: Counter = Counter()
     for _, s, p in rows:

@@ -19,7 +19,8 @@ def brute_force_top_n(query_ids, queries, excluded, item_ids, items, n):
     for row, qid in enumerate(query_ids):
         skip = set(excluded.get(qid, ()))
         ranked = sorted(
-            (-scores[row, j], int(item_ids[j])) for j in range(len(item_ids))
+            (-scores[row, j], int(item_ids[j]))
+            for j in range(len(item_ids))
             if int(item_ids[j]) not in skip
         )
         for rank, (neg, song) in enumerate(ranked[:n], 1):
