@@ -284,12 +284,22 @@ def reblend_controls(root: str, run_id: str, user_idx: int, stored: pd.DataFrame
     top_n = int(settings.get("top_n") or len(stored) or 20)
     # untouched, the slider stands for the user's stored alpha exactly (not its rounding)
     weight = None if alpha == round(stored_alpha, 2) else alpha
+    # the run's own blend rules (older runs without these keys used the plain blend)
+    gamma = float(settings.get("popularity_exponent", 0.0) or 0.0)
+    cold_slots = int(settings.get("cold_slots", 0) or 0)
     shown = rerank(
-        candidates, alpha=weight, novelty=novelty, max_per_artist=int(max_per_artist), top_n=top_n
+        candidates,
+        alpha=weight,
+        novelty=novelty,
+        max_per_artist=int(max_per_artist),
+        top_n=top_n,
+        popularity_exponent=gamma,
+        cold_slots=cold_slots,
     )
     st.caption(
         f"Re-blended {len(candidates)} stored candidates: alpha {alpha:.2f}, "
-        f"novelty {novelty:.2f}, max per artist {int(max_per_artist) or 'none'}."
+        f"novelty {novelty:.2f}, max per artist {int(max_per_artist) or 'none'}; "
+        f"content weighted by popularity^{gamma:g}, {cold_slots} cold slot(s)."
     )
     return shown
 

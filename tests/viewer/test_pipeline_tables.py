@@ -37,3 +37,32 @@ def test_run_page_shows_the_pipelines_evaluation(tiny_pipeline, viewer):
     app = viewer(cfg.warehouse.dir, page="Run")
     assert not app.exception and not app.error
     assert any("hybrid" in str(d.value) for d in app.dataframe)
+
+
+def test_live_reblend_at_the_runs_settings_reproduces_the_stored_list(spark, tiny_pipeline, viewer):
+    # The viewer re-blends the stored candidates with the run's own rules (popularity
+    # exponent, cold slots, from the manifest); untouched, the sliders give the job's list.
+    cfg, run_id, _, _ = tiny_pipeline
+    assert cfg.hybrid.popularity_exponent > 0 and cfg.hybrid.cold_slots > 0
+    wh = Warehouse.from_config(cfg)
+    recs = wh.read_table(spark, run_id, S.USER_RECOMMENDATIONS)
+    songs = wh.read_table(spark, run_id, S.SONGS)
+    # a user whose stored list holds a cold song (in its cold slot)
+    with_cold = (
+        recs.join(songs.filter(F.col("n_listeners") == 0).select(S.SONG), S.SONG)
+        .select(S.USER)
+        .distinct()
+        .join(wh.read_table(spark, run_id, S.USERS), S.USER)
+        .orderBy(S.USER)
+        .first()
+    )
+    assert with_cold is not None
+    expected = [
+        r[S.SONG] for r in recs.filter(F.col(S.USER) == with_cold[S.USER]).orderBy(S.RANK).collect()
+    ]
+    app = viewer(cfg.warehouse.dir, user=with_cold[S.USER_ID])
+    app.toggle(key="reblend").set_value(True).run()
+    assert not app.exception and not app.error
+    shown = [d.value for d in app.dataframe if S.REASON in d.value.columns]
+    assert shown[0][S.SONG].tolist() == expected
+    assert any("cold slot" in c.value for c in app.caption)
