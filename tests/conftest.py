@@ -106,7 +106,7 @@ def tiny_pipeline(spark, tiny_raw, tmp_path_factory):
     """Every pipeline step run once on the tiny data: (cfg, run_id, step summaries, planted).
 
     Publishing here does not require beating popularity: on ~50 held-out tiny users that
-    comparison is noise (the small-data check in .ci/run makes it on real numbers).
+    comparison is noise (tests/test_small_data.py makes it on the small data).
     """
     from recsys.pipeline import run_steps
 
