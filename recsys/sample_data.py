@@ -456,7 +456,6 @@ def _segment_cdf(
     start = np.concatenate([[0], np.cumsum(counts)[:-1]])
     end = start + counts - 1
     base = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
-    base[start == 0] = 0.0
     totals = np.where(counts > 0, cum[np.maximum(end, 0)] - base, 1.0)
     cdf = segment + (cum - base[segment]) / totals[segment]
     full = counts > 0
@@ -512,18 +511,12 @@ def _build_catalogue(p: SizePreset, rng: np.random.Generator, words: list[str]) 
     song_rank[np.argsort(song_sid.view("S18").ravel(), kind="stable")] = np.arange(n_songs)
 
     weight = np.where(cold, 0.0, (pop_rank + 2.0) ** -p.zipf_exponent)
-    warm_songs = np.flatnonzero(~cold)  # already grouped by genre
-    w = weight[warm_songs]
-    g_of = song_genre[warm_songs]
-    cum = np.cumsum(w)
-    genre_end = np.searchsorted(g_of, np.arange(n_genres), side="right") - 1
-    genre_start = np.searchsorted(g_of, np.arange(n_genres), side="left")
-    base = np.where(genre_start > 0, cum[genre_start - 1], 0.0)
-    totals = cum[genre_end] - base
-    warm_cdf = g_of + (cum - base[g_of]) / totals[g_of]
-    warm_cdf[genre_end] = np.arange(n_genres) + 1.0
+    warm = np.flatnonzero(~cold)
+    warm_songs, warm_cdf, warm_per_genre = _segment_cdf(
+        warm, song_genre[warm], weight[warm], n_genres
+    )
     topic_songs, topic_cdf, warm_per_topic = _segment_cdf(
-        warm_songs, song_topic[warm_songs], weight[warm_songs], n_genres * p.n_topics
+        warm, song_topic[warm], weight[warm], n_genres * p.n_topics
     )
     return _Catalogue(
         genres=list(GENRE_NAMES[:n_genres]),
@@ -543,7 +536,7 @@ def _build_catalogue(p: SizePreset, rng: np.random.Generator, words: list[str]) 
         genre_weight=rng.uniform(0.6, 1.4, size=n_genres),
         warm_songs=warm_songs,
         warm_pick=_InverseCdf(warm_cdf, 1 << 17),
-        warm_per_genre=np.bincount(g_of, minlength=n_genres),
+        warm_per_genre=warm_per_genre,
         topic_songs=topic_songs,
         topic_pick=_InverseCdf(topic_cdf, 1 << 15),
         warm_per_topic=warm_per_topic,
