@@ -280,7 +280,7 @@ def user_candidates(
     user_alpha = users.select(
         S.USER, alpha_column(F.col("n_songs"), cfg.alpha_curve, cfg.alpha).alias(S.ALPHA)
     )
-    song_info = popularity(songs).join(songs.select(S.SONG, S.ARTIST, "n_listeners"), S.SONG)
+    song_info = popularity(songs).join(songs.select(S.SONG, S.ARTIST), S.SONG)
     return (
         pool.join(user_alpha, S.USER)
         .join(song_info, S.SONG)
