@@ -324,25 +324,24 @@ def per_user_ranking_metrics(
 def paired_difference(
     model: DataFrame,
     baseline: DataFrame,
-    held_out: DataFrame,
     ks: Iterable[int],
     metrics: Sequence[str] = (S.METRIC_NDCG, S.METRIC_RECALL),
 ) -> dict[str, dict[str, float]]:
     """``model`` minus ``baseline``, user by user, for each metric at each K.
 
-    Both lists are scored on the same held-out users, so the per-user differences are paired:
-    returns ``{"ndcg@10": {"mean", "ci95", "n_users", "better", "worse"}, ...}`` where ``mean``
-    is the mean difference (equal to the difference of the two means), ``ci95`` the half-width
+    Both are :func:`per_user_ranking_metrics` of lists scored on the same held-out users (with
+    at least these ``ks``), so the per-user differences are paired (one model's per-user frame
+    can be persisted and compared with several baselines). Returns
+    ``{"ndcg@10": {"mean", "ci95", "n_users", "better", "worse"}, ...}`` where ``mean`` is the
+    mean difference (equal to the difference of the two means), ``ci95`` the half-width
     of its normal-approximation 95% interval (1.96 standard errors), and ``better`` / ``worse``
     the users for whom the model scores higher / lower.
     """
     ks = _check_ks(ks)
     names = [(m, k) for k in ks for m in metrics]
-    a = per_user_ranking_metrics(model, held_out, ks)
-    b = per_user_ranking_metrics(baseline, held_out, ks)
     cols = [f"{m}_at_{k}" for m, k in names]
-    joined = a.select(S.USER, *[F.col(c).alias("a_" + c) for c in cols]).join(
-        b.select(S.USER, *[F.col(c).alias("b_" + c) for c in cols]), S.USER
+    joined = model.select(S.USER, *[F.col(c).alias("a_" + c) for c in cols]).join(
+        baseline.select(S.USER, *[F.col(c).alias("b_" + c) for c in cols]), S.USER
     )
     aggs = [F.count("*").alias("n")]
     for c in cols:

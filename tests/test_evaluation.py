@@ -501,7 +501,9 @@ def test_paired_difference_by_hand(spark, hand_case):
     recs, test = hand_case
     # the baseline lists only song 21 for user 2: user 1 and 3 score 0, user 2 scores 1
     baseline = spark.createDataFrame([(2, 21, 1)], RECS_DDL)
-    got = E.paired_difference(recs, baseline, test, [2], metrics=["recall"])["recall@2"]
+    per_user = E.per_user_ranking_metrics(recs, test, [2])
+    base_per_user = E.per_user_ranking_metrics(baseline, test, [2])
+    got = E.paired_difference(per_user, base_per_user, [2], metrics=["recall"])["recall@2"]
     # per-user recall@2, model minus baseline: user 1: 1/3 - 0, user 2: 1 - 1, user 3: 0 - 0
     diffs = [1 / 3, 0.0, 0.0]
     mean = sum(diffs) / 3
@@ -516,6 +518,6 @@ def test_paired_difference_by_hand(spark, hand_case):
     )
     assert got["mean"] == pytest.approx(means)
     # against itself: zero, with a zero-width interval
-    same = E.paired_difference(recs, recs, test, [2])
+    same = E.paired_difference(per_user, per_user, [2])
     assert same["ndcg@2"]["mean"] == 0.0 and same["ndcg@2"]["ci95"] == 0.0
     assert set(same) == {"ndcg@2", "recall@2"}
