@@ -5,7 +5,7 @@ setup(
     version="0.1.0",
     description="Batch music recommender on Apache Spark (Taste Profile + MSD + musiXmatch)",
     python_requires=">=3.11",
-    packages=find_packages(include=["recsys", "recsys.*"]),
+    packages=find_packages(include=["recsys", "recsys.*", "sampledata", "sampledata.*"]),
     # What the cluster needs beside the Spark that EMR provides.
     install_requires=[
         "numpy>=1.26",

@@ -100,7 +100,7 @@ def noop(df) -> None:
 
 def bench_spark(spark, cfg, interactions, args) -> tuple[list[dict], object]:
     """Fit ALS for each (blocks, storage level); return rows and the fastest fit's model."""
-    from recsys import als
+    from recsys.models import als
 
     rows, best = [], None
     for blocks in args.blocks:
@@ -123,7 +123,8 @@ def bench_spark(spark, cfg, interactions, args) -> tuple[list[dict], object]:
 
 def warm_up(spark, cfg, interactions) -> None:
     """One tiny fit and top-N first, so JVM JIT and Python worker start-up land on no row."""
-    from recsys import als, topn
+    from recsys.models import als
+    from recsys.similarity import topn
 
     sample = interactions.limit(20_000).persist()
     with als.released_rdds(spark):
@@ -135,7 +136,8 @@ def warm_up(spark, cfg, interactions) -> None:
 
 
 def bench_topn(spark, model, interactions, args) -> list[dict]:
-    from recsys import als, topn
+    from recsys.models import als
+    from recsys.similarity import topn
 
     users = als.user_factors(model).persist()
     items = als.item_factors(model).persist()
@@ -166,9 +168,7 @@ def bench_topn(spark, model, interactions, args) -> list[dict]:
         for what, fn in runs:
             times[what].append(timed(fn)[0])
             print(f"  {what}: {times[what][-1]:.1f}s", flush=True)
-    rows = [
-        {"what": what, "seconds": min(ts), "all_seconds": ts} for what, ts in times.items()
-    ]
+    rows = [{"what": what, "seconds": min(ts), "all_seconds": ts} for what, ts in times.items()]
     users.unpersist(), items.unpersist()
     return rows
 

@@ -81,7 +81,7 @@ def main(argv=None) -> int:
         overrides.append(f"warehouse.dir={args.warehouse}")
     cfg = config_mod.load(args.conf, overrides)
     from recsys.session import build_session
-    from recsys.warehouse import Warehouse
+    from recsys.storage.warehouse import Warehouse
 
     spark = build_session(cfg)
     try:

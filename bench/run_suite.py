@@ -1,7 +1,7 @@
 """The benchmark suite: the whole pipeline on generated data at several sizes.
 
-For each size it generates raw files in the real formats (``recsys.sample_data``, the small
-preset scaled to the size), then runs every step with ``recsys.pipeline.run_steps`` on a fresh
+For each size it generates raw files in the real formats (``sampledata``, the small
+preset scaled to the size), then runs every step with ``recsys.steps.run_steps`` on a fresh
 warehouse in a fresh Python process and JVM (so memory figures belong to that size), and
 records per step: seconds, rows per second (triplet lines / seconds), the driver JVM's heap
 peak, and for the whole size the driver JVM's peak resident memory and the Python driver's.
@@ -258,10 +258,9 @@ def _proc_status_mb(pid: int, field: str) -> float | None:
 def run_one_size(args: argparse.Namespace) -> dict[str, Any]:
     """Child process: run every step on one generated data set, measure, return the record."""
     from recsys import config
-    from recsys.pipeline import STEPS, run_steps
-    from recsys.runner import JobFailed
+    from recsys.errors import JobFailed, WarehouseError
     from recsys.session import build_session
-    from recsys.warehouse import WarehouseError
+    from recsys.steps import STEPS, run_steps
 
     work = Path(args.work)
     raw = Path(args.raw)
@@ -339,7 +338,7 @@ def run_one_size(args: argparse.Namespace) -> dict[str, Any]:
 
 def generate(n_triplets: int, folder: Path, seed: int, song_exponent: float) -> Path:
     """Raw files for one size, reused when the folder already holds the same data set."""
-    from recsys import sample_data
+    import sampledata as sample_data
 
     marker = folder / "_planted" / "suite.json"
     wanted = {"n_triplets": n_triplets, "seed": seed, "song_exponent": song_exponent}

@@ -2,7 +2,7 @@
 
 import sys
 
-from recsys.runner import run_job
+from recsys.steps.job import run_job
 
 
 def main(argv=None) -> int:

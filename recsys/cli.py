@@ -14,13 +14,14 @@ from pathlib import Path
 
 from recsys import config as config_mod
 from recsys.emr import cli as emr_cli
-from recsys.pipeline import STEPS, run_steps
-from recsys.runner import JobFailed, add_job_arguments, load_config, run_job
-from recsys.warehouse import Warehouse, WarehouseError, check_run_id
+from recsys.errors import JobFailed, WarehouseError
+from recsys.steps import STEPS, run_steps
+from recsys.steps.job import add_job_arguments, load_config, run_job
+from recsys.storage.warehouse import Warehouse, check_run_id
 
 
 def _cmd_sample_data(args: argparse.Namespace) -> int:
-    from recsys import sample_data
+    import sampledata as sample_data
 
     size = sample_data.preset_for_triplets(args.triplets, args.size) if args.triplets else args.size
     planted = sample_data.generate(args.out, size=size, seed=args.seed, gzip=args.gzip)

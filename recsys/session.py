@@ -6,8 +6,8 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from recsys import storage
-from recsys.warehouse import Warehouse
+from recsys.storage import files as storage
+from recsys.storage.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

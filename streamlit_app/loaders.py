@@ -18,23 +18,25 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import streamlit as st
 
-from recsys import schemas, storage
-from recsys.warehouse import Warehouse, WarehouseError
+from recsys import names
+from recsys.errors import WarehouseError
+from recsys.storage import files as storage
+from recsys.storage.warehouse import Warehouse
 
 EXAMPLE_USERS = 20
 SEARCH_LIMIT = 50
 TOP_PLAYED = 20
-SONG_COLUMNS = [schemas.SONG, schemas.ARTIST, schemas.TITLE]
+SONG_COLUMNS = [names.SONG, names.ARTIST, names.TITLE]
 RECOMMENDATION_COLUMNS = [
-    schemas.USER,
-    schemas.RANK,
-    schemas.SONG,
-    schemas.SCORE,
-    schemas.CF_SCORE,
-    schemas.CONTENT_SCORE,
-    schemas.POPULARITY,
-    schemas.ALPHA,
-    schemas.REASON,
+    names.USER,
+    names.RANK,
+    names.SONG,
+    names.SCORE,
+    names.CF_SCORE,
+    names.CONTENT_SCORE,
+    names.POPULARITY,
+    names.ALPHA,
+    names.REASON,
 ]
 
 
@@ -89,25 +91,25 @@ def example_users(root: str, run_id: str, n: int = EXAMPLE_USERS) -> pd.DataFram
     """A few users to pick from: the first ``n`` recommended ones (a bounded read)."""
     warehouse = _warehouse(root)
     recommended = warehouse.read_table_arrow(
-        run_id, schemas.USER_RECOMMENDATIONS, columns=[schemas.USER], limit=n * 50
-    )[schemas.USER].drop_duplicates()
+        run_id, names.USER_RECOMMENDATIONS, columns=[names.USER], limit=n * 50
+    )[names.USER].drop_duplicates()
     ids = recommended.head(n).tolist()
     if not ids:
-        return pd.DataFrame(columns=[schemas.USER, schemas.USER_ID, "n_songs"])
+        return pd.DataFrame(columns=[names.USER, names.USER_ID, "n_songs"])
     users = warehouse.read_table_arrow(
         run_id,
-        schemas.USERS,
-        columns=[schemas.USER, schemas.USER_ID, "n_songs"],
-        filters=pc.field(schemas.USER).isin(ids),
+        names.USERS,
+        columns=[names.USER, names.USER_ID, "n_songs"],
+        filters=pc.field(names.USER).isin(ids),
     )
-    return users.sort_values(schemas.USER).reset_index(drop=True)
+    return users.sort_values(names.USER).reset_index(drop=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=1000)
 def find_user(root: str, run_id: str, user_id: str) -> dict | None:
     """The users row of ``user_id`` (a filter on user_id pushed into the scan), or None."""
     found = _warehouse(root).read_table_arrow(
-        run_id, schemas.USERS, filters=pc.field(schemas.USER_ID) == user_id, limit=1
+        run_id, names.USERS, filters=pc.field(names.USER_ID) == user_id, limit=1
     )
     return None if found.empty else found.iloc[0].to_dict()
 
@@ -115,16 +117,16 @@ def find_user(root: str, run_id: str, user_id: str) -> dict | None:
 def _with_songs(root: str, run_id: str, frame: pd.DataFrame, key: str) -> pd.DataFrame:
     """``frame`` with artist and title of the songs in column ``key`` (a filtered read)."""
     if frame.empty:
-        return frame.assign(**{schemas.ARTIST: pd.Series(dtype=str), schemas.TITLE: ""})
+        return frame.assign(**{names.ARTIST: pd.Series(dtype=str), names.TITLE: ""})
     ids = sorted({int(i) for i in frame[key]})
     songs = (
         _warehouse(root)
         .read_table_arrow(
-            run_id, schemas.SONGS, columns=SONG_COLUMNS, filters=pc.field(schemas.SONG).isin(ids)
+            run_id, names.SONGS, columns=SONG_COLUMNS, filters=pc.field(names.SONG).isin(ids)
         )
-        .rename(columns={schemas.SONG: key})
+        .rename(columns={names.SONG: key})
     )
-    frame = frame.drop(columns=[schemas.ARTIST, schemas.TITLE], errors="ignore")
+    frame = frame.drop(columns=[names.ARTIST, names.TITLE], errors="ignore")
     return frame.merge(songs, on=key, how="left")
 
 
@@ -133,22 +135,22 @@ def most_played(root: str, run_id: str, user_idx: int, n: int = TOP_PLAYED) -> p
     """The user's ``n`` most played songs with artist and title."""
     plays = _warehouse(root).read_table_arrow(
         run_id,
-        schemas.INTERACTIONS,
-        columns=[schemas.SONG, schemas.PLAYS],
-        filters=pc.field(schemas.USER) == user_idx,
+        names.INTERACTIONS,
+        columns=[names.SONG, names.PLAYS],
+        filters=pc.field(names.USER) == user_idx,
     )
-    plays = plays.sort_values([schemas.PLAYS, schemas.SONG], ascending=[False, True]).head(n)
-    return _with_songs(root, run_id, plays, schemas.SONG).reset_index(drop=True)
+    plays = plays.sort_values([names.PLAYS, names.SONG], ascending=[False, True]).head(n)
+    return _with_songs(root, run_id, plays, names.SONG).reset_index(drop=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=1000)
 def recommendations(root: str, run_id: str, table: str, user_idx: int) -> pd.DataFrame:
     """The user's rows of ``user_recommendations`` or ``user_candidates`` with titles."""
     rows = _warehouse(root).read_table_arrow(
-        run_id, table, columns=RECOMMENDATION_COLUMNS, filters=pc.field(schemas.USER) == user_idx
+        run_id, table, columns=RECOMMENDATION_COLUMNS, filters=pc.field(names.USER) == user_idx
     )
-    rows = rows.sort_values(schemas.RANK)
-    return _with_songs(root, run_id, rows, schemas.SONG).reset_index(drop=True)
+    rows = rows.sort_values(names.RANK)
+    return _with_songs(root, run_id, rows, names.SONG).reset_index(drop=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=1000)
@@ -157,23 +159,23 @@ def search_songs(root: str, run_id: str, text: str, limit: int = SEARCH_LIMIT) -
 
     The substring test runs inside the scan on the artist and title columns only.
     """
-    match = pc.match_substring(pc.field(schemas.ARTIST), text, ignore_case=True) | (
-        pc.match_substring(pc.field(schemas.TITLE), text, ignore_case=True)
+    match = pc.match_substring(pc.field(names.ARTIST), text, ignore_case=True) | (
+        pc.match_substring(pc.field(names.TITLE), text, ignore_case=True)
     )
     found = _warehouse(root).read_table_arrow(
         run_id,
-        schemas.SONGS,
+        names.SONGS,
         columns=[*SONG_COLUMNS, "n_listeners"],
         filters=match,
         limit=limit,
     )
-    return found.sort_values([schemas.ARTIST, schemas.TITLE, schemas.SONG]).reset_index(drop=True)
+    return found.sort_values([names.ARTIST, names.TITLE, names.SONG]).reset_index(drop=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=1000)
 def song(root: str, run_id: str, song_idx: int) -> dict | None:
     found = _warehouse(root).read_table_arrow(
-        run_id, schemas.SONGS, filters=pc.field(schemas.SONG) == song_idx, limit=1
+        run_id, names.SONGS, filters=pc.field(names.SONG) == song_idx, limit=1
     )
     return None if found.empty else found.iloc[0].to_dict()
 
@@ -182,16 +184,16 @@ def song(root: str, run_id: str, song_idx: int) -> dict | None:
 def similar_songs(root: str, run_id: str, song_idx: int) -> pd.DataFrame:
     """The song's similar songs (rank order) with their artist and title."""
     rows = _warehouse(root).read_table_arrow(
-        run_id, schemas.SIMILAR_SONGS, filters=pc.field(schemas.SONG) == song_idx
+        run_id, names.SIMILAR_SONGS, filters=pc.field(names.SONG) == song_idx
     )
-    rows = rows.drop(columns=schemas.SONG).sort_values(schemas.RANK)
-    return _with_songs(root, run_id, rows, schemas.SIMILAR).reset_index(drop=True)
+    rows = rows.drop(columns=names.SONG).sort_values(names.RANK)
+    return _with_songs(root, run_id, rows, names.SIMILAR).reset_index(drop=True)
 
 
 @st.cache_data(show_spinner=False)
 def metrics(root: str, run_id: str) -> pd.DataFrame:
     """The run's metrics table (small: models x metrics x K, plus the alpha sweep)."""
-    return _warehouse(root).read_table_arrow(run_id, schemas.METRICS)
+    return _warehouse(root).read_table_arrow(run_id, names.METRICS)
 
 
 __all__ = [

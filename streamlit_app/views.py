@@ -15,9 +15,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from recsys import schemas, storage
-from recsys.blend import rerank
-from recsys.warehouse import WarehouseError
+from recsys import names
+from recsys.errors import WarehouseError
+from recsys.models.blend import rerank
+from recsys.storage import files as storage
 from streamlit_app import loaders
 
 LOG = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ def _require(root: str, run_id: str, *tables: str) -> None:
 def _hybrid_settings(root: str, run_id: str) -> dict[str, Any]:
     """The hybrid settings recorded in the run's manifest, if any."""
     try:
-        manifest = loaders.document(root, run_id, schemas.MANIFEST)
+        manifest = loaders.document(root, run_id, names.MANIFEST)
     except WarehouseError:
         return {}
     config = manifest.get("config", {}) if isinstance(manifest, dict) else {}
@@ -166,17 +167,17 @@ def _hybrid_settings(root: str, run_id: str) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- user page
 SCORE_BARS = {
-    schemas.RANK: st.column_config.NumberColumn("#", width="small"),
-    schemas.TITLE: st.column_config.TextColumn("Title"),
-    schemas.ARTIST: st.column_config.TextColumn("Artist"),
-    schemas.SCORE: st.column_config.NumberColumn("Score", format="%.3f"),
-    schemas.CF_SCORE: st.column_config.ProgressColumn(
+    names.RANK: st.column_config.NumberColumn("#", width="small"),
+    names.TITLE: st.column_config.TextColumn("Title"),
+    names.ARTIST: st.column_config.TextColumn("Artist"),
+    names.SCORE: st.column_config.NumberColumn("Score", format="%.3f"),
+    names.CF_SCORE: st.column_config.ProgressColumn(
         "Collaborative", min_value=0.0, max_value=1.0, format="%.2f"
     ),
-    schemas.CONTENT_SCORE: st.column_config.ProgressColumn(
+    names.CONTENT_SCORE: st.column_config.ProgressColumn(
         "Content", min_value=0.0, max_value=1.0, format="%.2f"
     ),
-    schemas.REASON: st.column_config.TextColumn("Why"),
+    names.REASON: st.column_config.TextColumn("Why"),
 }
 
 
@@ -189,7 +190,7 @@ def pick_user(root: str, run_id: str) -> dict:
         placeholder="paste a Taste Profile user id",
         key="user_id",
     ).strip()
-    options = examples[schemas.USER_ID].tolist()
+    options = examples[names.USER_ID].tolist()
     counts = dict(zip(options, examples["n_songs"], strict=True))
     chosen = st.selectbox(
         "…or pick an example user",
@@ -209,28 +210,28 @@ def pick_user(root: str, run_id: str) -> dict:
 
 def user_page(root: str, run_id: str) -> None:
     st.header("Recommendations for a user")
-    _require(root, run_id, schemas.USERS, schemas.USER_RECOMMENDATIONS)
+    _require(root, run_id, names.USERS, names.USER_RECOMMENDATIONS)
     user = pick_user(root, run_id)
-    user_idx = int(user[schemas.USER])
-    st.subheader(f"User `{user[schemas.USER_ID]}`")
+    user_idx = int(user[names.USER])
+    st.subheader(f"User `{user[names.USER_ID]}`")
     c1, c2 = st.columns(2)
     c1.metric("Songs played", f"{int(user['n_songs']):,}")
     c2.metric("Plays", f"{int(user['n_plays']):,}")
 
-    stored = loaders.recommendations(root, run_id, schemas.USER_RECOMMENDATIONS, user_idx)
+    stored = loaders.recommendations(root, run_id, names.USER_RECOMMENDATIONS, user_idx)
     shown = reblend_controls(root, run_id, user_idx, stored)
     draw_recommendations(shown)
 
     st.markdown("**Most played**")
     played = loaders.most_played(root, run_id, user_idx)
     st.dataframe(
-        played.fillna({schemas.ARTIST: "unknown artist"}),
+        played.fillna({names.ARTIST: "unknown artist"}),
         hide_index=True,
-        column_order=[schemas.TITLE, schemas.ARTIST, schemas.PLAYS],
+        column_order=[names.TITLE, names.ARTIST, names.PLAYS],
         column_config={
-            schemas.TITLE: "Title",
-            schemas.ARTIST: "Artist",
-            schemas.PLAYS: st.column_config.NumberColumn("Plays"),
+            names.TITLE: "Title",
+            names.ARTIST: "Artist",
+            names.PLAYS: st.column_config.NumberColumn("Plays"),
         },
         key="most_played",
     )
@@ -239,7 +240,7 @@ def user_page(root: str, run_id: str) -> None:
 def reblend_controls(root: str, run_id: str, user_idx: int, stored: pd.DataFrame) -> pd.DataFrame:
     """The alpha and diversity controls; the stored list, or the candidates re-blended."""
     st.markdown("**Recommendations**")
-    has_candidates = loaders.has_table(root, run_id, schemas.USER_CANDIDATES)
+    has_candidates = loaders.has_table(root, run_id, names.USER_CANDIDATES)
     live = st.toggle(
         "Re-blend live",
         value=False,
@@ -254,12 +255,12 @@ def reblend_controls(root: str, run_id: str, user_idx: int, stored: pd.DataFrame
         if stored.empty:
             st.info("No stored recommendations for this user in this run.")
         return stored
-    candidates = loaders.recommendations(root, run_id, schemas.USER_CANDIDATES, user_idx)
+    candidates = loaders.recommendations(root, run_id, names.USER_CANDIDATES, user_idx)
     if candidates.empty:
         st.info("No stored candidates for this user in this run.")
         return candidates
     settings = _hybrid_settings(root, run_id)
-    stored_alpha = float(candidates[schemas.ALPHA].iloc[0])
+    stored_alpha = float(candidates[names.ALPHA].iloc[0])
     c1, c2, c3 = st.columns(3)
     alpha = c1.slider(
         "Alpha (collaborative weight)",
@@ -308,9 +309,9 @@ def draw_recommendations(recs: pd.DataFrame) -> None:
     if recs.empty:
         return
     top = recs.iloc[0]
-    st.markdown(f"Top pick: **{top[schemas.TITLE]}** by {top[schemas.ARTIST] or 'unknown artist'}")
+    st.markdown(f"Top pick: **{top[names.TITLE]}** by {top[names.ARTIST] or 'unknown artist'}")
     st.dataframe(
-        recs.fillna({schemas.ARTIST: "unknown artist"}),
+        recs.fillna({names.ARTIST: "unknown artist"}),
         hide_index=True,
         column_order=list(SCORE_BARS),
         column_config=SCORE_BARS,
@@ -321,7 +322,7 @@ def draw_recommendations(recs: pd.DataFrame) -> None:
 # ----------------------------------------------------------------------------- song page
 def song_page(root: str, run_id: str) -> None:
     st.header("Similar songs")
-    _require(root, run_id, schemas.SONGS)
+    _require(root, run_id, names.SONGS)
     text = st.text_input(
         "Search artist or title",
         value=_query("song") or "",
@@ -337,7 +338,7 @@ def song_page(root: str, run_id: str) -> None:
     if len(found) >= loaders.SEARCH_LIMIT:
         st.caption(f"Showing the first {loaders.SEARCH_LIMIT} matches; type more to narrow.")
     labels = {
-        int(row[schemas.SONG]): f"{row[schemas.TITLE]} — {row[schemas.ARTIST] or 'unknown artist'}"
+        int(row[names.SONG]): f"{row[names.TITLE]} — {row[names.ARTIST] or 'unknown artist'}"
         for _, row in found.iterrows()
     }
     song_idx = st.selectbox("Song", list(labels), format_func=labels.get, key="song")
@@ -346,30 +347,30 @@ def song_page(root: str, run_id: str) -> None:
         raise ViewerError(f"Unknown song index {song_idx} in run {run_id!r}.")
     st.subheader(labels[int(song_idx)])
     st.caption(
-        f"song id {song[schemas.SONG_ID]} · track {song[schemas.TRACK_ID]} · "
+        f"song id {song[names.SONG_ID]} · track {song[names.TRACK_ID]} · "
         f"{int(song['n_listeners']):,} listeners · {int(song['n_plays']):,} plays · "
         f"lyrics: {'yes' if song['has_lyrics'] else 'no'}"
     )
-    _require(root, run_id, schemas.SIMILAR_SONGS)
+    _require(root, run_id, names.SIMILAR_SONGS)
     similar = loaders.similar_songs(root, run_id, int(song_idx))
-    cold = bool(similar[schemas.IS_COLD].any()) if not similar.empty else song["n_listeners"] == 0
+    cold = bool(similar[names.IS_COLD].any()) if not similar.empty else song["n_listeners"] == 0
     if cold:
         st.warning("Cold song: nobody played it, so its similar songs come from its lyrics only.")
     if similar.empty:
         st.info("No similar songs were stored for this song.")
         return
-    similar = similar.assign(match=similar[schemas.SOURCE].map(SOURCE_LABELS))
+    similar = similar.assign(match=similar[names.SOURCE].map(SOURCE_LABELS))
     st.dataframe(
-        similar.fillna({schemas.ARTIST: "unknown artist"}),
+        similar.fillna({names.ARTIST: "unknown artist"}),
         hide_index=True,
         column_order=[
-            schemas.RANK,
-            schemas.TITLE,
-            schemas.ARTIST,
+            names.RANK,
+            names.TITLE,
+            names.ARTIST,
             "match",
-            schemas.SCORE,
-            schemas.CF_SCORE,
-            schemas.CONTENT_SCORE,
+            names.SCORE,
+            names.CF_SCORE,
+            names.CONTENT_SCORE,
         ],
         column_config={**SCORE_BARS, "match": st.column_config.TextColumn("Found by")},
         key="similar",
@@ -384,14 +385,14 @@ def run_page(root: str, run_id: str) -> None:
     st.header(f"Run {run_id}")
     evaluation, quality, manifest = st.tabs(RUN_TABS)
     with evaluation:
-        if loaders.has_table(root, run_id, schemas.METRICS):
+        if loaders.has_table(root, run_id, names.METRICS):
             draw_metrics(loaders.metrics(root, run_id))
         else:
             st.info("This run has no metrics table.")
-        if loaders.has_document(root, run_id, schemas.EVALUATION_JSON):
-            with st.expander(schemas.EVALUATION_JSON):
-                render_document(loaders.document(root, run_id, schemas.EVALUATION_JSON))
-    for tab, name in ((quality, schemas.QUALITY_REPORT), (manifest, schemas.MANIFEST)):
+        if loaders.has_document(root, run_id, names.EVALUATION_JSON):
+            with st.expander(names.EVALUATION_JSON):
+                render_document(loaders.document(root, run_id, names.EVALUATION_JSON))
+    for tab, name in ((quality, names.QUALITY_REPORT), (manifest, names.MANIFEST)):
         with tab:
             if loaders.has_document(root, run_id, name):
                 render_document(loaders.document(root, run_id, name))
@@ -442,7 +443,7 @@ def draw_metrics(metrics: pd.DataFrame) -> None:
     if metrics.empty:
         st.info("The metrics table is empty.")
         return
-    has_alpha = metrics[schemas.ALPHA].notna()
+    has_alpha = metrics[names.ALPHA].notna()
     main, sweep = metrics[~has_alpha], metrics[has_alpha]
     if not main.empty:
         table = main.assign(
@@ -462,6 +463,6 @@ def draw_metrics(metrics: pd.DataFrame) -> None:
             + sweep["metric"]
             + "@"
             + sweep["k"].astype("Int64").astype(str)
-        ).pivot_table(index=schemas.ALPHA, columns="name", values="value")
+        ).pivot_table(index=names.ALPHA, columns="name", values="value")
         st.line_chart(curve, x_label="alpha", y_label="value")
         st.dataframe(curve, key="alpha_sweep")

@@ -12,8 +12,9 @@ import zoneinfo
 from pathlib import Path
 from urllib.parse import urlparse
 
-from recsys.config import Config, ConfigError
+from recsys.config import Config
 from recsys.emr import releases
+from recsys.errors import ConfigError
 
 # family (with a generation digit) '.' size: m5.xlarge, r6gd.16xlarge, c7gn.metal-48xl ...
 INSTANCE_TYPE = re.compile(

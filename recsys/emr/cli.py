@@ -17,7 +17,7 @@ from typing import Any
 
 from recsys import config as config_mod
 from recsys.emr import checks
-from recsys.warehouse import check_run_id
+from recsys.storage.warehouse import check_run_id
 
 DEFAULT_CONF = "conf/emr.yaml"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import recsys
-from recsys import pipeline
+from recsys import steps as pipeline
 from recsys.config import Config, EmrNodesConfig
 from recsys.emr import templates
 

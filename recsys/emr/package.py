@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 import recsys
-from recsys import pipeline
+from recsys import steps as pipeline
 from recsys.config import Config
 from recsys.emr import definitions as defs
 

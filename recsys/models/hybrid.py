@@ -1,0 +1,376 @@
+"""Hybrid recommendations: blend collaborative and content candidates per user and per song.
+
+The blend is the one :mod:`recsys.blend` documents (the viewer re-blends the stored candidates
+with it in pandas); here it is written with Spark built-ins, and the tests check both agree:
+
+* ``blended = alpha * cf_score + (1 - alpha) * content_score * popularity ** gamma`` with both
+  scores min-max normalised per user to [0, 1] (a missing component counts 0), ``alpha`` from
+  the user's number of played songs through the configured curve;
+* ``score = (1 - novelty) * blended + novelty * (1 - popularity)``;
+* order by score, then song id; at most ``max_per_artist`` songs per artist; top N, of which
+  the last ``cold_slots`` go to the songs nobody played that are nearest the user's taste.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from recsys import schemas as S
+
+if TYPE_CHECKING:
+    from recsys.config import HybridConfig
+
+SEED = "seed_idx"
+KIND = "kind"
+
+
+# ----------------------------------------------------------------------------- column math
+
+
+def alpha_column(n_songs: Column, curve: list, default: float) -> Column:
+    """Piecewise-linear alpha over the user's played-song count, clamped at both ends."""
+    points = sorted((float(x), float(y)) for x, y in curve)
+    if not points:
+        return F.lit(float(default))
+    expr = F.when(n_songs <= points[0][0], F.lit(points[0][1]))
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        if x1 == x0:
+            continue
+        slope = (y1 - y0) / (x1 - x0)
+        expr = expr.when(n_songs <= x1, F.lit(y0) + (n_songs - F.lit(x0)) * F.lit(slope))
+    return expr.otherwise(F.lit(points[-1][1])).cast("double")
+
+
+def minmax_per(group: str, value: str) -> Column:
+    """``value`` rescaled to [0, 1] within each ``group`` (1.0 where all values are equal)."""
+    w = Window.partitionBy(group)
+    lo, hi = F.min(value).over(w), F.max(value).over(w)
+    return F.when(hi > lo, (F.col(value) - lo) / (hi - lo)).otherwise(F.lit(1.0))
+
+
+def popularity(songs: DataFrame) -> DataFrame:
+    """(song_idx, popularity in [0, 1]): log listeners over log of the most listened song."""
+    top = songs.agg(F.max("n_listeners").alias("_max"))
+    return songs.crossJoin(F.broadcast(top)).select(
+        S.SONG,
+        F.when(F.col("_max") > 0, F.log1p("n_listeners") / F.log1p("_max"))
+        .otherwise(F.lit(0.0))
+        .cast("float")
+        .alias(S.POPULARITY),
+    )
+
+
+def rank_candidates(
+    candidates: DataFrame,
+    novelty: float,
+    max_per_artist: int,
+    top_n: int,
+    alpha: float | None = None,
+    popularity_exponent: float = 0.0,
+    cold_slots: int = 0,
+) -> DataFrame:
+    """Blend, apply the diversity rules and the cold slots, keep the top ``top_n`` per user.
+
+    ``candidates`` has user_idx, song_idx, cf_score, content_score, popularity, alpha, artist;
+    ``alpha`` given overrides each row's stored alpha (the evaluation's alpha sweep). The rules
+    are :mod:`recsys.blend`'s, step by step.
+    """
+    # In double precision, then rounded to float, exactly as recsys.blend does.
+    a = F.col(S.ALPHA).cast("double") if alpha is None else F.lit(float(alpha))
+    cf, content = F.col(S.CF_SCORE).cast("double"), F.col(S.CONTENT_SCORE).cast("double")
+    pop = F.coalesce(F.col(S.POPULARITY).cast("double"), F.lit(0.0))
+    prior = F.pow(pop, F.lit(float(popularity_exponent)))
+    blended = a * cf + (F.lit(1.0) - a) * (content * prior)
+    score = F.lit(1.0 - novelty) * blended + F.lit(novelty) * (F.lit(1.0) - pop)
+    scored = (
+        candidates.withColumn(S.SCORE, score.cast("float"))
+        .withColumn("_cold", pop <= F.lit(0.0))
+        .withColumn(
+            "_key",
+            F.when(F.col("_cold"), F.col(S.CONTENT_SCORE).cast("float")).otherwise(F.col(S.SCORE)),
+        )
+    )
+    order = [F.col("_cold").asc(), F.col("_key").desc(), F.col(S.SONG).asc()]
+    if max_per_artist > 0:
+        artist_key = F.coalesce(F.col(S.ARTIST), F.concat(F.lit("\u0000song:"), F.col(S.SONG)))
+        per_artist = Window.partitionBy(S.USER, artist_key).orderBy(*order)
+        scored = (
+            scored.withColumn("_artist_rank", F.row_number().over(per_artist))
+            .filter(F.col("_artist_rank") <= max_per_artist)
+            .drop("_artist_rank")
+        )
+    part_rank = F.row_number().over(Window.partitionBy(S.USER, "_cold").orderBy(*order))
+    n_cold = F.sum(F.col("_cold").cast("int")).over(Window.partitionBy(S.USER))
+    c = F.least(n_cold, F.lit(int(cold_slots)))
+    kept = (
+        scored.withColumn("_part_rank", part_rank)
+        .withColumn("_c", c)
+        .filter(
+            F.when(F.col("_cold"), F.col("_part_rank") <= F.col("_c")).otherwise(
+                F.col("_part_rank") <= F.lit(int(top_n)) - F.col("_c")
+            )
+        )
+    )
+    ranked = kept.withColumn(
+        S.RANK, F.row_number().over(Window.partitionBy(S.USER).orderBy(*order))
+    )
+    return ranked.drop("_cold", "_key", "_part_rank", "_c")
+
+
+# ----------------------------------------------------------------------------- candidates
+
+
+def seeds(interactions: DataFrame, per_user: int) -> DataFrame:
+    """Each user's most played songs (user_idx, seed_idx, weight), weight = log(1 + plays)."""
+    w = Window.partitionBy(S.USER).orderBy(F.col(S.PLAYS).desc(), F.col(S.SONG).asc())
+    return (
+        interactions.withColumn("_r", F.row_number().over(w))
+        .filter(F.col("_r") <= per_user)
+        .select(S.USER, F.col(S.SONG).alias(SEED), F.log1p(S.PLAYS).alias("weight"))
+    )
+
+
+def neighbour_relation(cf_neighbours: DataFrame | None, content_neighbours: DataFrame) -> DataFrame:
+    """(seed_idx, song_idx, similarity, kind) from both neighbour tables."""
+    rel = content_neighbours.select(
+        F.col(S.SONG).alias(SEED),
+        F.col(S.NEIGHBOUR).alias(S.SONG),
+        S.SIMILARITY,
+        F.lit("content").alias(KIND),
+    )
+    if cf_neighbours is not None:
+        rel = rel.unionByName(
+            cf_neighbours.select(
+                F.col(S.SONG).alias(SEED),
+                F.col(S.NEIGHBOUR).alias(S.SONG),
+                S.SIMILARITY,
+                F.lit("cf").alias(KIND),
+            )
+        )
+    return rel
+
+
+def seed_hits(interactions: DataFrame, relation: DataFrame, seeds_per_user: int) -> DataFrame:
+    """Songs near what each user played: (user_idx, song_idx, content_raw, reason_song_idx).
+
+    ``content_raw`` sums ``similarity * weight`` over the user's seed songs' content
+    neighbours (null when only collaborative neighbours reach the song); the reason is the
+    seed that contributed most through either kind of neighbour. Played songs are excluded.
+    """
+    hits = seeds(interactions, seeds_per_user).join(relation, SEED)
+    played = interactions.select(S.USER, S.SONG)
+    hits = hits.join(played, [S.USER, S.SONG], "left_anti")
+    contribution = F.col(S.SIMILARITY) * F.col("weight")
+    best = F.max(
+        F.struct(contribution.alias("c"), (-F.col(SEED)).alias("s"), F.col(SEED).alias("v"))
+    )
+    return hits.groupBy(S.USER, S.SONG).agg(
+        F.sum(F.when(F.col(KIND) == "content", contribution)).alias("content_raw"),
+        best.getField("v").alias(S.REASON_SONG),
+    )
+
+
+def top_per_user(df: DataFrame, score: str, depth: int, rank_col: str | None = None) -> DataFrame:
+    """The ``depth`` highest ``score`` rows per user (ties by song id), ranked in ``rank_col``
+    when one is named."""
+    w = Window.partitionBy(S.USER).orderBy(F.col(score).desc(), F.col(S.SONG).asc())
+    ranked = df.withColumn(rank_col or "_r", F.row_number().over(w))
+    ranked = ranked.filter(F.col(rank_col or "_r") <= depth)
+    return ranked if rank_col else ranked.drop("_r")
+
+
+def dot(a: Column, b: Column) -> Column:
+    """Dot product of two equal-length numeric arrays, with built-ins only."""
+    products = F.zip_with(a, b, lambda x, y: x.cast("double") * y.cast("double"))
+    return F.aggregate(products, F.lit(0.0).cast("double"), lambda acc, x: acc + x)
+
+
+def user_profiles(interactions: DataFrame, vectors: DataFrame, seeds_per_user: int) -> DataFrame:
+    """(user_idx, profile): the play-weighted sum of the user's seed songs' content vectors."""
+    seeded = seeds(interactions, seeds_per_user).join(
+        vectors.select(F.col(S.SONG).alias(SEED), F.col(S.FEATURES).alias("_v")), SEED
+    )
+    weighted = F.transform("_v", lambda x: x.cast("double") * F.col("weight"))
+    vectors_list = F.collect_list(weighted)
+    total = F.aggregate(
+        F.slice(vectors_list, 2, 2**31 - 1),
+        F.element_at(vectors_list, 1),
+        lambda acc, v: F.zip_with(acc, v, lambda x, y: x + y),
+    )
+    return seeded.groupBy(S.USER).agg(total.alias("profile"))
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Model outputs that let every candidate be scored by both halves, not just the half
+    that proposed it: ALS factors (dot product) and content vectors (cosine to the user's
+    play-weighted profile)."""
+
+    user_factors: DataFrame
+    item_factors: DataFrame
+    content_vectors: DataFrame
+
+
+def rescore(
+    pool: DataFrame, interactions: DataFrame, signals: Signals, seeds_per_user: int
+) -> DataFrame:
+    """Replace ``cf_raw`` and ``content_raw`` of every pool row with both models' scores."""
+    profiles = user_profiles(interactions, signals.content_vectors, seeds_per_user)
+    uf = signals.user_factors.select(S.USER, F.col(S.FEATURES).alias("_uf"))
+    itf = signals.item_factors.select(S.SONG, F.col(S.FEATURES).alias("_if"))
+    cv = signals.content_vectors.select(S.SONG, F.col(S.FEATURES).alias("_cv"))
+    joined = (
+        pool.drop("cf_raw", "content_raw")
+        .join(uf, S.USER, "left")
+        .join(profiles, S.USER, "left")
+        .join(itf, S.SONG, "left")
+        .join(cv, S.SONG, "left")
+    )
+    has_cf = F.col("_uf").isNotNull() & F.col("_if").isNotNull()
+    has_content = F.col("profile").isNotNull() & F.col("_cv").isNotNull()
+    return joined.select(
+        *[c for c in pool.columns if c not in ("cf_raw", "content_raw")],
+        F.when(has_cf, dot(F.col("_uf"), F.col("_if"))).alias("cf_raw"),
+        F.when(has_content, dot(F.col("profile"), F.col("_cv"))).alias("content_raw"),
+    )
+
+
+def user_candidates(
+    interactions: DataFrame,
+    users: DataFrame,
+    songs: DataFrame,
+    cf_topn: DataFrame,
+    relation: DataFrame,
+    cfg: HybridConfig,
+    content_depth: int,
+    signals: Signals | None = None,
+) -> DataFrame:
+    """The candidate pool with normalised component scores, alpha, popularity and reason.
+
+    The pool is each user's collaborative top-N plus the ``content_depth`` songs nearest to
+    what they played. With ``signals`` every pooled song is scored by both models; without,
+    each keeps only the score of the list that proposed it (the other counts 0).
+    """
+    hits = seed_hits(interactions, relation, cfg.seeds_per_user).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    content = top_per_user(
+        hits.filter(F.col("content_raw").isNotNull()), "content_raw", content_depth
+    )
+    cf = cf_topn.select(S.USER, S.SONG, F.col(S.SCORE).alias("cf_raw"))
+    pool = cf.join(content.drop(S.REASON_SONG), [S.USER, S.SONG], "full_outer")
+    pool = pool.join(hits.select(S.USER, S.SONG, S.REASON_SONG), [S.USER, S.SONG], "left")
+    if signals is not None:
+        pool = rescore(pool, interactions, signals, cfg.seeds_per_user)
+    pool = pool.withColumn(
+        S.CF_SCORE,
+        F.when(F.col("cf_raw").isNull(), 0.0).otherwise(minmax_per(S.USER, "cf_raw")),
+    ).withColumn(
+        S.CONTENT_SCORE,
+        F.when(F.col("content_raw").isNull(), 0.0).otherwise(minmax_per(S.USER, "content_raw")),
+    )
+    user_alpha = users.select(
+        S.USER, alpha_column(F.col("n_songs"), cfg.alpha_curve, cfg.alpha).alias(S.ALPHA)
+    )
+    song_info = popularity(songs).join(songs.select(S.SONG, S.ARTIST), S.SONG)
+    return (
+        pool.join(user_alpha, S.USER)
+        .join(song_info, S.SONG)
+        .select(
+            S.USER,
+            S.SONG,
+            F.col(S.CF_SCORE).cast("float").alias(S.CF_SCORE),
+            F.col(S.CONTENT_SCORE).cast("float").alias(S.CONTENT_SCORE),
+            S.POPULARITY,
+            F.col(S.ALPHA).cast("float").alias(S.ALPHA),
+            S.ARTIST,
+            S.REASON_SONG,
+        )
+    )
+
+
+def with_reasons(recs: DataFrame, songs: DataFrame) -> DataFrame:
+    """A sentence per row: the played song that led to it, or the collaborative signal."""
+    names = songs.select(
+        F.col(S.SONG).alias(S.REASON_SONG),
+        F.concat_ws(" - ", F.coalesce(S.ARTIST, F.lit("?")), F.coalesce(S.TITLE, F.lit("?"))).alias(
+            "_name"
+        ),
+    )
+    return recs.join(names, S.REASON_SONG, "left").withColumn(
+        S.REASON,
+        F.when(
+            F.col("_name").isNotNull(), F.concat(F.lit("because you played "), F.col("_name"))
+        ).otherwise(F.lit("listeners with your taste play it")),
+    )
+
+
+def to_schema(df: DataFrame, schema) -> DataFrame:
+    return df.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
+
+
+def recommend(
+    interactions: DataFrame,
+    users: DataFrame,
+    songs: DataFrame,
+    cf_topn: DataFrame,
+    relation: DataFrame,
+    cfg: HybridConfig,
+    signals: Signals | None = None,
+) -> tuple[DataFrame, DataFrame]:
+    """(user_candidates, user_recommendations) in schemas.RECOMMENDATIONS_SCHEMA."""
+    pool_size = cfg.top_n + cfg.extra_candidates
+    pool = user_candidates(
+        interactions, users, songs, cf_topn, relation, cfg, pool_size, signals
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    gamma, slots = cfg.popularity_exponent, cfg.cold_slots
+    candidates = rank_candidates(pool, cfg.novelty, 0, pool_size, None, gamma, slots)
+    final = rank_candidates(pool, cfg.novelty, cfg.max_per_artist, cfg.top_n, None, gamma, slots)
+    return (
+        to_schema(with_reasons(candidates, songs), S.RECOMMENDATIONS_SCHEMA),
+        to_schema(with_reasons(final, songs), S.RECOMMENDATIONS_SCHEMA),
+    )
+
+
+def similar_songs(
+    songs: DataFrame,
+    cf_neighbours: DataFrame | None,
+    content_neighbours: DataFrame,
+    k: int,
+    alpha: float,
+) -> DataFrame:
+    """Per song the top ``k`` by ``alpha * cf + (1 - alpha) * content`` (cosines clipped at 0)."""
+    content = content_neighbours.select(
+        S.SONG, F.col(S.NEIGHBOUR).alias(S.SIMILAR), F.col(S.SIMILARITY).alias("content_sim")
+    )
+    if cf_neighbours is not None:
+        cf = cf_neighbours.select(
+            S.SONG, F.col(S.NEIGHBOUR).alias(S.SIMILAR), F.col(S.SIMILARITY).alias("cf_sim")
+        )
+        both = cf.join(content, [S.SONG, S.SIMILAR], "full_outer")
+    else:
+        both = content.withColumn("cf_sim", F.lit(None).cast("float"))
+    cf_s = F.greatest(F.coalesce("cf_sim", F.lit(0.0)), F.lit(0.0))
+    ct_s = F.greatest(F.coalesce("content_sim", F.lit(0.0)), F.lit(0.0))
+    source = (
+        F.when(F.col("cf_sim").isNotNull() & F.col("content_sim").isNotNull(), "both")
+        .when(F.col("cf_sim").isNotNull(), "cf")
+        .otherwise("content")
+    )
+    scored = both.select(
+        S.SONG,
+        S.SIMILAR,
+        cf_s.alias(S.CF_SCORE),
+        ct_s.alias(S.CONTENT_SCORE),
+        (F.lit(alpha) * cf_s + F.lit(1.0 - alpha) * ct_s).alias(S.SCORE),
+        source.alias(S.SOURCE),
+    )
+    w = Window.partitionBy(S.SONG).orderBy(F.col(S.SCORE).desc(), F.col(S.SIMILAR).asc())
+    ranked = scored.withColumn(S.RANK, F.row_number().over(w)).filter(F.col(S.RANK) <= k)
+    cold = songs.select(S.SONG, (F.col("n_listeners") == 0).alias(S.IS_COLD))
+    return to_schema(ranked.join(cold, S.SONG), S.SIMILAR_SONGS_SCHEMA)

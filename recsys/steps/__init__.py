@@ -1,0 +1,88 @@
+"""The pipeline's steps, in order, and a runner that takes them in one SparkSession."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from recsys.config import Config
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    target: str  # "module:function", function(spark, cfg, run_id) -> dict summary
+    doc: str
+
+    @property
+    def job_file(self) -> str:
+        """The spark-submit entry point of this step."""
+        return f"jobs/{self.name.replace('-', '_')}.py"
+
+    def load(self) -> Callable[[SparkSession, Config, str], dict[str, Any]]:
+        module, func = self.target.split(":")
+        return getattr(importlib.import_module(module), func)
+
+
+STEPS: tuple[Step, ...] = (
+    Step(
+        "ingest",
+        "recsys.steps.ingest:run",
+        "parse raw files into interactions, users, songs, lyrics",
+    ),
+    Step(
+        "train-als",
+        "recsys.steps.train_als:run",
+        "implicit ALS: factors, model, cf_user_topn and cf_neighbours (optionally tuned)",
+    ),
+    Step(
+        "content", "recsys.steps.content:run", "TF-IDF, Word2Vec, LDA and combined content vectors"
+    ),
+    Step("neighbours", "recsys.steps.neighbours:run", "content neighbours by LSH, recall vs exact"),
+    Step("hybrid", "recsys.steps.hybrid:run", "blend collaborative and content into top-N tables"),
+    Step(
+        "evaluate",
+        "recsys.steps.evaluate:run",
+        "score all models against baselines on held-out plays",
+    ),
+    Step(
+        "publish", "recsys.steps.publish:run", "write the manifest; move latest if the gates pass"
+    ),
+)
+
+
+def step(name: str) -> Step:
+    for candidate in STEPS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"unknown step {name!r}; steps are: {', '.join(s.name for s in STEPS)}")
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, (dict, list)))
+
+
+def run_steps(
+    spark: SparkSession,
+    cfg: Config,
+    run_id: str,
+    names: list[str] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict[str, Any]]:
+    """Run the named steps (all by default) in pipeline order, one progress line each."""
+    chosen = [s for s in STEPS if names is None or s.name in names]
+    results: dict[str, dict[str, Any]] = {}
+    for i, current in enumerate(chosen, 1):
+        log(f"[{i}/{len(chosen)}] {current.name}: {current.doc} ...")
+        started = time.perf_counter()
+        summary = current.load()(spark, cfg, run_id) or {}
+        seconds = time.perf_counter() - started
+        results[current.name] = {**summary, "seconds": round(seconds, 1)}
+        log(f"[{i}/{len(chosen)}] {current.name} done in {seconds:.1f}s: {format_summary(summary)}")
+    return results

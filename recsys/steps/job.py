@@ -1,0 +1,57 @@
+"""What every spark-submit entry point shares: arguments, config, session, clean exit."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from recsys import config as config_mod
+from recsys.errors import JobFailed, WarehouseError
+from recsys.steps import format_summary, step
+from recsys.storage.warehouse import check_run_id
+
+DEFAULT_CONF = "conf/local.yaml"
+
+
+def add_job_arguments(parser: argparse.ArgumentParser, run_id_required: bool = True) -> None:
+    parser.add_argument("--conf", default=DEFAULT_CONF, help="config YAML (path or s3:// URI)")
+    parser.add_argument("--run-id", required=run_id_required, help="the run's id, e.g. 2026-11-24")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set input.dir=/data/raw (repeatable)",
+    )
+
+
+def load_config(args: argparse.Namespace) -> config_mod.Config:
+    return config_mod.load(args.conf, args.set)
+
+
+def run_job(name: str, argv: Sequence[str] | None = None) -> int:
+    """Entry point body of ``jobs/<name>.py``: parse, configure, run, stop."""
+    parser = argparse.ArgumentParser(prog=f"jobs/{name}.py", description=step(name).doc)
+    add_job_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args)
+        check_run_id(args.run_id)
+    except (config_mod.ConfigError, WarehouseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from recsys.session import build_session
+
+    spark = build_session(cfg)
+    try:
+        started = time.perf_counter()
+        summary = step(name).load()(spark, cfg, args.run_id) or {}
+        print(f"{name} done in {time.perf_counter() - started:.1f}s: {format_summary(summary)}")
+        return 0
+    except (JobFailed, WarehouseError) as exc:
+        print(f"error: {name} failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        spark.stop()

@@ -1,0 +1,72 @@
+"""The neighbours step: content_vectors -> content_neighbours and lsh_recall.json."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from pyspark import StorageLevel
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from recsys import schemas as S
+from recsys.similarity.neighbours import content_neighbours, log, measure_recall
+from recsys.storage.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from recsys.config import Config
+
+
+def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
+    """Read ``content_vectors``, write ``content_neighbours`` and ``lsh_recall.json``."""
+    wh = Warehouse.from_config(cfg)
+    ncfg = cfg.neighbours
+    vectors = (
+        wh.read_table(spark, run_id, S.CONTENT_VECTORS)
+        .select(S.SONG, S.FEATURES)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        started = time.perf_counter()
+        wh.write_table(content_neighbours(vectors, ncfg), run_id, S.CONTENT_NEIGHBOURS)
+        seconds = round(time.perf_counter() - started, 2)
+        written = wh.read_table(spark, run_id, S.CONTENT_NEIGHBOURS)
+        counts = written.agg(
+            F.count(F.lit(1)).alias("rows"), F.countDistinct(S.SONG).alias("songs")
+        ).first()
+        doc: dict[str, Any] = {
+            "method": ncfg.method,
+            "k": ncfg.k,
+            "neighbour_seconds": seconds,
+            "settings": {
+                "bucket_length": ncfg.bucket_length,
+                "num_hash_tables": ncfg.num_hash_tables,
+                "hashes_per_table": ncfg.hashes_per_table,
+                "max_candidates": ncfg.max_candidates,
+                "min_similarity": ncfg.min_similarity,
+                "seed": ncfg.seed,
+            },
+        }
+        if ncfg.method == "exact":
+            doc.update(recall=1.0, measured=False, note="exact neighbours: recall 1 by definition")
+        elif ncfg.recall_sample == 0:
+            doc.update(recall=None, measured=False, note="neighbours.recall_sample is 0")
+        else:
+            doc.update(measure_recall(vectors, written, ncfg), measured=True)
+        wh.write_json(run_id, S.LSH_RECALL, doc)
+    finally:
+        vectors.unpersist()
+    recall = doc.get("recall")
+    log.warning(
+        "content neighbours (%s): recall@%d = %s over %s sample songs",
+        ncfg.method,
+        ncfg.k,
+        "n/a" if recall is None else f"{recall:.3f}",
+        doc.get("songs", 0),
+    )
+    return {
+        "rows": counts["rows"],
+        "songs": counts["songs"],
+        "method": ncfg.method,
+        f"recall@{ncfg.k}": None if recall is None else round(recall, 4),
+    }

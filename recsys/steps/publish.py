@@ -1,0 +1,146 @@
+"""The publish step: write the run's manifest, then move ``latest`` only if the gates pass.
+
+Gates: every table of the run is complete, ingest's quality report passed, and the hybrid
+beats the popularity baseline on ``publish.gate_metric``. The manifest is written either way
+(``published`` says which); a failed gate leaves ``latest`` where it was and says why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import TYPE_CHECKING, Any
+
+from recsys import schemas as S
+from recsys.errors import JobFailed, WarehouseError
+from recsys.storage.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from recsys.config import Config
+
+PUBLISHED_TABLES = (
+    S.INTERACTIONS,
+    S.USERS,
+    S.SONGS,
+    S.LYRICS,
+    S.VOCABULARY,
+    S.QUARANTINE,
+    S.USER_FACTORS,
+    S.ITEM_FACTORS,
+    S.CF_USER_TOPN,
+    S.CF_NEIGHBOURS,
+    S.CONTENT_VECTORS,
+    S.LDA_TOPICS,
+    S.CONTENT_NEIGHBOURS,
+    S.USER_CANDIDATES,
+    S.USER_RECOMMENDATIONS,
+    S.SIMILAR_SONGS,
+    S.METRICS,
+)
+
+
+def input_fingerprints(spark: SparkSession, files: dict[str, list[str]]) -> dict[str, list]:
+    """Size and modification time of every raw input file, through Hadoop's FileSystem."""
+    jvm = spark.sparkContext._jvm
+    hconf = spark.sparkContext._jsc.hadoopConfiguration()
+    out: dict[str, list] = {}
+    for name, paths in files.items():
+        out[name] = []
+        for path in paths:
+            p = jvm.org.apache.hadoop.fs.Path(path)
+            status = p.getFileSystem(hconf).getFileStatus(p)
+            out[name].append(
+                {
+                    "path": path,
+                    "bytes": int(status.getLen()),
+                    "modified": dt.datetime.fromtimestamp(
+                        status.getModificationTime() / 1000, dt.UTC
+                    ).isoformat(timespec="seconds"),
+                }
+            )
+    return out
+
+
+def check_gates(
+    tables: dict[str, int | None],
+    quality: dict[str, Any] | None,
+    evaluation: dict[str, Any] | None,
+    gate_metric: str,
+    require_beat_popularity: bool,
+) -> list[dict[str, Any]]:
+    """Each gate as {name, passed, detail}."""
+    missing = sorted(name for name, rows in tables.items() if rows is None)
+    gates = [
+        {
+            "name": "tables_complete",
+            "passed": not missing,
+            "detail": "all tables complete" if not missing else f"missing or incomplete: {missing}",
+        }
+    ]
+    if quality is None:
+        gates.append({"name": "input_quality", "passed": False, "detail": "no quality report"})
+    else:
+        failures = quality.get("gate_failures", [])
+        gates.append(
+            {
+                "name": "input_quality",
+                "passed": bool(quality.get("passed")),
+                "detail": "; ".join(failures) or "malformed lines within limits",
+            }
+        )
+    if require_beat_popularity:
+        models = (evaluation or {}).get("models", {})
+        hyb = models.get("hybrid", {}).get(gate_metric)
+        pop = models.get("popularity", {}).get(gate_metric)
+        if hyb is None or pop is None or any(math.isnan(v) for v in (hyb, pop)):
+            passed, detail = False, f"no {gate_metric} for hybrid and popularity in evaluation.json"
+        else:
+            passed = hyb > pop
+            detail = (
+                f"hybrid {gate_metric} {hyb:.4f} {'>' if passed else '<='} popularity {pop:.4f}"
+            )
+        gates.append({"name": "beats_popularity", "passed": passed, "detail": detail})
+    return gates
+
+
+def _read_doc(wh: Warehouse, run_id: str, name: str) -> dict[str, Any] | None:
+    try:
+        return wh.read_json(run_id, name)
+    except WarehouseError:
+        return None
+
+
+def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
+    """Write ``manifest.json``; move ``latest`` to this run when every gate passes."""
+    wh = Warehouse.from_config(cfg)
+    tables: dict[str, int | None] = {}
+    for name in PUBLISHED_TABLES:
+        tables[name] = (
+            wh.read_table(spark, run_id, name).count() if wh.has_table(run_id, name) else None
+        )
+    quality = _read_doc(wh, run_id, S.QUALITY_REPORT)
+    evaluation = _read_doc(wh, run_id, S.EVALUATION_JSON)
+    gates = check_gates(
+        tables, quality, evaluation, cfg.publish.gate_metric, cfg.publish.require_beat_popularity
+    )
+    passed = all(g["passed"] for g in gates)
+    previous = wh.latest_run_id()
+    manifest = {
+        "run_id": run_id,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "config": cfg.to_dict(),
+        "inputs": input_fingerprints(spark, (quality or {}).get("files", {})),
+        "tables": tables,
+        "metrics": (evaluation or {}).get("models", {}),
+        "gates": gates,
+        "published": passed,
+        "previous_latest": previous,
+    }
+    wh.write_json(run_id, S.MANIFEST, manifest)
+    if not passed:
+        reasons = "; ".join(f"{g['name']}: {g['detail']}" for g in gates if not g["passed"])
+        raise JobFailed(f"run {run_id} not published, latest stays at {previous}: {reasons}")
+    wh.set_latest(run_id, published_at=manifest["created_at"])
+    return {"published": run_id, "previous": previous or "none"}

@@ -1,0 +1,112 @@
+"""The whole pipeline on tiny generated data: every table, the invariants, the planted structure."""
+
+import csv
+
+import pytest
+from pyspark.sql import functions as F
+
+from recsys import schemas as S
+from recsys.steps import STEPS
+from recsys.steps.publish import PUBLISHED_TABLES
+from recsys.storage.warehouse import Warehouse
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_step_ran_and_the_run_was_published(spark, tiny_pipeline):
+    cfg, run_id, results, _ = tiny_pipeline
+    assert list(results) == [s.name for s in STEPS]
+    wh = Warehouse.from_config(cfg)
+    assert wh.latest_run_id() == run_id
+    manifest = wh.read_json(run_id, S.MANIFEST)
+    assert manifest["published"] is True
+    for table in PUBLISHED_TABLES:
+        assert manifest["tables"][table] > 0, table
+    assert set(manifest["metrics"]) == {"popularity", "als", "content", "hybrid"}
+    md = wh.read_text(run_id, S.EVALUATION_MD)
+    assert "hybrid" in md and "ndcg@10" in md
+
+
+def test_recommendations_keep_their_promises(spark, tiny_pipeline):
+    cfg, run_id, _, _ = tiny_pipeline
+    wh = Warehouse.from_config(cfg)
+    recs = wh.read_table(spark, run_id, S.USER_RECOMMENDATIONS)
+    interactions = wh.read_table(spark, run_id, S.INTERACTIONS)
+    songs = wh.read_table(spark, run_id, S.SONGS)
+    # played songs never appear
+    assert recs.join(interactions, [S.USER, S.SONG]).count() == 0
+    # ranks are 1..n per user, at most top_n
+    per_user = recs.groupBy(S.USER).agg(
+        F.count(F.lit(1)).alias("n"), F.max(S.RANK).alias("r"), F.countDistinct(S.SONG).alias("d")
+    )
+    assert per_user.filter(f"n != r or n != d or n > {cfg.hybrid.top_n}").count() == 0
+    assert per_user.count() == wh.read_table(spark, run_id, S.USERS).count()
+    # component scores normalised, reasons present
+    bad = recs.filter(
+        (F.col(S.CF_SCORE) < 0)
+        | (F.col(S.CF_SCORE) > 1)
+        | (F.col(S.CONTENT_SCORE) < 0)
+        | (F.col(S.CONTENT_SCORE) > 1)
+        | F.col(S.REASON).isNull()
+    )
+    assert bad.count() == 0
+    # cold songs (nobody played them) reach users through content, and say so on the song page
+    cold = songs.filter("n_listeners = 0").select(S.SONG)
+    assert cold.count() > 0
+    assert recs.join(cold, S.SONG).count() > 0
+    similar = wh.read_table(spark, run_id, S.SIMILAR_SONGS)
+    cold_similar = similar.filter(F.col(S.IS_COLD))
+    assert cold_similar.count() > 0
+    assert cold_similar.filter(F.col(S.SOURCE) == "cf").count() == 0
+
+
+def read_planted(raw):
+    with open(raw / "_planted" / "songs.csv", newline="", encoding="utf-8") as handle:
+        song_genre = {r["song_id"]: r["genre"] for r in csv.DictReader(handle)}
+    with open(raw / "_planted" / "users.csv", newline="", encoding="utf-8") as handle:
+        user_genres = {r["user_id"]: set(r["genres"].split("|")) for r in csv.DictReader(handle)}
+    return song_genre, user_genres
+
+
+def test_planted_genres_show_in_recommendations(spark, tiny_pipeline, tiny_raw):
+    cfg, run_id, _, _ = tiny_pipeline
+    raw, _ = tiny_raw
+    song_genre, user_genres = read_planted(raw)
+    wh = Warehouse.from_config(cfg)
+    recs = (
+        wh.read_table(spark, run_id, S.USER_RECOMMENDATIONS)
+        .join(wh.read_table(spark, run_id, S.USERS).select(S.USER, S.USER_ID), S.USER)
+        .join(wh.read_table(spark, run_id, S.SONGS).select(S.SONG, S.SONG_ID), S.SONG)
+        .select(S.USER_ID, S.SONG_ID)
+        .collect()  # tiny: a few thousand rows
+    )
+    hits = [song_genre[r[S.SONG_ID]] in user_genres[r[S.USER_ID]] for r in recs]
+    rate = sum(hits) / len(hits)
+    # chance: the share of catalogue songs in a user's preferred genres, averaged over users
+    genres = list(song_genre.values())
+    chance = sum(
+        sum(g in prefs for g in genres) / len(genres) for prefs in user_genres.values()
+    ) / len(user_genres)
+    assert rate > chance + 0.25, (rate, chance)
+
+
+def test_content_neighbours_stay_in_genre(spark, tiny_pipeline, tiny_raw):
+    cfg, run_id, _, _ = tiny_pipeline
+    raw, _ = tiny_raw
+    song_genre, _ = read_planted(raw)
+    wh = Warehouse.from_config(cfg)
+    ids = wh.read_table(spark, run_id, S.SONGS).select(S.SONG, S.SONG_ID)
+    pairs = (
+        wh.read_table(spark, run_id, S.CONTENT_NEIGHBOURS)
+        .filter(F.col(S.RANK) <= 10)
+        .join(ids, S.SONG)
+        .join(
+            ids.select(F.col(S.SONG).alias(S.NEIGHBOUR), F.col(S.SONG_ID).alias("n_id")),
+            S.NEIGHBOUR,
+        )
+        .select(S.SONG_ID, "n_id")
+        .collect()
+    )
+    same = sum(song_genre[r[S.SONG_ID]] == song_genre[r["n_id"]] for r in pairs) / len(pairs)
+    n_genres = len(set(song_genre.values()))
+    assert same > 1.0 / n_genres + 0.3, same

@@ -1,0 +1,127 @@
+"""The benchmark suite's pure helpers (no timing is asserted) and the sample-data scaling."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+import sampledata as sample_data
+from tests.support import REPO
+
+
+@pytest.fixture(scope="module")
+def suite():
+    spec = importlib.util.spec_from_file_location("run_suite", REPO / "bench" / "run_suite.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "text, n", [("0.5M", 500_000), ("2m", 2_000_000), ("750k", 750_000), ("1_200_000", 1_200_000)]
+)
+def test_parse_size(suite, text, n):
+    assert suite.parse_size(text) == n
+
+
+def test_parse_size_refuses_nonsense(suite):
+    with pytest.raises(ValueError, match="'lots'"):
+        suite.parse_size("lots")
+    with pytest.raises(ValueError, match="at least 1000"):
+        suite.parse_size("10")
+
+
+@pytest.mark.parametrize("k", [0.5, 1.0, 2.0])
+def test_growth_exponent_recovers_a_power_law(suite, k):
+    sizes = [5e5, 2e6, 8e6]
+    seconds = [3.0 * (n / 1e5) ** k for n in sizes]
+    assert suite.growth_exponent(sizes, seconds) == pytest.approx(k)
+    assert suite.growth_exponent([1e6], [4.0]) is None
+
+
+def test_growth_notes_name_the_regime(suite):
+    assert suite.growth_note("ingest", 1.05) == "close to linear"
+    assert suite.growth_note("ingest", 0.3).startswith("sublinear: fixed costs")
+    assert "users x songs" in suite.growth_note("train-als", 1.8)
+    assert suite.growth_note("x", None) == "one size only"
+
+
+def _run(n, ingest_s, als_s, status="ok"):
+    steps = {
+        "ingest": {"status": "ok", "seconds": ingest_s, "rows_per_second": n / ingest_s},
+        "train-als": {"status": status, "seconds": als_s, "rows_per_second": n / als_s},
+    }
+    if status != "ok":
+        steps["train-als"]["error"] = "boom"
+    total = ingest_s + als_s if status == "ok" else None
+    return {"triplet_lines": n, "steps": steps, "total_seconds": total, "memory": {}}
+
+
+def test_summary_and_markdown(suite):
+    runs = [
+        _run(500_000, 10.0, 5.0),
+        _run(2_000_000, 40.0, 80.0),
+        _run(8_000_000, 160.0, 1.0, "failed"),
+    ]
+    growth = suite.summarise(runs)
+    assert growth["ingest"]["exponent"] == pytest.approx(1.0)
+    assert growth["ingest"]["pairwise"] == [1.0, 1.0]
+    assert growth["train-als"]["exponent"] == pytest.approx(2.0)  # the failed size is left out
+    assert growth["train-als"]["note"].startswith("superlinear")
+    doc = {
+        "started": "now",
+        "conf": "conf/local.yaml",
+        "overrides": [],
+        "machine": {"cores": 2, "load_average": [1.0, 1.0, 1.0], "python": "3.11"},
+        "runs": runs,
+        "growth": growth,
+        "peers": {"bench_als": {"triplets": 10, "ratios": {"a / b": 2.5}}, "x": {"error": "no"}},
+    }
+    text = suite.markdown(doc)
+    assert "| ingest | 10.0 | 40.0 | 160.0 | 1.00 |" in text
+    assert "failed (1 s)" in text and "8,000,000 triplets, train-als: boom" in text
+    assert "  - a / b: 2.50x" in text and "x: not measured (no)" in text
+    json.dumps(doc)  # the record is plain JSON
+
+
+def test_preset_for_triplets_scales_users_and_songs():
+    p = sample_data.preset_for_triplets(2_000_046, "small")
+    small = sample_data.SIZES["small"]
+    assert p.n_users == pytest.approx(4 * small.n_users, rel=0.01)
+    assert p.n_songs == pytest.approx(4 * small.n_songs, rel=0.01)
+    sparse = sample_data.preset_for_triplets(2_000_046, "small", song_exponent=0.5)
+    assert sparse.n_songs == pytest.approx(2 * small.n_songs, rel=0.01)
+    with pytest.raises(ValueError, match="cannot be scaled"):
+        sample_data.preset_for_triplets(10_000, "large")
+
+
+def test_scaled_preset_lands_near_the_asked_size(tmp_path):
+    planted = sample_data.generate(tmp_path, sample_data.preset_for_triplets(12_000, "tiny"), 7)
+    assert planted["triplet_lines"] == pytest.approx(12_000, rel=0.1)
+    assert planted["n_users"] == round(sample_data.SIZES["tiny"].n_users * 12_000 / 6_130)
+
+
+def test_peer_ratios_from_their_json(suite):
+    als = {"triplets": 1000, "ratios": {"recommendForAllUsers / numpy top-N": 6.0}}
+    assert suite.als_ratios(als) == (1000, als["ratios"])
+    lsh = {
+        "songs": 50,
+        "k": 10,
+        "rows": [
+            {"method": "exact", "seconds": 8.0, "recall": 1.0},
+            {
+                "method": "lsh",
+                "seconds": 2.0,
+                "recall": 0.9,
+                "bucket_length": 0.2,
+                "num_hash_tables": 3,
+                "hashes_per_table": 1,
+                "max_candidates": 200,
+            },
+        ],  # fmt: skip
+    }
+    size, ratios = suite.lsh_ratios(lsh)
+    assert size == "50 songs"
+    assert ratios == {"exact / LSH seconds, bl=0.2 L=3 r=1 B=200 (recall@10 0.900)": 4.0}

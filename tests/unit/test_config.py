@@ -1,0 +1,62 @@
+import pytest
+
+from recsys import config
+from recsys.errors import ConfigError
+from tests.support import REPO
+
+
+def test_local_and_emr_configs_load():
+    local = config.load(str(REPO / "conf" / "local.yaml"))
+    emr = config.load(str(REPO / "conf" / "emr.yaml"))
+    assert local.spark.master == "local[2]"
+    assert emr.spark.master is None
+    assert emr.warehouse.dir.startswith("s3://")
+    # base values flow through both
+    assert local.als.confidence == emr.als.confidence == "log"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("als.rnk=3", "als.rnk: unknown key; allowed keys here are: rank"),
+        ("als.confidence=foo", "choose one of: raw, log, binary"),
+        ("als.rank=0", "als.rank: 0 is below the minimum 1"),
+        ("als.rank=ten", "als.rank: expected an integer"),
+        ("hybrid.alpha=1.5", "hybrid.alpha: 1.5 is above the maximum 1.0"),
+        ("spark.kryo=maybe", "spark.kryo: expected true or false"),
+        ("nosuch.key=1", "nosuch: unknown key"),
+        ("hybrid.alpha_curve=[[1, 2]]", "hybrid.alpha_curve[0]"),
+        ("evaluation.ks=[10, 0]", "evaluation.ks[1]"),
+        ("input.dir=", "input.dir: expected a non-empty string"),
+    ],
+)
+def test_bad_values_name_the_key(override, message):
+    with pytest.raises(ConfigError) as err:
+        config.load(str(REPO / "conf" / "local.yaml"), [override])
+    assert message in str(err.value)
+
+
+def test_overrides_parse_yaml_values():
+    cfg = config.load(
+        str(REPO / "conf" / "local.yaml"),
+        ["input.dir=/data/raw", "als.rank=8", "als.reg_param=0.5", "evaluation.ks=[5, 20]"],
+    )
+    assert cfg.input.dir == "/data/raw"
+    assert cfg.als.rank == 8 and isinstance(cfg.als.reg_param, float)
+    assert cfg.evaluation.ks == [5, 20]
+    assert cfg.replace("als.rank=4").als.rank == 4
+
+
+def test_base_chain_and_errors(tmp_path):
+    (tmp_path / "base.yaml").write_text("als:\n  rank: 7\n")
+    (tmp_path / "env.yaml").write_text("base: base.yaml\nals:\n  max_iter: 3\n")
+    cfg = config.load(str(tmp_path / "env.yaml"))
+    assert (cfg.als.rank, cfg.als.max_iter) == (7, 3)
+    (tmp_path / "bad.yaml").write_text("als: [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        config.load(str(tmp_path / "bad.yaml"))
+    with pytest.raises(ConfigError, match="missing.yaml: config file not found"):
+        config.load(str(tmp_path / "missing.yaml"))
+    (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
+    with pytest.raises(ConfigError, match="loops back"):
+        config.load(str(tmp_path / "loop.yaml"))

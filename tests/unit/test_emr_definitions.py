@@ -1,0 +1,519 @@
+"""EMR definitions, validation and packaging, offline (no AWS endpoint involved)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from recsys import config
+from recsys import steps as pipeline
+from recsys.emr import checks, definitions, package, releases, shapes, templates
+from tests.support import REPO
+
+from .emr_helpers import evaluate, expected_args, fake_steps, resolve_parameters
+
+EMR_CONF = REPO / "conf" / "emr.yaml"
+CODE = "s3://my-recsys-bucket/code"
+
+
+def emr_cfg(*overrides: str) -> config.Config:
+    return config.load(str(EMR_CONF), list(overrides))
+
+
+@pytest.fixture()
+def layout():
+    return definitions.layout_for(emr_cfg(), "abc1234", "emr.yaml")
+
+
+# --------------------------------------------------------------------------- releases
+
+
+def requirements_pin() -> str:
+    text = (REPO / "requirements.txt").read_text()
+    return re.search(r"^pyspark==(\S+)", text, re.M).group(1)
+
+
+def test_pinned_spark_is_the_installed_pyspark_and_the_requirements_pin():
+    import pyspark
+
+    pinned = releases.pinned_spark_version()
+    assert pinned == releases.major_minor_patch(pyspark.__version__)
+    assert pinned == releases.major_minor_patch(requirements_pin())
+
+
+def test_default_release_ships_the_pinned_spark():
+    cfg = emr_cfg()
+    assert releases.EMR_SPARK_VERSIONS[cfg.emr.release_label] == releases.pinned_spark_version()
+    assert releases.release_problem(cfg.emr.release_label, releases.pinned_spark_version()) is None
+    assert releases.releases_for_spark("3.5.6") == ["emr-7.11.0", "emr-7.12.0", "emr-7.13.0"]
+
+
+def test_release_with_other_spark_is_refused_with_the_alternatives():
+    pinned = releases.pinned_spark_version()
+    other = next(k for k, v in releases.EMR_SPARK_VERSIONS.items() if v != pinned)
+    problem = releases.release_problem(other, pinned)
+    assert f"ships Spark {releases.EMR_SPARK_VERSIONS[other]}" in problem
+    assert f"pinned to {pinned}" in problem
+    for label in releases.releases_for_spark(pinned):
+        assert label in problem
+    assert "EMR 7.x line" in releases.release_problem("emr-6.15.0", pinned)
+    assert "not in recsys.emr.releases" in releases.release_problem("emr-7.99.0", pinned)
+    assert "not a release label" in releases.release_problem("7.13", pinned)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def test_the_shipped_emr_config_is_valid_for_cluster_and_schedule():
+    checks.validate(emr_cfg(), schedule=True)
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["emr.code_prefix=null"], "emr.code_prefix: missing"),
+        (["emr.code_prefix=s3:///code"], "emr.code_prefix: 's3:///code' is missing the bucket"),
+        (["emr.log_uri=logs/"], "emr.log_uri: 'logs/' is not an s3:// URI"),
+        (["warehouse.dir=warehouse"], "warehouse.dir: 'warehouse' is not an s3:// URI"),
+        (["emr.core.instance_types=[r5-2xlarge]"], "emr.core.instance_types[0]: 'r5-2xlarge'"),
+        (["emr.primary.instance_types=[xlarge]"], "emr.primary.instance_types[0]: 'xlarge'"),
+        (["emr.task.instance_types=[M5.XLARGE]"], "emr.task.instance_types[0]"),
+        (["emr.release_label=emr-7.10.0"], "emr.release_label: emr-7.10.0 ships Spark 3.5.5"),
+        (["emr.release_label=emr-6.15.0"], "emr.release_label: emr-6.15.0 is not in the EMR 7.x"),
+        (["spark.master=local[2]"], "spark.master: 'local[2]' must be unset on EMR"),
+        (["emr.core.count=0"], "emr.core.count: at least 1 core node"),
+        (["emr.subnet_ids=[subnet-1]"], "emr.subnet_ids[0]: 'subnet-1'"),
+        (
+            ["emr.managed_scaling.min_units=20"],
+            "emr.managed_scaling.min_units: 20 is above max_units 12",
+        ),
+    ],
+)
+def test_bad_cluster_config_names_the_key(overrides, expected):
+    with pytest.raises(checks.EmrConfigError) as err:
+        checks.validate(emr_cfg(*overrides))
+    assert expected in str(err.value)
+    assert len(err.value.problems) == 1, err.value.problems
+
+
+def test_all_problems_are_reported_at_once():
+    with pytest.raises(checks.EmrConfigError) as err:
+        checks.validate(
+            emr_cfg("emr.code_prefix=null", "emr.core.instance_types=[big]", "input.dir=raw")
+        )
+    keys = [p.split(":")[0] for p in err.value.problems]
+    assert keys == ["emr.code_prefix", "input.dir", "emr.core.instance_types[0]"]
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["emr.schedule.scheduler_role_arn=null"], "emr.schedule.scheduler_role_arn: missing"),
+        (["emr.schedule.state_machine_role_arn=my-role"], "is not an IAM role ARN"),
+        (["emr.schedule.cron=0 2 * * *"], "emr.schedule.cron: '0 2 * * *'"),
+        (["emr.schedule.timezone=Mars/Base"], "emr.schedule.timezone: 'Mars/Base'"),
+        (["emr.schedule.schedule_name=nightly run"], "emr.schedule.schedule_name"),
+    ],
+)
+def test_bad_schedule_config_names_the_key(overrides, expected):
+    cfg = emr_cfg(*overrides)
+    checks.validate(cfg)  # the cluster side is fine ...
+    with pytest.raises(checks.EmrConfigError) as err:
+        checks.validate(cfg, schedule=True)  # ... the schedule is not
+    assert expected in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "itype, ok",
+    [
+        ("m5.xlarge", True),
+        ("r6gd.16xlarge", True),
+        ("c7gn.metal-48xl", True),
+        ("i4i.large", True),
+        ("m5", False),
+        ("m5.huge", False),
+        ("xlarge", False),
+        ("m5.xlarge ", False),
+    ],
+)
+def test_instance_type_format(itype, ok):
+    assert bool(checks.INSTANCE_TYPE.match(itype)) is ok
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def test_template_placeholders_fill_splice_drop_and_reject_unknown():
+    template = {"A": "${a}", "B": "x-${b}", "${c}": None, "D": ["${d}", "keep"], "E": "${e}"}
+    out = templates.render(template, {"a": {"n": 1}, "b": 7, "c": {"C": 3}, "d": None, "e": None})
+    assert out == {"A": {"n": 1}, "B": "x-7", "C": 3, "D": ["keep"]}
+    with pytest.raises(templates.TemplateError, match=r"unknown placeholder \$\{zz\}"):
+        templates.render({"A": "${zz}"}, {}, "t.json")
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def test_steps_are_the_pipelines_spark_submit_commands_in_order(layout):
+    steps = definitions.pipeline_steps(layout, "2026-03-01", "TERMINATE_CLUSTER")
+    root = f"{CODE}/abc1234"
+    assert [s["Name"] for s in steps] == [f"{s.name} (2026-03-01)" for s in pipeline.STEPS]
+    for step, got in zip(pipeline.STEPS, steps, strict=True):
+        assert got["HadoopJarStep"]["Jar"] == "command-runner.jar"
+        assert got["HadoopJarStep"]["Args"] == expected_args(step, root, "emr.yaml", "2026-03-01")
+        assert got["ActionOnFailure"] == "TERMINATE_CLUSTER"
+        assert (REPO / step.job_file).is_file()
+
+
+def test_steps_follow_steps_as_other_branches_extend_it(monkeypatch, layout):
+    monkeypatch.setattr(pipeline, "STEPS", fake_steps())
+    steps = definitions.pipeline_steps(layout, "r1", "CANCEL_AND_WAIT", ("als.rank=8",))
+    assert [s["Name"].split(" ")[0] for s in steps] == [s.name for s in pipeline.STEPS]
+    assert steps[-1]["Name"].startswith("publish")  # the step that moves `latest` runs last
+    args = steps[1]["HadoopJarStep"]["Args"]
+    assert args[7] == f"{CODE}/abc1234/jobs/train_als.py"
+    assert args[-2:] == ["--set", "als.rank=8"]
+
+
+def test_action_on_failure_stops_the_run():
+    cfg = emr_cfg()
+    assert definitions.action_on_failure(cfg, transient=True) == "TERMINATE_CLUSTER"
+    assert definitions.action_on_failure(cfg, transient=False) == "CANCEL_AND_WAIT"
+    forced = emr_cfg("emr.action_on_failure=CANCEL_AND_WAIT")
+    assert definitions.action_on_failure(forced, transient=True) == "CANCEL_AND_WAIT"
+
+
+# --------------------------------------------------------------------------- requests vs API
+
+
+@pytest.mark.parametrize("mode", ["fleets", "groups"])
+def test_run_job_flow_request_matches_the_emr_api(mode, layout):
+    cfg = emr_cfg(f"emr.instance_mode={mode}", "emr.subnet_ids=[subnet-0abc1234]")
+    request = definitions.transient_cluster_request(cfg, layout, "2026-03-01")
+    shapes.check_request("emr", "RunJobFlow", request)
+    assert request["ReleaseLabel"] == "emr-7.13.0"
+    assert request["Instances"]["KeepJobFlowAliveWhenNoSteps"] is False
+    assert request["ManagedScalingPolicy"]["ComputeLimits"]["MaximumCapacityUnits"] == 12
+    if mode == "fleets":
+        fleets = {f["InstanceFleetType"]: f for f in request["Instances"]["InstanceFleets"]}
+        assert fleets["MASTER"]["TargetOnDemandCapacity"] == 1
+        assert fleets["CORE"]["TargetSpotCapacity"] == 2
+        assert fleets["CORE"]["TargetOnDemandCapacity"] == 0
+        assert "SpotSpecification" in fleets["TASK"]["LaunchSpecifications"]
+    else:
+        groups = {g["InstanceRole"]: g for g in request["Instances"]["InstanceGroups"]}
+        assert [groups[r]["Market"] for r in ("MASTER", "CORE", "TASK")] == [
+            "ON_DEMAND",
+            "SPOT",
+            "SPOT",
+        ]
+    action = request["BootstrapActions"][0]["ScriptBootstrapAction"]
+    assert action["Path"] == f"{CODE}/abc1234/bootstrap.sh"
+    assert action["Args"] == [
+        f"{CODE}/abc1234/requirements-emr.txt",
+        f"{CODE}/abc1234/{definitions.wheel_name()}",
+        "/usr/bin/python3.11",
+    ]
+
+
+def test_each_step_matches_the_add_job_flow_steps_api(monkeypatch, layout):
+    monkeypatch.setattr(pipeline, "STEPS", fake_steps())
+    steps = definitions.pipeline_steps(layout, "2026-03-01", "CANCEL_AND_WAIT")
+    shapes.check_request("emr", "AddJobFlowSteps", {"JobFlowId": "j-1", "Steps": steps})
+    step_shape = shapes.shape_at("emr", "AddJobFlowSteps", "Steps", "member")
+    for step in steps:
+        shapes.check(step, step_shape, step["Name"])
+
+
+def test_shape_check_catches_bad_enums_and_types(layout):
+    step = definitions.pipeline_steps(layout, "r1", "CANCEL_AND_WAIT")[0]
+    step["ActionOnFailure"] = "STOP_EVERYTHING"
+    with pytest.raises(shapes.RequestShapeError, match="STOP_EVERYTHING"):
+        shapes.check_request("emr", "AddJobFlowSteps", {"JobFlowId": "j-1", "Steps": [step]})
+    with pytest.raises(shapes.RequestShapeError, match="Instances"):
+        shapes.check_request("emr", "RunJobFlow", {"Name": "x", "Instances": "big"})
+
+
+def test_spark_configuration_carries_python_region_and_overrides():
+    cfg = emr_cfg("emr.spark_defaults={spark.executor.memory: 30g, spark.speculation: true}")
+    configs = {c["Classification"]: c for c in definitions.configurations(cfg)}
+    defaults = configs["spark-defaults"]["Properties"]
+    assert defaults["spark.pyspark.python"] == "/usr/bin/python3.11"
+    assert defaults["spark.executorEnv.AWS_REGION"] == "us-east-1"
+    assert defaults["spark.executor.memory"] == "30g"
+    assert defaults["spark.speculation"] == "true"
+    assert all(isinstance(v, str) for c in configs.values() for v in c["Properties"].values())
+    export = configs["spark-env"]["Configurations"][0]
+    assert export["Properties"]["PYSPARK_PYTHON"] == "/usr/bin/python3.11"
+
+
+# --------------------------------------------------------------------------- state machine
+
+
+def _states(definition: dict) -> dict:
+    return definition["States"]
+
+
+def test_state_machine_runs_every_step_in_order_then_terminates(monkeypatch, layout):
+    monkeypatch.setattr(pipeline, "STEPS", fake_steps())
+    asl = definitions.state_machine_definition(emr_cfg(), layout)
+    states = _states(asl)
+    # every transition lands on a state
+    for name, state in states.items():
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
+        for target in filter(None, targets):
+            assert target in states, f"{name} -> {target}"
+    # the happy path: create, every step in pipeline order, terminate
+    path, name = [], "Create cluster"
+    while True:
+        path.append(name)
+        if states[name].get("End"):
+            break
+        name = states[name]["Next"]
+    assert path == [
+        "Create cluster",
+        *[f"Run {s.name}" for s in pipeline.STEPS],
+        "Terminate cluster",
+    ]
+    # any failure after the cluster exists terminates it, then fails the execution
+    for step in pipeline.STEPS:
+        catch = states[f"Run {step.name}"]["Catch"]
+        assert catch == [
+            {
+                "ErrorEquals": ["States.ALL"],
+                "ResultPath": "$.error",
+                "Next": "Terminate after failure",
+            }
+        ]
+    assert states["Terminate after failure"]["Next"] == "Pipeline failed"
+    assert states["Pipeline failed"]["Type"] == "Fail"
+    assert states["Create cluster"]["Catch"][0]["Next"] == "Cluster failed"
+    assert "elasticmapreduce:terminateCluster.sync" in states["Terminate after failure"]["Resource"]
+
+
+def test_state_machine_steps_resolve_to_the_spark_submit_commands(monkeypatch, layout):
+    monkeypatch.setattr(pipeline, "STEPS", fake_steps())
+    states = _states(definitions.state_machine_definition(emr_cfg(), layout))
+    data = {"run_id": "2026-04-05", "cluster": {"ClusterId": "j-XYZ"}}
+    step_shape = shapes.shape_at("emr", "AddJobFlowSteps", "Steps", "member")
+    for step in pipeline.STEPS:
+        state = states[f"Run {step.name}"]
+        assert state["Resource"] == "arn:aws:states:::elasticmapreduce:addStep.sync"
+        params = resolve_parameters(state["Parameters"], data)
+        assert params["ClusterId"] == "j-XYZ"
+        assert params["Step"]["Name"] == f"{step.name} (2026-04-05)"
+        assert params["Step"]["HadoopJarStep"]["Args"] == expected_args(
+            step, f"{CODE}/abc1234", "emr.yaml", "2026-04-05"
+        )
+        shapes.check(params["Step"], step_shape, step.name)
+
+
+def test_state_machine_cluster_is_a_valid_request_named_by_run_id(layout):
+    cfg = emr_cfg()
+    states = _states(definitions.state_machine_definition(cfg, layout))
+    cluster = resolve_parameters(states["Create cluster"]["Parameters"], {"run_id": "2026-04-05"})
+    shapes.check_request("emr", "RunJobFlow", cluster)
+    assert cluster["Name"] == "recsys-2026-04-05"
+    assert {"Key": "recsys:run-id", "Value": "2026-04-05"} in cluster["Tags"]
+    assert "Steps" not in cluster  # steps come one state at a time
+    assert cluster["Instances"]["KeepJobFlowAliveWhenNoSteps"] is True
+    assert cluster["AutoTerminationPolicy"] == {"IdleTimeout": cfg.emr.idle_timeout_seconds}
+
+
+@pytest.mark.parametrize(
+    "execution_input, start_time, run_id",
+    [
+        ({"scheduled_time": "2026-04-05T02:00:00Z"}, "2026-04-05T02:00:07.1Z", "2026-04-05"),
+        ({}, "2026-04-06T10:11:12.345Z", "2026-04-06"),
+        ({"run_id": "backfill-1"}, "2026-04-06T10:11:12.345Z", "backfill-1"),
+    ],
+)
+def test_run_id_of_a_scheduled_run_is_its_date(layout, execution_input, start_time, run_id):
+    states = _states(definitions.state_machine_definition(emr_cfg(), layout))
+    choice = states["Resolve run id"]
+    assert choice["Type"] == "Choice"
+    target = next(
+        (c["Next"] for c in choice["Choices"] if c["Variable"][2:] in execution_input),
+        choice["Default"],
+    )
+    context = {"Execution": {"StartTime": start_time}}
+    resolved = resolve_parameters(states[target]["Parameters"], execution_input, context)
+    assert resolved == {"run_id": run_id}
+    assert states[target]["Next"] == "Create cluster"
+
+
+def test_schedule_request_matches_the_scheduler_api():
+    cfg = emr_cfg()
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:recsys-nightly"
+    request = definitions.schedule_request(cfg, arn)
+    shapes.check_request("scheduler", "CreateSchedule", request)
+    assert request["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    assert request["Target"]["Arn"] == arn
+    assert json.loads(request["Target"]["Input"]) == {
+        "scheduled_time": "<aws.scheduler.scheduled-time>"
+    }
+
+
+def test_asl_literals_escape_what_intrinsics_reserve():
+    text = "a'b{c}d\\e"
+    assert evaluate(definitions.asl_literal(text), {}) == text
+
+
+# --------------------------------------------------------------------------- packaging
+
+
+def test_package_build_is_complete_and_deterministic():
+    cfg = emr_cfg()
+    first = package.build(cfg, EMR_CONF, "v1")
+    second = package.build(cfg, EMR_CONF, "v1")
+    expected = {
+        definitions.wheel_name(),
+        "recsys.zip",
+        "requirements-emr.txt",
+        "bootstrap.sh",
+        "manifest.json",
+        "conf/emr.yaml",
+        "conf/base.yaml",
+        *(s.job_file for s in pipeline.STEPS),
+    }
+    assert set(first) == expected
+    for name in expected - {"manifest.json"}:
+        assert first[name] == second[name], name
+    manifest = json.loads(first["manifest.json"])
+    for name, entry in manifest["files"].items():
+        assert entry["sha256"] == hashlib.sha256(first[name]).hexdigest()
+    pins = first["requirements-emr.txt"].decode().split()
+    requirements = (REPO / "requirements.txt").read_text()
+    for pin in pins:
+        assert re.search(rf"^{re.escape(pin)}\b", requirements, re.M | re.I), pin
+    assert not any(p.lower().startswith("pyspark") for p in pins)  # EMR provides Spark
+
+
+def test_wheel_installs_with_pip_and_zip_imports(tmp_path):
+    files = package.build(emr_cfg(), EMR_CONF, "v1")
+    wheel = tmp_path / definitions.wheel_name()
+    wheel.write_bytes(files[definitions.wheel_name()])
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+    )
+    probe = (
+        "import recsys, recsys.steps as p; print(recsys.__file__); print([s.name for s in p.STEPS])"
+    )
+    for path in (target, tmp_path / "recsys.zip"):
+        if path.suffix == ".zip":
+            path.write_bytes(files["recsys.zip"])
+        env = {**os.environ, "PYTHONPATH": str(path)}
+        out = subprocess.run(
+            [sys.executable, "-c", probe],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        assert out[0].startswith(str(path))
+        assert out[1] == str([s.name for s in pipeline.STEPS])
+    with zipfile.ZipFile(wheel) as archive:
+        assert not [n for n in archive.namelist() if "__pycache__" in n or n.startswith("tests")]
+
+
+def test_git_version_is_the_short_sha_and_marks_dirty(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "recsys").mkdir(parents=True)
+    (repo / "recsys" / "a.py").write_text("x = 1\n")
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    sha = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert package.git_version(repo) == sha
+    (repo / "notes.txt").write_text("not packaged\n")
+    assert package.git_version(repo) == sha
+    (repo / "recsys" / "a.py").write_text("x = 2\n")
+    assert package.git_version(repo) == f"{sha}-dirty"
+    with pytest.raises(package.PackageError, match="--build-id"):
+        package.git_version(tmp_path / "nowhere")
+
+
+def test_bootstrap_installs_requirements_then_the_wheel(tmp_path):
+    """Run emr/bootstrap.sh with stand-ins for aws, sudo and python; check what it installs."""
+    files = package.build(emr_cfg(), EMR_CONF, "v1")
+    fake_s3 = tmp_path / "s3" / "bucket" / "code" / "v1"
+    fake_s3.mkdir(parents=True)
+    for name in ("requirements-emr.txt", definitions.wheel_name()):
+        (fake_s3 / name).write_bytes(files[name])
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    (bin_dir / "aws").write_text(
+        f'#!/bin/bash\n[ "$1 $2" = "s3 cp" ] || exit 9\nsrc="{tmp_path}/s3/${{3#s3://}}"\n'
+        'cp "$src" "$4"\n'
+    )
+    (bin_dir / "sudo").write_text('#!/bin/bash\nexec "$@"\n')
+    python = bin_dir / "python3.11"
+    python.write_text(
+        f'#!/bin/bash\necho "$*" >> {log}\n'
+        'for a in "$@"; do [ -f "$a" ] && [ "${a##*.}" = txt ] && cat "$a" >> '
+        f"{log}; done\nexit 0\n"
+    )
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    uri = "s3://bucket/code/v1"
+    done = subprocess.run(
+        [
+            "bash",
+            str(REPO / "emr" / "bootstrap.sh"),
+            f"{uri}/requirements-emr.txt",
+            f"{uri}/{definitions.wheel_name()}",
+            str(python),
+        ],
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    calls = log.read_text()
+    requirements_at = calls.index("-m pip install --quiet --no-cache-dir -r ")
+    wheel_at = calls.index("--no-deps --force-reinstall ")
+    assert requirements_at < wheel_at
+    assert calls[wheel_at:].split("\n")[0].endswith(definitions.wheel_name())
+    for pin in files["requirements-emr.txt"].decode().split():
+        assert pin in calls
+    assert "import numpy, pandas, pyarrow, yaml, recsys" in calls
+
+
+def test_partial_node_override_keeps_the_roles_defaults():
+    cfg = config.from_dict({"emr": {"core": {"count": 5}, "task": {"ebs_gb": 0}}})
+    assert cfg.emr.core.count == 5
+    assert cfg.emr.core.market == "SPOT" and cfg.emr.core.instance_types[0] == "r5.2xlarge"
+    assert cfg.emr.task.market == "SPOT" and cfg.emr.task.count == 0
+    assert cfg.emr.primary.market == "ON_DEMAND" and cfg.emr.primary.count == 1
