@@ -49,6 +49,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from recsys import schemas as S
+from recsys.columns import sum_arrays, unit_array
 from recsys.errors import EvaluationError
 
 POSITION = "position"  # 1-based place in a user's list, after ordering by rank then song
@@ -443,12 +444,8 @@ def unit_vectors(
     """``(song, unit)``: each song vector as array<double> scaled to length 1; zeros dropped."""
     _check_columns(item_vectors, "item_vectors", item_col, vector_col)
     vector = F.col(vector_col).cast(T.ArrayType(T.DoubleType()))
-    norm = F.sqrt(F.aggregate(_UNIT, F.lit(0.0), lambda acc, x: acc + x * x))
-    return (
-        item_vectors.select(item_col, vector.alias(_UNIT))
-        .withColumn("norm", norm)
-        .filter(F.col("norm") > 0)
-        .select(item_col, F.transform(_UNIT, lambda x: x / F.col("norm")).alias(_UNIT))
+    return item_vectors.select(item_col, unit_array(vector).alias(_UNIT)).filter(
+        F.col(_UNIT).isNotNull()
     )
 
 
@@ -465,11 +462,7 @@ def _diversity_from_top(
     means = []
     for k in ks:
         vectors = F.transform(F.filter("items", _at_most(k, POSITION)), lambda item: item[_UNIT])
-        total = F.aggregate(
-            F.slice(vectors, 2, F.greatest(F.size(vectors), F.lit(1))),
-            F.try_element_at(vectors, F.lit(1)),  # null for an empty list, also under ANSI
-            lambda acc, v: F.zip_with(acc, v, lambda a, b: a + b),
-        )
+        total = sum_arrays(vectors)
         squared = F.aggregate(total, F.lit(0.0), lambda acc, x: acc + x * x)
         n = F.size(vectors).cast("double")
         ild = F.greatest(F.lit(0.0), 1.0 - (squared - n) / (n * (n - 1.0)))

@@ -53,6 +53,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from recsys import schemas as S
+from recsys.columns import scaled, unit_array
 from recsys.errors import ContentError
 
 if TYPE_CHECKING:
@@ -64,7 +65,6 @@ SENTENCE = "sentence"
 COUNTS = "counts"
 IDF_COL = "idf"
 VECTOR = "vector"
-PARTS = ("tfidf", "metadata", "w2v", "lda")
 
 
 # ----------------------------------------------------------------------------- column helpers
@@ -109,29 +109,6 @@ def sign_projection(token: Column, dim: int, seed: int) -> Column:
             F.xxhash64(token, j, F.lit(seed)).bitwiseAND(F.lit(1)) == 0, F.lit(scale)
         ).otherwise(F.lit(-scale)),
     )
-
-
-def l2_norm(values: Column) -> Column:
-    """The Euclidean norm of an array column (0.0 for an empty array)."""
-    return F.sqrt(F.aggregate(values, F.lit(0.0).cast("double"), lambda acc, x: acc + x * x))
-
-
-def unit_array(values: Column) -> Column:
-    """An array column scaled to unit length; null for null or all-zero arrays.
-
-    The norm is computed once per row, in ``aggregate``'s finish function: written as
-    ``transform(values, x -> x / norm(values))`` Spark would evaluate the norm per element
-    (higher-order functions are interpreted, not code-generated).
-    """
-
-    def finish(sum_sq: Column) -> Column:
-        return F.when(sum_sq > 0, F.transform(values, lambda x: x / F.sqrt(sum_sq)))
-
-    return F.aggregate(values, F.lit(0.0).cast("double"), lambda acc, x: acc + x * x, finish)
-
-
-def scaled(values: Column, factor: float) -> Column:
-    return F.transform(values, lambda x: x * F.lit(float(factor)))
 
 
 def _unit_weights(weights: DataFrame, key: str) -> DataFrame:

@@ -21,6 +21,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
+from recsys.columns import dot, sum_arrays
 
 if TYPE_CHECKING:
     from recsys.config import HybridConfig
@@ -184,24 +185,13 @@ def top_per_user(df: DataFrame, score: str, depth: int, rank_col: str | None = N
     return ranked if rank_col else ranked.drop("_r")
 
 
-def dot(a: Column, b: Column) -> Column:
-    """Dot product of two equal-length numeric arrays, with built-ins only."""
-    products = F.zip_with(a, b, lambda x, y: x.cast("double") * y.cast("double"))
-    return F.aggregate(products, F.lit(0.0).cast("double"), lambda acc, x: acc + x)
-
-
 def user_profiles(interactions: DataFrame, vectors: DataFrame, seeds_per_user: int) -> DataFrame:
     """(user_idx, profile): the play-weighted sum of the user's seed songs' content vectors."""
     seeded = seeds(interactions, seeds_per_user).join(
         vectors.select(F.col(S.SONG).alias(SEED), F.col(S.FEATURES).alias("_v")), SEED
     )
     weighted = F.transform("_v", lambda x: x.cast("double") * F.col("weight"))
-    vectors_list = F.collect_list(weighted)
-    total = F.aggregate(
-        F.slice(vectors_list, 2, 2**31 - 1),
-        F.element_at(vectors_list, 1),
-        lambda acc, v: F.zip_with(acc, v, lambda x, y: x + y),
-    )
+    total = sum_arrays(F.collect_list(weighted))
     return seeded.groupBy(S.USER).agg(total.alias("profile"))
 
 
@@ -310,10 +300,6 @@ def with_reasons(recs: DataFrame, songs: DataFrame) -> DataFrame:
     )
 
 
-def to_schema(df: DataFrame, schema) -> DataFrame:
-    return df.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
-
-
 def recommend(
     interactions: DataFrame,
     users: DataFrame,
@@ -332,8 +318,8 @@ def recommend(
     candidates = rank_candidates(pool, cfg.novelty, 0, pool_size, None, gamma, slots)
     final = rank_candidates(pool, cfg.novelty, cfg.max_per_artist, cfg.top_n, None, gamma, slots)
     return (
-        to_schema(with_reasons(candidates, songs), S.RECOMMENDATIONS_SCHEMA),
-        to_schema(with_reasons(final, songs), S.RECOMMENDATIONS_SCHEMA),
+        S.to_schema(with_reasons(candidates, songs), S.RECOMMENDATIONS_SCHEMA),
+        S.to_schema(with_reasons(final, songs), S.RECOMMENDATIONS_SCHEMA),
     )
 
 
@@ -373,4 +359,4 @@ def similar_songs(
     w = Window.partitionBy(S.SONG).orderBy(F.col(S.SCORE).desc(), F.col(S.SIMILAR).asc())
     ranked = scored.withColumn(S.RANK, F.row_number().over(w)).filter(F.col(S.RANK) <= k)
     cold = songs.select(S.SONG, (F.col("n_listeners") == 0).alias(S.IS_COLD))
-    return to_schema(ranked.join(cold, S.SONG), S.SIMILAR_SONGS_SCHEMA)
+    return S.to_schema(ranked.join(cold, S.SONG), S.SIMILAR_SONGS_SCHEMA)

@@ -38,6 +38,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from recsys import schemas as S
+from recsys.columns import dot, unit_array
 from recsys.errors import NeighbourError
 
 UNIT = "unit"
@@ -70,12 +71,6 @@ def distance_threshold(min_similarity: float) -> float:
     return math.sqrt(max(0.0, 2.0 - 2.0 * min_similarity))
 
 
-def dot(a: Column, b: Column) -> Column:
-    """The dot product of two equal-length array columns (built-in higher-order functions)."""
-    products = F.zip_with(a, b, lambda x, y: x * y)
-    return F.aggregate(products, F.lit(0.0).cast("double"), lambda acc, x: acc + x)
-
-
 def unit_vectors(vectors_df: DataFrame, features_col: str = S.FEATURES) -> DataFrame:
     """``(song_idx, unit array<double>)``: vectors scaled to unit length, zero vectors dropped.
 
@@ -83,15 +78,9 @@ def unit_vectors(vectors_df: DataFrame, features_col: str = S.FEATURES) -> DataF
     hash, and the join on such buckets explodes, so it never reaches the LSH.
     """
     values = F.transform(F.col(features_col), lambda x: x.cast("double"))
-
-    def finish(sum_sq: Column) -> Column:
-        ok = (sum_sq > 0) & ~F.isnan(sum_sq)
-        return F.when(ok, F.transform(F.col("v"), lambda x: x / F.sqrt(sum_sq)))
-
-    unit = F.aggregate(F.col("v"), F.lit(0.0).cast("double"), lambda acc, x: acc + x * x, finish)
     return (
         vectors_df.select(F.col(S.SONG).cast("int").alias(S.SONG), values.alias("v"))
-        .select(S.SONG, unit.alias(UNIT))
+        .select(S.SONG, unit_array(F.col("v")).alias(UNIT))
         .where(F.col(UNIT).isNotNull())
     )
 

@@ -305,10 +305,6 @@ def scoring_partitions(spark, partitions: int = 0) -> int:
     return partitions or 2 * spark.sparkContext.defaultParallelism
 
 
-def _with_schema(df: DataFrame, schema: T.StructType) -> DataFrame:
-    return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
-
-
 def recommend_top_n(
     user_factors: DataFrame,
     item_factors: DataFrame,
@@ -341,7 +337,7 @@ def recommend_top_n(
         block_size=block_size,
         block_memory_mb=block_memory_mb,
     )
-    return _with_schema(scored.withColumnRenamed(_QUERY, S.USER), S.TOPN_SCHEMA)
+    return S.to_schema(scored.withColumnRenamed(_QUERY, S.USER), S.TOPN_SCHEMA)
 
 
 def _as_neighbours(scored: DataFrame) -> DataFrame:
@@ -351,7 +347,7 @@ def _as_neighbours(scored: DataFrame) -> DataFrame:
         F.col(S.SCORE).alias(S.SIMILARITY),
         F.col(S.RANK),
     )
-    return _with_schema(renamed, S.NEIGHBOURS_SCHEMA)
+    return S.to_schema(renamed, S.NEIGHBOURS_SCHEMA)
 
 
 def exact_neighbours(

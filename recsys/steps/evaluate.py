@@ -48,7 +48,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         )
     for part in sweep:
         metrics = metrics.unionByName(part)
-    metrics = hybrid.to_schema(metrics, S.METRICS_SCHEMA)
+    metrics = S.to_schema(metrics, S.METRICS_SCHEMA)
     wh.write_table(metrics.coalesce(1), run_id, S.METRICS)  # a few hundred rows at most
 
     rows = [r.asDict() for r in wh.read_table(spark, run_id, S.METRICS).collect()]
