@@ -24,7 +24,7 @@ from recsys.steps import ingest as ingest_step
 from recsys.storage.warehouse import Warehouse
 from tests.support import make_config
 
-from .test_ingest_parsers import LINE_SCHEMA
+from tests.unit.test_ingest_parsers import LINE_SCHEMA
 
 RUN = "bad-1"
 U1 = "b80344d063b5ccb3212f76538f3d9e43d87dca9e"
