@@ -21,14 +21,20 @@ from recsys.storage.warehouse import Warehouse, check_run_id
 
 
 def _cmd_sample_data(args: argparse.Namespace) -> int:
-    import sampledata as sample_data
+    # Imported here: sampledata is a development tool, not shipped to the cluster with recsys.
+    import sampledata
 
-    size = sample_data.preset_for_triplets(args.triplets, args.size) if args.triplets else args.size
-    planted = sample_data.generate(args.out, size=size, seed=args.seed, gzip=args.gzip)
-    lines = planted.get("triplet_lines", "?")
+    try:
+        size = (
+            sampledata.preset_for_triplets(args.triplets, args.size) if args.triplets else args.size
+        )
+        planted = sampledata.generate(args.out, size=size, seed=args.seed, gzip=args.gzip)
+    except ValueError as exc:  # a size that cannot be scaled, a negative seed
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(
-        f"wrote {planted.get('size', args.size)} sample data to {args.out} "
-        f"({lines} triplet lines, seed {args.seed})"
+        f"wrote {planted['size']} sample data to {args.out} "
+        f"({planted['triplet_lines']} triplet lines, seed {args.seed})"
     )
     return 0
 
@@ -96,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("sample-data", help="generate sample data in the real file formats")
+    # The names of sampledata.SIZES, spelled out: recsys.cli imports without sampledata.
     p.add_argument("--size", choices=("tiny", "small", "large"), default="small")
     p.add_argument("--out", default="data/sample")
     p.add_argument("--seed", type=int, default=42)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import sampledata as sd
+from recsys import cli
 from tests.support import SHARED_DATA
 
 DATA_FILES = (sd.TRIPLETS_FILE, sd.TRACKS_FILE, sd.MISMATCHES_FILE, sd.LYRICS_FILE)
@@ -289,7 +290,7 @@ def test_planted_counts_match_the_files(tiny, tmp_path, monkeypatch, preset):
     if preset == "tiny":
         out, planted = tiny
     else:
-        monkeypatch.setattr(sd, "LYRIC_CHUNK", 23)  # lyric chunk seams too
+        monkeypatch.setattr("sampledata.lyrics.LYRIC_CHUNK", 23)  # lyric chunk seams too
         out, planted = tmp_path, sd.generate(tmp_path, size=preset, seed=7)
     assert json.loads((out / "_planted" / "planted.json").read_text()) == planted
     recount = _recount(out, planted)
@@ -400,7 +401,28 @@ def test_gzip_variant(tiny, tmp_path):
     assert _recount(tmp_path, gz)["expected_interactions"] == planted["expected_interactions"]
 
 
-def test_module_main(tmp_path, capsys):
-    assert sd.main(["--size", "tiny", "--out", str(tmp_path), "--seed", "3"]) == 0
-    assert "train_triplets.txt" in capsys.readouterr().out
-    assert json.loads((tmp_path / "_planted" / "planted.json").read_text())["seed"] == 3
+def test_cli_sample_data(tmp_path, capsys):
+    out = tmp_path / "tiny"
+    assert cli.main(["sample-data", "--size", "tiny", "--out", str(out), "--seed", "3"]) == 0
+    planted = json.loads((out / "_planted" / "planted.json").read_text())
+    assert planted["seed"] == 3
+    assert capsys.readouterr().out == (
+        f"wrote tiny sample data to {out} ({planted['triplet_lines']} triplet lines, seed 3)\n"
+    )
+
+
+def test_cli_sample_data_scaled(tmp_path, capsys):
+    out = tmp_path / "scaled"
+    args = ["sample-data", "--size", "tiny", "--triplets", "12000", "--out", str(out), "--gzip"]
+    assert cli.main(args) == 0
+    planted = json.loads((out / "_planted" / "planted.json").read_text())
+    assert planted["preset"] == dataclasses.asdict(sd.preset_for_triplets(12_000, "tiny"))
+    assert planted["gzip"] and (out / (sd.TRIPLETS_FILE + ".gz")).is_file()
+    assert "wrote tiny-12000 sample data" in capsys.readouterr().out
+
+
+def test_cli_sample_data_refuses_a_size_it_cannot_scale(tmp_path, capsys):
+    args = ["sample-data", "--size", "large", "--triplets", "5000", "--out", str(tmp_path)]
+    assert cli.main(args) == 2
+    assert "cannot be scaled" in capsys.readouterr().err
+    assert not (tmp_path / "_planted").exists()
