@@ -8,7 +8,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
-from recsys.features.content import build_content
+from recsys.features.vectors import build_content
 from recsys.storage.warehouse import Warehouse
 
 if TYPE_CHECKING:

@@ -11,7 +11,23 @@ from pyspark.sql import functions as F
 
 from recsys import schemas as S
 from recsys.config import ContentConfig
-from recsys.features import content as C
+from recsys.features.lyrics import (
+    VECTOR,
+    count_vectors,
+    fit_idf,
+    idf_table,
+    lyric_tfidf,
+    word_vectors,
+)
+from recsys.features.tokens import (
+    SENTENCE,
+    TOKEN,
+    metadata_tfidf,
+    metadata_tokens,
+    sentences,
+    sign_projection,
+)
+from recsys.features.vectors import build_content
 
 LYRICS_DDL = "song_idx int, word_idx array<int>, word_count array<int>"
 SONGS_DDL = "song_idx int, artist string, title string, has_lyrics boolean"
@@ -30,7 +46,7 @@ def group_of(word: int) -> str:
 
 def test_count_vectors_hold_the_bag(spark):
     lyrics = spark.createDataFrame([(0, [1, 3], [2, 5]), (1, [2], [1])], LYRICS_DDL)
-    rows = {r[S.SONG]: r["counts"].toArray().tolist() for r in C.count_vectors(lyrics, 4).collect()}
+    rows = {r[S.SONG]: r["counts"].toArray().tolist() for r in count_vectors(lyrics, 4).collect()}
     assert rows == {0: [2.0, 0.0, 5.0, 0.0], 1: [0.0, 1.0, 0.0, 0.0]}
 
 
@@ -39,13 +55,13 @@ def test_idf_weights_by_hand(spark):
     lyrics = spark.createDataFrame(
         [(0, [1, 2], [3, 1]), (1, [1, 3], [1, 4]), (2, [1, 2], [2, 2])], LYRICS_DDL
     )
-    counts = C.count_vectors(lyrics, 4)
-    model = C.fit_idf(counts, min_doc_freq=2)
+    counts = count_vectors(lyrics, 4)
+    model = fit_idf(counts, min_doc_freq=2)
     m = 3
     expected = [math.log((m + 1) / (3 + 1)), math.log((m + 1) / (2 + 1)), 0.0, 0.0]
     assert model.idf.toArray() == pytest.approx(expected)
 
-    weights = C.lyric_tfidf(lyrics, C.idf_table(spark, model)).collect()
+    weights = lyric_tfidf(lyrics, idf_table(spark, model)).collect()
     got = {(r[S.SONG], r[S.WORD_IDX]): r[S.WEIGHT] for r in weights}
     # song 0: word 1 has idf log(4/4) = 0 -> dropped; word 2 alone -> weight 1 after L2
     # song 2: word 1 dropped (idf 0); word 2 -> 1.0; song 1: word 1 idf 0, word 3 below min df
@@ -56,10 +72,10 @@ def test_tfidf_is_l2_normalised_by_hand(spark):
     lyrics = spark.createDataFrame(
         [(0, [1, 2], [3, 1]), (1, [2], [1]), (2, [3], [1]), (3, [4], [2])], LYRICS_DDL
     )
-    model = C.fit_idf(C.count_vectors(lyrics, 4), min_doc_freq=1)
+    model = fit_idf(count_vectors(lyrics, 4), min_doc_freq=1)
     idf = [math.log(5 / 2), math.log(5 / 3), math.log(5 / 2), math.log(5 / 2)]
     assert model.idf.toArray() == pytest.approx(idf)
-    rows = C.lyric_tfidf(lyrics, C.idf_table(spark, model)).where(f"{S.SONG} = 0").collect()
+    rows = lyric_tfidf(lyrics, idf_table(spark, model)).where(f"{S.SONG} = 0").collect()
     raw = {1: 3 * idf[0], 2: 1 * idf[1]}
     norm = math.sqrt(sum(v * v for v in raw.values()))
     assert {r[S.WORD_IDX]: r[S.WEIGHT] for r in rows} == pytest.approx(
@@ -77,16 +93,16 @@ def test_metadata_tokens_and_their_idf(spark):
         ],
         SONGS_DDL,
     )
-    tokens = C.metadata_tokens(songs)
+    tokens = metadata_tokens(songs)
     by_song = {}
     for r in tokens.collect():
-        by_song.setdefault(r[S.SONG], set()).add(r[C.TOKEN])
+        by_song.setdefault(r[S.SONG], set()).add(r[TOKEN])
     assert by_song[0] == {"artist=the beatles", "a:beatles", "t:let", "t:remastered"}
     assert by_song[1] == {"artist=the beatles", "a:beatles", "t:yesterday"}
     assert 2 not in by_song  # no artist, no title: no tokens
     n_songs = songs.agg(F.count(F.lit(1)).alias("n"))
-    weights = C.metadata_tfidf(tokens, n_songs, min_doc_freq=2).collect()
-    got = {(r[S.SONG], r[C.TOKEN]): r[S.WEIGHT] for r in weights}
+    weights = metadata_tfidf(tokens, n_songs, min_doc_freq=2).collect()
+    got = {(r[S.SONG], r[TOKEN]): r[S.WEIGHT] for r in weights}
     # artist=..., a:beatles and t:let are in two songs: idf log(5/3) each; the rest idf 0
     third = 1 / math.sqrt(3)
     assert got == pytest.approx(
@@ -103,9 +119,9 @@ def test_metadata_tokens_and_their_idf(spark):
 
 def test_sentences_are_the_bag_in_a_seeded_order(spark):
     lyrics = spark.createDataFrame([(0, [4, 9], [3, 2])], LYRICS_DDL)
-    first = C.sentences(lyrics, max_length=100, seed=1).first()[C.SENTENCE]
-    again = C.sentences(lyrics, max_length=100, seed=1).first()[C.SENTENCE]
-    capped = C.sentences(lyrics, max_length=3, seed=1).first()[C.SENTENCE]
+    first = sentences(lyrics, max_length=100, seed=1).first()[SENTENCE]
+    again = sentences(lyrics, max_length=100, seed=1).first()[SENTENCE]
+    capped = sentences(lyrics, max_length=3, seed=1).first()[SENTENCE]
     assert sorted(first) == ["4", "4", "4", "9", "9"]
     assert first == again
     assert capped == first[:3]
@@ -144,7 +160,7 @@ def planted(spark):
         projection_dim=16,
         dim=8,
     )
-    result = C.build_content(lyrics_df, vocab, songs_df, cfg)
+    result = build_content(lyrics_df, vocab, songs_df, cfg)
     vectors = {r[S.SONG]: r.asDict() for r in result.vectors.collect()}
     topics = [r.asDict() for r in result.lda_topics.collect()]
     yield result, vectors, topics, cfg
@@ -195,9 +211,9 @@ def test_lda_separates_two_planted_vocabularies(planted):
 def test_word2vec_vectors_and_nearest_words(planted, spark):
     result, _, _, cfg = planted
     model = result.models["w2v"]
-    table = C.word_vectors(model).collect()
+    table = word_vectors(model).collect()
     assert {r[S.WORD_IDX] for r in table} == set(range(1, 26))
-    assert {len(r[C.VECTOR]) for r in table} == {cfg.w2v_vector_size}
+    assert {len(r[VECTOR]) for r in table} == {cfg.w2v_vector_size}
     same_group = []
     for word in GROUP_A + GROUP_B:
         nearest = [int(r["word"]) for r in model.findSynonyms(str(word), 5).collect()]
@@ -229,7 +245,7 @@ def test_sign_projection_preserves_inner_products_roughly(spark):
     df = spark.createDataFrame([(t,) for t in ("a", "b", "c")], "token string")
     rows = {
         r["token"]: np.asarray(r["p"])
-        for r in df.select("token", C.sign_projection(F.col("token"), dim, 3).alias("p")).collect()
+        for r in df.select("token", sign_projection(F.col("token"), dim, 3).alias("p")).collect()
     }
     for v in rows.values():
         assert np.linalg.norm(v) == pytest.approx(1.0)
