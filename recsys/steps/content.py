@@ -1,4 +1,4 @@
-"""The content step: songs, lyrics and vocabulary -> content_vectors and lda_topics."""
+"""The content step: songs, lyrics and vocabulary -> content_vectors, lda_topics and the models."""
 
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ if TYPE_CHECKING:
 
 
 def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
-    """The ``content`` step: read ingest's tables, write ``content_vectors`` and ``lda_topics``."""
+    """The ``content`` step: read ingest's tables, write ``content_vectors`` and ``lda_topics``.
+
+    The fitted models are saved under the run's ``models/`` as ``idf``, ``w2v``, ``lda`` and
+    ``pca`` (those not fitted, the lyric ones when no song has lyrics, are not written).
+    """
     wh = Warehouse.from_config(cfg)
     lyrics = wh.read_table(spark, run_id, S.LYRICS)
     vocabulary = wh.read_table(spark, run_id, S.VOCABULARY)
@@ -25,6 +29,8 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     try:
         wh.write_table(result.vectors, run_id, S.CONTENT_VECTORS)
         wh.write_table(result.lda_topics, run_id, S.LDA_TOPICS)
+        for name, model in result.models.items():
+            model.write().overwrite().save(wh.spark_path(wh.model_uri(run_id, name)))
         written = wh.read_table(spark, run_id, S.CONTENT_VECTORS)
         by_source = {
             row[S.CONTENT_SOURCE]: row["n"]

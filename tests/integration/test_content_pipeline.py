@@ -1,63 +1,68 @@
-"""ingest -> content -> neighbours on tiny generated data: the planted genres show."""
+"""ingest -> content -> neighbours of the tiny pipeline: the planted genres show."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
+from pyspark.ml.clustering import LocalLDAModel
+from pyspark.ml.feature import IDFModel, PCAModel, Word2VecModel
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
-from recsys.steps import run_steps
 from recsys.storage.warehouse import Warehouse
-from tests.support import make_config
 
 pytestmark = pytest.mark.integration
-RUN = "content-tiny"
 
 
 @pytest.fixture(scope="module")
-def pipeline(spark, tiny_raw, tmp_path_factory):
-    raw, planted = tiny_raw
-    cfg = make_config(
-        tmp_path_factory.mktemp("content_pipeline"),
-        f"input.dir={raw}",
-        "ingest.max_bad_fraction=0.05",
-        "content.lda_max_iter=10",
-        "content.projection_dim=64",
-        "content.dim=32",
-        "neighbours.k=10",
-        "neighbours.recall_sample=100",
-    )
-    summaries = run_steps(spark, cfg, RUN, ["ingest", "content", "neighbours"], log=lambda _: None)
+def pipeline(spark, tiny_pipeline, tiny_raw):
+    """(cfg, warehouse, run id, step summaries, planted genre by song_idx) of the tiny run."""
+    cfg, run_id, summaries, _ = tiny_pipeline
+    raw, _ = tiny_raw
     wh = Warehouse.from_config(cfg)
-    songs = wh.read_table(spark, RUN, S.SONGS).select(S.SONG, S.SONG_ID).toPandas()
+    songs = wh.read_table(spark, run_id, S.SONGS).select(S.SONG, S.SONG_ID).toPandas()
     genres = songs.merge(pd.read_csv(raw / "_planted" / "songs.csv"), on=S.SONG_ID)
-    return cfg, wh, summaries, genres.set_index(S.SONG)["genre"]
+    return cfg, wh, run_id, summaries, genres.set_index(S.SONG)["genre"]
 
 
 def test_tables_have_their_schemas(spark, pipeline):
-    cfg, wh, summaries, genres = pipeline
+    cfg, wh, run, summaries, _ = pipeline
     for table, schema in [
         (S.CONTENT_VECTORS, S.CONTENT_VECTORS_SCHEMA),
         (S.LDA_TOPICS, S.LDA_TOPICS_SCHEMA),
         (S.CONTENT_NEIGHBOURS, S.NEIGHBOURS_SCHEMA),
     ]:
-        got = wh.read_table(spark, RUN, table).schema
+        got = wh.read_table(spark, run, table).schema
         simple = [(f.name, f.dataType.simpleString()) for f in schema]
         assert [(f.name, f.dataType.simpleString()) for f in got] == simple
-    vectors = wh.read_table(spark, RUN, S.CONTENT_VECTORS)
-    assert vectors.count() == wh.read_table(spark, RUN, S.SONGS).count()
+    vectors = wh.read_table(spark, run, S.CONTENT_VECTORS)
+    assert vectors.count() == wh.read_table(spark, run, S.SONGS).count()
     assert vectors.where(F.size(S.FEATURES) != cfg.content.dim).count() == 0
-    topics = wh.read_table(spark, RUN, S.LDA_TOPICS)
+    topics = wh.read_table(spark, run, S.LDA_TOPICS)
     assert topics.count() == cfg.content.lda_k * cfg.content.lda_top_words
     assert summaries["content"]["songs"] == vectors.count()
 
 
+def test_fitted_models_are_saved_and_load_back(pipeline):
+    cfg, wh, run, _, _ = pipeline
+
+    def path(name: str) -> str:
+        return wh.spark_path(wh.model_uri(run, name))
+
+    assert PCAModel.load(path("pca")).getK() == cfg.content.dim
+    lda = LocalLDAModel.load(path("lda"))
+    assert lda.getK() == cfg.content.lda_k
+    assert lda.vocabSize() == len(IDFModel.load(path("idf")).idf)
+    w2v = Word2VecModel.load(path("w2v"))
+    assert w2v.getVectorSize() == cfg.content.w2v_vector_size
+    assert w2v.getVectors().count() > 0
+
+
 def test_content_neighbours_are_mostly_in_the_songs_genre(spark, pipeline):
-    _, wh, _, genres = pipeline
-    nbrs = wh.read_table(spark, RUN, S.CONTENT_NEIGHBOURS).toPandas()
+    _, wh, run, _, genres = pipeline
+    nbrs = wh.read_table(spark, run, S.CONTENT_NEIGHBOURS).toPandas()
     sources = (
-        wh.read_table(spark, RUN, S.CONTENT_VECTORS)
+        wh.read_table(spark, run, S.CONTENT_VECTORS)
         .select(S.SONG, S.CONTENT_SOURCE)
         .toPandas()
         .set_index(S.SONG)[S.CONTENT_SOURCE]
@@ -74,8 +79,8 @@ def test_content_neighbours_are_mostly_in_the_songs_genre(spark, pipeline):
 
 
 def test_recall_is_measured_and_written(pipeline):
-    cfg, wh, summaries, _ = pipeline
-    doc = wh.read_json(RUN, S.LSH_RECALL)
+    cfg, wh, run, summaries, _ = pipeline
+    doc = wh.read_json(run, S.LSH_RECALL)
     assert doc["method"] == "lsh" and doc["measured"] is True
     assert doc["songs"] == cfg.neighbours.recall_sample and doc["k"] == cfg.neighbours.k
     assert doc["recall"] >= 0.8
