@@ -46,3 +46,7 @@ class EvaluationError(ValueError):
 
 class BlendError(ValueError):
     """Invalid blend parameters or candidate table; the message names the bad value."""
+
+
+class ModelError(ValueError):
+    """A recommender was used wrongly (not fitted, a bad list length); the message says how."""

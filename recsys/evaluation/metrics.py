@@ -39,18 +39,17 @@ meanAveragePrecisionAtK equal ours on lists without duplicates. Where they diffe
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from recsys import schemas as S
 from recsys.columns import sum_arrays, unit_array
 from recsys.errors import EvaluationError
+from recsys.evaluation.checks import check_catalogue_size, check_columns, check_ks, metric_key
 
 POSITION = "position"  # 1-based place in a user's list, after ordering by rank then song
 _N_RELEVANT = "n_relevant"
@@ -65,160 +64,10 @@ _LISTENERS = "n_listeners"
 # --------------------------------------------------------------------------- validation
 
 
-def _check_ks(ks: Iterable[int]) -> list[int]:
-    values = list(ks)
-    if not values:
-        raise EvaluationError("ks: expected at least one cut-off K, got none")
-    for k in values:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise EvaluationError(f"ks: expected positive integers, got {k!r}")
-    return sorted(set(values))
-
-
-def _check_columns(df: DataFrame, what: str, *columns: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise EvaluationError(
-            f"{what}: missing column(s) {', '.join(missing)}; it has {', '.join(df.columns)}"
-        )
-
-
-def _check_fraction(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise EvaluationError(f"{name}: expected a number in [0, 1], got {value!r}")
-
-
-def metric_key(metric: str, k: int | None) -> str:
-    """The ``metric@k`` label used in reports, gates and dict keys (``ndcg@10``)."""
-    return metric if k is None else f"{metric}@{k}"
-
-
 # --------------------------------------------------------------------------- split
 
 
-def _unit_hash(*cols: Column) -> Column:
-    """A deterministic uniform number in [0, 1) from the 53 high bits of xxhash64."""
-    return F.shiftrightunsigned(F.xxhash64(*cols), 11).cast("double") / float(1 << 53)
-
-
-def holdout_split(
-    interactions: DataFrame,
-    user_fraction: float,
-    play_fraction: float,
-    min_user_songs: int,
-    seed: int,
-    *,
-    user_col: str = S.USER,
-    item_col: str = S.SONG,
-) -> tuple[DataFrame, DataFrame]:
-    """Hide a share of the songs of a share of the users: ``(train, test)``.
-
-    A user with at least ``min_user_songs`` distinct songs is a held-out user when
-    ``hash(user, seed)`` falls below ``user_fraction`` (so about that share of the eligible
-    users); such a user hides ``round(play_fraction * n_songs)`` songs, at least 1 and at most
-    ``n_songs - 1``, chosen by the order of ``hash(user, song, seed)``. Everyone else keeps all
-    plays in train. The result depends only on the data and the seed, not on partitioning.
-    Both frames keep the input's columns and are persisted: ``unpersist`` them when done.
-    """
-    _check_columns(interactions, "interactions", user_col, item_col)
-    _check_fraction("user_fraction", user_fraction)
-    _check_fraction("play_fraction", play_fraction)
-    if isinstance(min_user_songs, bool) or not isinstance(min_user_songs, int):
-        raise EvaluationError(f"min_user_songs: expected an integer, got {min_user_songs!r}")
-    if min_user_songs < 2:
-        raise EvaluationError(
-            f"min_user_songs: {min_user_songs} leaves no song in train; it must be at least 2"
-        )
-    columns = interactions.columns
-    seed_col = F.lit(int(seed)).cast("long")
-    n_songs = F.col(_N_SONGS)
-    n_hidden = F.least(
-        F.greatest(F.round(F.lit(float(play_fraction)) * n_songs), F.lit(1.0)), n_songs - 1
-    ).cast("int")
-    held_out_users = (
-        interactions.groupBy(user_col)
-        .agg(F.count_distinct(item_col).alias(_N_SONGS))
-        .filter(n_songs >= min_user_songs)
-        .filter(_unit_hash(F.col(user_col), seed_col) < float(user_fraction))
-        .select(user_col, n_hidden.alias(_N_HIDDEN))
-    )
-    rows = interactions.join(held_out_users, user_col, "left")
-    # dense_rank: duplicate (user, song) rows, if any, travel together.
-    order = Window.partitionBy(user_col).orderBy(
-        F.xxhash64(F.col(user_col), F.col(item_col), seed_col), F.col(item_col)
-    )
-    held_out_rows = rows.filter(F.col(_N_HIDDEN).isNotNull()).withColumn(
-        _HIDDEN, F.dense_rank().over(order) <= F.col(_N_HIDDEN)
-    )
-    kept_rows = rows.filter(F.col(_N_HIDDEN).isNull()).withColumn(_HIDDEN, F.lit(False))
-    flagged = held_out_rows.unionByName(kept_rows)
-    train = flagged.filter(~F.col(_HIDDEN)).select(*columns)
-    test = flagged.filter(F.col(_HIDDEN)).select(*columns)
-    return train.persist(StorageLevel.MEMORY_AND_DISK), test.persist(StorageLevel.MEMORY_AND_DISK)
-
-
 # --------------------------------------------------------------------------- baseline
-
-
-def popularity_recommender(
-    train: DataFrame,
-    n: int,
-    users: DataFrame | None = None,
-    *,
-    user_col: str = S.USER,
-    item_col: str = S.SONG,
-) -> DataFrame:
-    """The top ``n`` songs by number of listeners that each user has not played in ``train``.
-
-    Ties go to the smaller ``song_idx``. ``users`` (a frame with ``user_col``) chooses whom to
-    recommend for; by default every user in ``train``. Returns ``(user_idx, song_idx, score,
-    rank)`` as in ``schemas.TOPN_SCHEMA`` with ``score`` the song's listener count. Pass only
-    the evaluated users at scale: the output has ``n`` rows per user.
-    """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise EvaluationError(f"n: expected a positive integer, got {n!r}")
-    _check_columns(train, "train", user_col, item_col)
-    played = train.select(user_col, item_col).distinct()
-    user_songs = played.groupBy(user_col).agg(F.count("*").alias(_N_SONGS))
-    if users is None:
-        targets = user_songs
-    else:
-        _check_columns(users, "users", user_col)
-        targets = (
-            users.select(user_col)
-            .distinct()
-            .join(user_songs, user_col, "left")
-            .fillna(0, subset=[_N_SONGS])
-        )
-    # A user's top n unplayed songs lie within the first n + n_songs of the global order, so
-    # that prefix (n + the largest history: a few thousand rows) is all that is needed.
-    longest = targets.agg(F.max(_N_SONGS)).first()[0]
-    if longest is None:  # no users to recommend for
-        longest = 0
-    listeners = played.groupBy(item_col).agg(F.count("*").alias(_LISTENERS))
-    top_songs = listeners.orderBy(F.desc(_LISTENERS), F.asc(item_col)).limit(n + int(longest))
-    # The prefix is small by construction; one partition for the global numbering is fine.
-    top_songs = top_songs.withColumn(
-        _POP_RANK,
-        F.row_number().over(
-            Window.partitionBy(F.lit(0)).orderBy(F.desc(_LISTENERS), F.asc(item_col))
-        ),
-    )
-    candidates = targets.select(
-        user_col, F.explode(F.sequence(F.lit(1), F.lit(n) + F.col(_N_SONGS))).alias(_POP_RANK)
-    ).join(F.broadcast(top_songs), _POP_RANK)
-    unplayed = candidates.join(played, [user_col, item_col], "left_anti")
-    by_popularity = Window.partitionBy(user_col).orderBy(_POP_RANK)
-    return (
-        unplayed.withColumn(S.RANK, F.row_number().over(by_popularity))
-        .filter(F.col(S.RANK) <= n)
-        .select(
-            F.col(user_col).cast("int").alias(user_col),
-            F.col(item_col).cast("int").alias(item_col),
-            F.col(_LISTENERS).cast("float").alias(S.SCORE),
-            F.col(S.RANK).cast("int").alias(S.RANK),
-        )
-    )
 
 
 # --------------------------------------------------------------------------- ranking metrics
@@ -238,7 +87,7 @@ def top_positions(
     do not matter, and a song listed twice counts once, at its best rank. One shuffle: the
     user's rows are gathered into one sorted array (lists are top-N sized).
     """
-    _check_columns(recommendations, "recommendations", user_col, item_col, rank_col)
+    check_columns(recommendations, "recommendations", user_col, item_col, rank_col)
     ordered = F.sort_array(F.collect_list(F.struct(F.col(rank_col), F.col(item_col))))
     # array_distinct keeps the first occurrence, which is the best-ranked one here.
     songs = F.array_distinct(F.transform(ordered, lambda row: row[item_col]))
@@ -251,7 +100,7 @@ def top_positions(
 
 
 def _relevant(held_out: DataFrame, user_col: str, item_col: str) -> DataFrame:
-    _check_columns(held_out, "held_out", user_col, item_col)
+    check_columns(held_out, "held_out", user_col, item_col)
     return held_out.select(user_col, item_col).distinct()
 
 
@@ -312,59 +161,11 @@ def per_user_ranking_metrics(
     Metrics are precision, recall, ndcg and map (see the module docstring). Evaluated users
     are those in ``held_out``; one without recommendations gets zeros.
     """
-    ks = _check_ks(ks)
+    ks = check_ks(ks)
     relevant = _relevant(held_out, user_col, item_col)
     evaluated = recommendations.join(relevant.select(user_col).distinct(), user_col, "left_semi")
     top = top_positions(evaluated, max(ks), user_col=user_col, item_col=item_col, rank_col=rank_col)
     return _per_user_from_top(top, relevant, ks, user_col, item_col)
-
-
-def paired_difference(
-    model: DataFrame,
-    baseline: DataFrame,
-    ks: Iterable[int],
-    metrics: Sequence[str] = (S.METRIC_NDCG, S.METRIC_RECALL),
-) -> dict[str, dict[str, float]]:
-    """``model`` minus ``baseline``, user by user, for each metric at each K.
-
-    Both are :func:`per_user_ranking_metrics` of lists scored on the same held-out users (with
-    at least these ``ks``), so the per-user differences are paired (one model's per-user frame
-    can be persisted and compared with several baselines). Returns
-    ``{"ndcg@10": {"mean", "ci95", "n_users", "better", "worse"}, ...}`` where ``mean`` is the
-    mean difference (equal to the difference of the two means), ``ci95`` the half-width
-    of its normal-approximation 95% interval (1.96 standard errors), and ``better`` / ``worse``
-    the users for whom the model scores higher / lower.
-    """
-    ks = _check_ks(ks)
-    names = [(m, k) for k in ks for m in metrics]
-    cols = [f"{m}_at_{k}" for m, k in names]
-    joined = model.select(S.USER, *[F.col(c).alias("a_" + c) for c in cols]).join(
-        baseline.select(S.USER, *[F.col(c).alias("b_" + c) for c in cols]), S.USER
-    )
-    aggs = [F.count("*").alias("n")]
-    for c in cols:
-        d = F.col("a_" + c) - F.col("b_" + c)
-        aggs += [
-            F.avg(d).alias("mean_" + c),
-            F.stddev_samp(d).alias("sd_" + c),
-            F.sum((d > 0).cast("int")).alias("better_" + c),
-            F.sum((d < 0).cast("int")).alias("worse_" + c),
-        ]
-    row = joined.agg(*aggs).first()
-    n = int(row["n"])
-    if n == 0:
-        raise EvaluationError("held_out: no evaluated users (the held-out table is empty)")
-    out = {}
-    for (m, k), c in zip(names, cols, strict=True):
-        sd = row["sd_" + c]
-        out[metric_key(m, k)] = {
-            "mean": float(row["mean_" + c]),
-            "ci95": float(1.96 * sd / math.sqrt(n)) if sd is not None else float("nan"),
-            "n_users": n,
-            "better": int(row["better_" + c]),
-            "worse": int(row["worse_" + c]),
-        }
-    return out
 
 
 def _mean_ranking(per_user: DataFrame, ks: Sequence[int]) -> dict[str, float]:
@@ -391,7 +192,7 @@ def ranking_metrics(
 
     Keys are ``metric@k`` (``"ndcg@10"``). One Spark job; a handful of numbers to the driver.
     """
-    ks = _check_ks(ks)
+    ks = check_ks(ks)
     per_user = per_user_ranking_metrics(
         recommendations, held_out, ks, user_col=user_col, item_col=item_col, rank_col=rank_col
     )
@@ -410,13 +211,6 @@ def _coverage_from_top(
     return {metric_key(S.METRIC_COVERAGE, k): row[str(k)] / catalogue_size for k in ks}
 
 
-def _check_catalogue_size(catalogue_size: int) -> None:
-    if isinstance(catalogue_size, bool) or not isinstance(catalogue_size, int):
-        raise EvaluationError(f"catalogue_size: expected an integer, got {catalogue_size!r}")
-    if catalogue_size < 1:
-        raise EvaluationError(f"catalogue_size: expected at least 1, got {catalogue_size}")
-
-
 def catalogue_coverage(
     recommendations: DataFrame,
     ks: Iterable[int],
@@ -428,8 +222,8 @@ def catalogue_coverage(
     rank_col: str = S.RANK,
 ) -> dict[str, float]:
     """Distinct songs in the top K of the lists of ``users`` (default all) / catalogue size."""
-    ks = _check_ks(ks)
-    _check_catalogue_size(catalogue_size)
+    ks = check_ks(ks)
+    check_catalogue_size(catalogue_size)
     if users is not None:
         recommendations = recommendations.join(users.select(user_col), user_col, "left_semi")
     top = top_positions(
@@ -442,7 +236,7 @@ def unit_vectors(
     item_vectors: DataFrame, *, item_col: str = S.SONG, vector_col: str = S.FEATURES
 ) -> DataFrame:
     """``(song, unit)``: each song vector as array<double> scaled to length 1; zeros dropped."""
-    _check_columns(item_vectors, "item_vectors", item_col, vector_col)
+    check_columns(item_vectors, "item_vectors", item_col, vector_col)
     vector = F.col(vector_col).cast(T.ArrayType(T.DoubleType()))
     return item_vectors.select(item_col, unit_array(vector).alias(_UNIT)).filter(
         F.col(_UNIT).isNotNull()
@@ -490,7 +284,7 @@ def intra_list_diversity(
     ``item_vectors`` is ``(song_idx, features array<float>)``. ``None`` at a K where no user
     has two songs with vectors. Built-in array functions only; no Python on the executors.
     """
-    ks = _check_ks(ks)
+    ks = check_ks(ks)
     if users is not None:
         recommendations = recommendations.join(users.select(user_col), user_col, "left_semi")
     top = top_positions(
@@ -527,11 +321,11 @@ def evaluate_models(
     """
     if not recs_by_model:
         raise EvaluationError("recs_by_model: expected at least one model")
-    ks = _check_ks(ks)
-    _check_catalogue_size(catalogue_size)
+    ks = check_ks(ks)
+    check_catalogue_size(catalogue_size)
     rank_ks = list(ks)
     if map_tau:
-        rank_ks = _check_ks([*ks, map_tau])
+        rank_ks = check_ks([*ks, map_tau])
     spark = test.sparkSession
     relevant = _relevant(test, user_col, item_col).persist(StorageLevel.MEMORY_AND_DISK)
     evaluated_users = relevant.select(user_col).distinct()
@@ -571,7 +365,7 @@ def evaluate_models(
         relevant.unpersist()
         if units is not None:
             units.unpersist()
-    rows.sort(key=lambda r: (list(recs_by_model).index(r[0]), _metric_order(r[1]), r[2]))
+    rows.sort(key=lambda r: (list(recs_by_model).index(r[0]), metric_order(r[1]), r[2]))
     return spark.createDataFrame(rows, S.METRICS_SCHEMA)
 
 
@@ -580,7 +374,7 @@ def _split_key(key: str) -> tuple[str, int | None]:
     return metric, int(k) if k else None
 
 
-def _metric_order(metric: str) -> tuple[int, str]:
+def metric_order(metric: str) -> tuple[int, str]:
     known = S.METRIC_NAMES
     return (known.index(metric), "") if metric in known else (len(known), metric)
 
@@ -588,123 +382,4 @@ def _metric_order(metric: str) -> tuple[int, str]:
 # --------------------------------------------------------------------------- cross-check
 
 
-def ranking_evaluator_metrics(
-    recommendations: DataFrame,
-    held_out: DataFrame,
-    ks: Iterable[int],
-    *,
-    user_col: str = S.USER,
-    item_col: str = S.SONG,
-    rank_col: str = S.RANK,
-) -> dict[str, float]:
-    """The same ``metric@k`` keys as :func:`ranking_metrics`, computed by Spark ML.
-
-    Uses ``pyspark.ml.evaluation.RankingEvaluator`` on per-user arrays of ``double`` ids
-    (ordered by position, de-duplicated, one row per evaluated user, empty when the user has no
-    recommendations), to check our metric code against Spark's.
-    """
-    from pyspark.ml.evaluation import RankingEvaluator
-
-    ks = _check_ks(ks)
-    relevant = _relevant(held_out, user_col, item_col)
-    evaluated = recommendations.join(relevant.select(user_col).distinct(), user_col, "left_semi")
-    top = top_positions(evaluated, max(ks), user_col=user_col, item_col=item_col, rank_col=rank_col)
-    doubles = T.ArrayType(T.DoubleType())
-    predictions = top.groupBy(user_col).agg(
-        F.transform(
-            F.sort_array(F.collect_list(F.struct(POSITION, item_col))),
-            lambda item: item[item_col].cast("double"),
-        ).alias("prediction")
-    )
-    labels = relevant.groupBy(user_col).agg(
-        F.collect_list(F.col(item_col).cast("double")).alias("label")
-    )
-    table = (
-        labels.join(predictions, user_col, "left")
-        .select(
-            F.coalesce(F.col("prediction"), F.array().cast(doubles)).alias("prediction"),
-            F.col("label").cast(doubles).alias("label"),
-        )
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    spark_names = {
-        S.METRIC_PRECISION: "precisionAtK",
-        S.METRIC_RECALL: "recallAtK",
-        S.METRIC_NDCG: "ndcgAtK",
-        S.METRIC_MAP: "meanAveragePrecisionAtK",
-    }
-    evaluator = RankingEvaluator(predictionCol="prediction", labelCol="label")
-    try:
-        return {
-            metric_key(metric, k): evaluator.evaluate(
-                table, {evaluator.metricName: spark_names[metric], evaluator.k: k}
-            )
-            for k in ks
-            for metric in S.RANKING_METRICS
-        }
-    finally:
-        table.unpersist()
-
-
-def compare_metrics(
-    ours: Mapping[str, float], theirs: Mapping[str, float], tolerance: float = 1e-9
-) -> list[str]:
-    """Keys present in both whose values differ by more than ``tolerance``, described."""
-    return [
-        f"{key}: ours {ours[key]:.12g}, theirs {theirs[key]:.12g}"
-        for key in sorted(set(ours) & set(theirs))
-        if not math.isclose(ours[key], theirs[key], rel_tol=0.0, abs_tol=tolerance)
-    ]
-
-
 # --------------------------------------------------------------------------- report
-
-
-def _model_label(row: Mapping[str, Any]) -> str:
-    alpha = row.get(S.ALPHA)
-    return str(row["model"]) if alpha is None else f"{row['model']} (alpha={alpha:g})"
-
-
-def report_markdown(metrics_rows: Sequence[Mapping[str, Any]], digits: int = 4) -> str:
-    """A Markdown table: one row per model (alpha-sweep rows labelled), one column per metric@K.
-
-    Rows keep the order of first appearance; columns go precision, recall, ndcg, map,
-    coverage, diversity (others after), then by K. The best value of each column is bold
-    (higher is better for all of them); a missing value shows as an en dash.
-    """
-    if not metrics_rows:
-        return "_No metrics._\n"
-    models: list[str] = []
-    columns: list[tuple[str, int | None]] = []
-    cells: dict[tuple[str, tuple[str, int | None]], float] = {}
-    for row in metrics_rows:
-        label = _model_label(row)
-        column = (str(row["metric"]), None if row.get("k") is None else int(row["k"]))
-        if label not in models:
-            models.append(label)
-        if column not in columns:
-            columns.append(column)
-        cells[(label, column)] = float(row["value"])
-    columns.sort(key=lambda c: (_metric_order(c[0]), math.inf if c[1] is None else c[1]))
-    best = {}
-    for column in columns:
-        values = [cells[(m, column)] for m in models if (m, column) in cells]
-        values = [v for v in values if not math.isnan(v)]
-        if len(values) > 1 and max(values) > min(values):
-            best[column] = max(values)
-    header = ["model", *[metric_key(metric, k) for metric, k in columns]]
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|---|" + "---:|" * len(columns),
-    ]
-    for model in models:
-        cells_out = [model]
-        for column in columns:
-            value = cells.get((model, column))
-            if value is None:
-                cells_out.append("–")
-                continue
-            text = f"{value:.{digits}f}"
-            cells_out.append(f"**{text}**" if best.get(column) == value else text)
-        lines.append("| " + " | ".join(cells_out) + " |")
-    return "\n".join(lines) + "\n"

@@ -1,11 +1,12 @@
-"""The evaluate step: every model of the run, proven against baselines on held-out plays.
+"""The evaluation protocol: every model of the run, fitted on a split, scored on held-out plays.
 
-A share of users hide a share of their songs (``recsys.evaluation.holdout_split``). The same
-library code the production steps use is trained on the rest — ALS refitted on the training
-plays, collaborative neighbours from those factors, the run's content neighbours (they never
-see plays) — and each model's list for the held-out users is scored with the ranking metrics:
-popularity (baseline), ALS alone, content alone, the hybrid, and the hybrid at each alpha of
-the configured sweep.
+A share of users hide a share of their songs (:func:`recsys.evaluation.split.holdout_split`,
+the one splitter). The production recommenders are fitted on the rest with the production
+settings — ALS refitted on the training plays (its neighbours by the configured method, its
+top-N in the configured blocks), the run's content neighbours (they never see plays), the
+hybrid over both — and each one's list for the held-out users, from its own ``recommend``, is
+scored: popularity (baseline), ALS alone, content alone, the hybrid, and the hybrid at each
+alpha of the configured sweep.
 
 The hybrid job picks ``top_n`` songs from a pool ``top_n + extra_candidates`` deep (ALS's
 top-N and the content candidates); the evaluation's lists are ``max(ks)`` long, so its pool is
@@ -15,152 +16,199 @@ last places of the 50 as they take the last of the 20 in production.
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
-from recsys.evaluation import metrics as evaluation
-from recsys.models import als, hybrid
-from recsys.similarity import topn
+from recsys.evaluation import compare, metrics, report
+from recsys.evaluation.checks import metric_key
+from recsys.evaluation.split import holdout_split
+from recsys.models.als import AlsRecommender
+from recsys.models.content import ContentRecommender
+from recsys.models.hybrid import HybridRecommender, pool_size
+from recsys.models.popularity import PopularityRecommender
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
     from recsys.config import Config
+    from recsys.models.base import Recommender
 
 MODELS = ("popularity", "als", "content", "hybrid")
+_LEVEL = StorageLevel.MEMORY_AND_DISK
 
 
-def train_tables(
-    train: DataFrame, users: DataFrame, songs: DataFrame
-) -> tuple[DataFrame, DataFrame]:
-    """users and songs with their play statistics recomputed from the training plays only."""
-    user_stats = train.groupBy(S.USER).agg(
-        F.count(F.lit(1)).cast("int").alias("n_songs"), F.sum(S.PLAYS).cast("long").alias("n_plays")
-    )
-    song_stats = train.groupBy(S.SONG).agg(
-        F.count(F.lit(1)).cast("int").alias("n_listeners"),
-        F.sum(S.PLAYS).cast("long").alias("n_plays"),
-    )
-    users_train = users.select(S.USER, S.USER_ID).join(user_stats, S.USER)
-    songs_train = (
-        songs.drop("n_listeners", "n_plays")
-        .join(song_stats, S.SONG, "left")
-        .fillna(0, ["n_listeners", "n_plays"])
-    )
-    return users_train, songs_train
+@dataclass
+class HeldOut:
+    """The split and everything fitted on it; ``release`` unpersists what it cached."""
+
+    train: DataFrame
+    test: DataFrame
+    test_users: DataFrame
+    depth: int
+    models: dict[str, Recommender] = field(default_factory=dict)
+    lists: dict[str, DataFrame] = field(default_factory=dict)
+    pool: DataFrame | None = None
+    cached: list[DataFrame] = field(default_factory=list)
+
+    def release(self) -> None:
+        for df in (*self.cached, self.train, self.test):
+            df.unpersist()
 
 
-def content_recommendations(
-    train: DataFrame, content_neighbours: DataFrame, seeds_per_user: int, n: int
-) -> DataFrame:
-    """Content alone: songs nearest to what the user played, (user_idx, song_idx, score, rank)."""
-    relation = hybrid.neighbour_relation(None, content_neighbours)
-    hits = hybrid.seed_hits(train, relation, seeds_per_user).filter(
-        F.col("content_raw").isNotNull()
-    )
-    ranked = hybrid.top_per_user(hits, "content_raw", n, rank_col=S.RANK)
-    return ranked.select(S.USER, S.SONG, F.col("content_raw").alias(S.SCORE), S.RANK)
-
-
-def model_lists(
-    interactions: DataFrame,
-    users: DataFrame,
-    songs: DataFrame,
-    content_neighbours: DataFrame,
-    vectors: DataFrame,
-    cfg: Config,
-) -> tuple[dict[str, DataFrame], DataFrame, DataFrame, int]:
-    """Split, train on the training plays, and return each model's lists for the test users.
-
-    Returns ``(lists by model, hybrid candidate pool, test plays, list depth)``.
-    """
+def split(interactions: DataFrame, cfg: Config) -> HeldOut:
+    """Hide the configured share of plays; lists will be ``max(evaluation.ks)`` long."""
     ev = cfg.evaluation
-    level = StorageLevel.MEMORY_AND_DISK
-    train, test = evaluation.holdout_split(
+    train, test = holdout_split(
         interactions, ev.holdout_user_fraction, ev.holdout_play_fraction, ev.min_user_songs, ev.seed
     )
-    test_users = test.select(S.USER).distinct().persist(level)
-    depth = max(ev.ks)
-    h = cfg.hybrid
-    # The hybrid picks its top_n from a pool (top_n + extra_candidates) deep; judged on lists
-    # `depth` long, it gets a pool as much deeper than its list, from ALS as from content.
-    pool_size = max(depth, math.ceil(depth * (h.top_n + h.extra_candidates) / h.top_n))
-    train_of_test_users = train.join(test_users, S.USER).persist(level)
-    users_train, songs_train = train_tables(train, users, songs)
+    test_users = test.select(S.USER).distinct().persist(_LEVEL)
+    return HeldOut(train, test, test_users, max(ev.ks), cached=[test_users])
 
-    model = als.fit_als(train, cfg.als)
-    user_f = als.user_factors(model).join(test_users, S.USER).persist(level)
-    item_f = als.item_factors(model).persist(level)
-    cf_depth = max(pool_size, cfg.als.top_n)
-    cf_topn = topn.recommend_top_n(
-        user_f, item_f, train_of_test_users, cf_depth, block_size=cfg.als.block_size
-    ).persist(level)
-    cf_nbrs = topn.cf_neighbours(
-        item_f, cfg.als.neighbours_k, "exact", block_size=cfg.als.block_size
+
+def fit_models(
+    held: HeldOut,
+    songs: DataFrame,
+    content_neighbours: DataFrame,
+    content_vectors: DataFrame,
+    cfg: Config,
+) -> dict[str, Recommender]:
+    """Every production recommender fitted on the training plays, with production settings.
+
+    ALS's factors and its list for the test users (as deep as the hybrid's pool needs) are
+    computed once and cached; the ALS model then serves both its own list and the hybrid's.
+    """
+    fitted = AlsRecommender(cfg.als).fit(held.train)
+    user_f = fitted.user_factors.join(held.test_users, S.USER, "left_semi").persist(_LEVEL)
+    item_f = fitted.item_factors.persist(_LEVEL)
+    cf_depth = max(pool_size(cfg.hybrid, held.depth), cfg.als.top_n)
+    scorer = AlsRecommender.from_factors(cfg.als, held.train, user_f, item_f)
+    cf_lists = scorer.recommend(held.test_users, cf_depth).persist(_LEVEL)
+    held.cached += [user_f, item_f, cf_lists]
+    als = AlsRecommender.from_factors(
+        cfg.als, held.train, user_f, item_f, top_n=cf_lists, top_n_depth=cf_depth
     )
-    relation = hybrid.neighbour_relation(cf_nbrs, content_neighbours)
-    pool = hybrid.user_candidates(
-        train_of_test_users,
-        users_train.join(test_users, S.USER),
-        songs_train,
-        cf_topn,
-        relation,
-        cfg.hybrid,
-        pool_size,
-        hybrid.Signals(user_f, item_f, vectors),
-    ).persist(level)
-    lists = {
-        "popularity": evaluation.popularity_recommender(train, depth, users=test_users),
-        "als": cf_topn.filter(F.col(S.RANK) <= depth),
-        "content": content_recommendations(
-            train_of_test_users, content_neighbours, h.seeds_per_user, depth
-        ),
-        "hybrid": hybrid.rank_candidates(
-            pool, h.novelty, h.max_per_artist, depth, None, h.popularity_exponent, h.cold_slots
-        ),
+    content = ContentRecommender(content_neighbours, cfg.hybrid.seeds_per_user)
+    hybrid = HybridRecommender(cfg.hybrid, songs, als, content_neighbours, content_vectors)
+    held.models = {
+        "popularity": PopularityRecommender().fit(held.train),
+        "als": als,
+        "content": content.fit(held.train),
+        "hybrid": hybrid.fit(held.train),
     }
-    return lists, pool, test, depth
+    return held.models
 
 
-def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """{model: {"ndcg@10": value, ...}} of the rows without an alpha."""
-    out: dict[str, dict[str, float]] = {}
-    for row in rows:
-        if row.get("alpha") is None:
-            out.setdefault(row["model"], {})[evaluation.metric_key(row["metric"], row["k"])] = row[
-                "value"
-            ]
-    return out
+def model_lists(held: HeldOut) -> dict[str, DataFrame]:
+    """Each fitted model's ``recommend`` for the test users; the hybrid's pool is kept for the
+    alpha sweep (the hybrid's list is its ``rank`` of that pool, which is what ``recommend``
+    computes)."""
+    hybrid_model: HybridRecommender = held.models["hybrid"]  # type: ignore[assignment]
+    held.pool = hybrid_model.candidates(held.test_users, held.depth).persist(_LEVEL)
+    held.cached.append(held.pool)
+    lists = {
+        name: model.recommend(held.test_users, held.depth)
+        for name, model in held.models.items()
+        if name != "hybrid"
+    }
+    lists["hybrid"] = hybrid_model.rank(held.pool, held.depth)
+    held.lists = lists
+    return lists
 
 
-def comparison_markdown(comparisons: dict[str, dict[str, dict[str, float]]]) -> str:
-    """The hybrid against each model, paired over the held-out users, as a Markdown table."""
-    if not comparisons:
-        return ""
-    keys = list(next(iter(comparisons.values())))
-    lines = [
-        "",
-        "## Hybrid against each model",
-        "",
-        "Mean of (hybrid - model) over the held-out users, with its 95% interval "
-        "(1.96 standard errors of the paired differences) and how many users each side wins.",
-        "",
-        "| hybrid vs | " + " | ".join(keys) + " |",
-        "|---|" + "---:|" * len(keys),
-    ]
-    for other, by_key in comparisons.items():
-        cells = []
-        for key in keys:
-            c = by_key[key]
-            sign = "**" if c["mean"] - c["ci95"] > 0 else ""
-            cells.append(
-                f"{sign}{c['mean']:+.4f} ± {c['ci95']:.4f}{sign} "
-                f"({c['better']} better / {c['worse']} worse)"
+def metrics_table(held: HeldOut, catalogue: int, vectors: DataFrame, cfg: Config) -> DataFrame:
+    """Every model's metrics, then the hybrid's ranking metrics at each alpha of the sweep."""
+    ks = cfg.evaluation.ks
+    table = metrics.evaluate_models(
+        held.lists, held.test, ks, catalogue, vectors, map_tau=cfg.evaluation.map_tau or None
+    )
+    hybrid_model: HybridRecommender = held.models["hybrid"]  # type: ignore[assignment]
+    for alpha in cfg.evaluation.alpha_sweep:
+        ranked = hybrid_model.rank(held.pool, held.depth, alpha=alpha)
+        table = table.unionByName(
+            metrics.evaluate_models(
+                {"hybrid": ranked}, held.test, ks, catalogue, map_tau=None, alpha=float(alpha)
+            ).filter(F.col("metric").isin(*S.RANKING_METRICS))
+        )
+    return S.to_schema(table, S.METRICS_SCHEMA)
+
+
+def comparisons(held: HeldOut, ks: list[int]) -> dict[str, dict[str, dict[str, float]]]:
+    """The hybrid against each other model, paired user by user (mean, 95% interval, wins)."""
+    hybrid_per_user = metrics.per_user_ranking_metrics(held.lists["hybrid"], held.test, ks)
+    hybrid_per_user = hybrid_per_user.persist(_LEVEL)
+    try:
+        return {
+            other: compare.paired_difference(
+                hybrid_per_user,
+                metrics.per_user_ranking_metrics(held.lists[other], held.test, ks),
+                ks,
             )
-        lines.append(f"| {other} | " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append("Bold: the whole interval is above 0.")
-    return "\n".join(lines) + "\n"
+            for other in MODELS
+            if other != "hybrid"
+        }
+    finally:
+        hybrid_per_user.unpersist()
+
+
+def report_doc(
+    run_id: str,
+    rows: list[dict[str, Any]],
+    held: HeldOut,
+    catalogue: int,
+    paired: dict[str, dict[str, dict[str, float]]],
+    cfg: Config,
+) -> dict[str, Any]:
+    """``evaluation.json``: the metrics by model, the comparisons, the sweep and the split."""
+    stats = held.test.agg(
+        F.countDistinct(S.USER).alias("users"), F.count(F.lit(1)).alias("plays")
+    ).first()
+    ev = cfg.evaluation
+    return {
+        "run_id": run_id,
+        "ks": list(ev.ks),
+        "list_depth": held.depth,
+        "held_out_users": int(stats["users"]),
+        "held_out_plays": int(stats["plays"]),
+        "catalogue_songs": catalogue,
+        "models": report.summarise(rows),
+        "hybrid_vs": paired,
+        "alpha_sweep": [
+            {"alpha": r["alpha"], "metric": metric_label(r), "value": r["value"]}
+            for r in rows
+            if r.get("alpha") is not None
+        ],
+        "split": {
+            "holdout_user_fraction": ev.holdout_user_fraction,
+            "holdout_play_fraction": ev.holdout_play_fraction,
+            "min_user_songs": ev.min_user_songs,
+            "seed": ev.seed,
+        },
+    }
+
+
+def metric_label(row: dict[str, Any]) -> str:
+    return metric_key(row["metric"], row["k"])
+
+
+def report_text(doc: dict[str, Any], rows: list[dict[str, Any]], map_tau: int) -> str:
+    """``evaluation.md``: the metrics table, the paired comparisons and the alpha sweep."""
+    main_rows = [r for r in rows if r.get("alpha") is None]
+    sweep_rows = [r for r in rows if r.get("alpha") is not None]
+    depth = doc["list_depth"]
+    tau = f" (mAP@{map_tau} is computed on these lists)" if map_tau else ""
+    return (
+        f"# Evaluation of run {doc['run_id']}\n\n"
+        f"{doc['held_out_users']} users hold out {doc['held_out_plays']} plays; "
+        f"every list is {depth} songs long{tau}.\n\n"
+        + report.report_markdown(main_rows)
+        + report.comparison_markdown(doc["hybrid_vs"])
+        + (
+            "\n## Alpha sweep (hybrid)\n\n" + report.report_markdown(sweep_rows)
+            if sweep_rows
+            else ""
+        )
+    )

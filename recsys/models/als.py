@@ -12,16 +12,16 @@ Spark's implicit ALS (Hu, Koren, Volinsky 2008) turns each rating ``r`` into a p
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
+from recsys.errors import ModelError
+from recsys.models.base import Recommender, check_n
 from recsys.similarity import topn
 
 if TYPE_CHECKING:
@@ -151,130 +151,6 @@ def released_rdds(spark: SparkSession) -> Iterator[None]:
 # ----------------------------------------------------------------------------- tuning
 
 
-def split_validation(
-    interactions: DataFrame, user_fraction: float, play_fraction: float, seed: int
-) -> tuple[DataFrame, DataFrame]:
-    """Split into ``(train, heldout)``: a seeded share of users, and of each one's songs.
-
-    A user is a validation user when a seeded hash of its id falls under ``user_fraction``;
-    such a user with at least two songs holds out ``max(1, floor(n * play_fraction))`` of
-    them (never all), chosen by a seeded hash of (user, song). Hashes, not ``rand``, so the
-    split does not depend on partitioning; both halves are persisted all the same — release
-    them with ``unpersist``. ``heldout`` is ``(user_idx, song_idx)``.
-    """
-    seed_col = F.lit(int(seed))
-    user_draw = F.pmod(F.xxhash64(F.col(S.USER), seed_col), F.lit(1_000_000)) / 1_000_000.0
-    per_user = Window.partitionBy(S.USER)
-    in_user_order = per_user.orderBy(F.xxhash64(F.col(S.USER), F.col(S.SONG), seed_col), S.SONG)
-    n_songs = F.count(F.lit(1)).over(per_user)
-    n_held = F.when(
-        n_songs >= 2, F.least(n_songs - 1, F.greatest(F.lit(1), F.floor(n_songs * play_fraction)))
-    ).otherwise(0)
-    marked = interactions.withColumn(
-        "_held", (user_draw < user_fraction) & (F.row_number().over(in_user_order) <= n_held)
-    )
-    train = marked.where(~F.col("_held")).drop("_held").persist()
-    heldout = marked.where(F.col("_held")).select(S.USER, S.SONG).persist()
-    return train, heldout
-
-
-def recall_at_k(top_n: DataFrame, heldout: DataFrame, k: int) -> float:
-    """Mean over held-out users of ``|top k ∩ held out| / |held out|``.
-
-    ``top_n`` is ``(user_idx, song_idx, rank)`` with rank 1 first; a held-out user with no
-    recommendations counts as 0. Returns 0.0 when nothing is held out.
-    """
-    hits = (
-        top_n.where(F.col(S.RANK) <= k)
-        .select(S.USER, S.SONG)
-        .join(heldout.select(S.USER, S.SONG), [S.USER, S.SONG])
-        .groupBy(S.USER)
-        .agg(F.count(F.lit(1)).alias("hits"))
-    )
-    per_user = (
-        heldout.groupBy(S.USER)
-        .agg(F.count(F.lit(1)).alias("relevant"))
-        .join(hits, S.USER, "left")
-        .select((F.coalesce(F.col("hits"), F.lit(0)) / F.col("relevant")).alias("recall"))
-    )
-    value = per_user.agg(F.avg("recall")).first()[0]
-    return float(value) if value is not None else 0.0
-
-
-def grid(als_cfg: AlsConfig) -> list[dict[str, Any]]:
-    """The tuning grid as ``[{rank, reg_param, alpha}, ...]`` in a fixed order."""
-    tuning = als_cfg.tuning
-    return [
-        {"rank": int(rank), "reg_param": float(reg), "alpha": float(alpha)}
-        for rank, reg, alpha in itertools.product(tuning.ranks, tuning.reg_params, tuning.alphas)
-    ]
-
-
-def tune_als(
-    interactions: DataFrame, als_cfg: AlsConfig, log: Callable[[str], None] = print
-) -> dict[str, Any]:
-    """Fit every grid point on a validation split and score it by recall@k.
-
-    Returns the table ``{"metric", "k", "settings": [...], "best": {...}}``; each setting
-    carries its score and seconds. The best is the highest score, ties to the earlier point.
-    """
-    spark = interactions.sparkSession
-    tuning = als_cfg.tuning
-    train, heldout = split_validation(
-        interactions, tuning.validation_user_fraction, tuning.holdout_play_fraction, als_cfg.seed
-    )
-    metric = f"recall@{tuning.k}"
-    settings: list[dict[str, Any]] = []
-    try:
-        n_heldout = heldout.count()
-        n_train = train.count()
-        validation_users = heldout.select(S.USER).distinct()
-        points = grid(als_cfg)
-        for i, point in enumerate(points, 1):
-            started = time.perf_counter()
-            with released_rdds(spark):
-                model = fit_als(train, dataclasses.replace(als_cfg, **point))
-                fit_seconds = time.perf_counter() - started
-                users = user_factors(model).join(validation_users, S.USER, "left_semi")
-                recs = topn.recommend_top_n(
-                    users,
-                    item_factors(model),
-                    train,
-                    tuning.k,
-                    block_size=als_cfg.block_size,
-                    block_memory_mb=als_cfg.block_memory_mb,
-                    partitions=als_cfg.score_partitions,
-                )
-                score = recall_at_k(recs, heldout, tuning.k)
-            seconds = time.perf_counter() - started
-            row = {
-                **point,
-                metric: round(score, 6),
-                "fit_seconds": round(fit_seconds, 2),
-                "seconds": round(seconds, 2),
-            }
-            settings.append(row)
-            log(
-                f"als tuning {i}/{len(points)}: rank={point['rank']} "
-                f"reg_param={point['reg_param']} alpha={point['alpha']} "
-                f"{metric}={score:.4f} in {seconds:.1f}s"
-            )
-    finally:
-        train.unpersist()
-        heldout.unpersist()
-    best = max(settings, key=lambda row: row[metric])  # max keeps the first of equals
-    return {
-        "metric": metric,
-        "k": tuning.k,
-        "validation_user_fraction": tuning.validation_user_fraction,
-        "holdout_play_fraction": tuning.holdout_play_fraction,
-        "train_plays": n_train,
-        "heldout_plays": n_heldout,
-        "settings": settings,
-        "best": best,
-    }
-
-
 # ----------------------------------------------------------------------------- the step
 
 
@@ -302,3 +178,90 @@ def neighbours_from_factors(item_factors: DataFrame, als_cfg: AlsConfig) -> Data
         min_similarity=als_cfg.lsh_min_similarity,
         seed=als_cfg.seed,
     )
+
+
+class AlsRecommender(Recommender):
+    """Implicit ALS as a recommender: top-N by factor dot product, neighbours by cosine.
+
+    ``fit`` trains Spark's ALS; :meth:`from_factors` rebuilds a fitted model from its factor
+    tables (what train-als wrote), optionally with lists it already computed (``top_n``: a
+    ``cf_user_topn`` table; ``neighbours``: a ``cf_neighbours`` table), which are then served
+    instead of being scored again when they are deep enough. Scoring uses the configured
+    blocks and partitions (``als.block_size``, ``block_memory_mb``, ``score_partitions``).
+    """
+
+    name = "als"
+
+    def __init__(self, als_cfg: AlsConfig) -> None:
+        self.cfg = als_cfg
+        self.model: ALSModel | None = None
+        self.user_factors: DataFrame | None = None
+        self.item_factors: DataFrame | None = None
+        self._top_n: DataFrame | None = None
+        self._top_n_depth = 0
+        self._neighbours: DataFrame | None = None
+        self._neighbours_k = 0
+
+    def fit(self, interactions: DataFrame) -> AlsRecommender:
+        self._interactions = interactions
+        self.model = fit_als(interactions, self.cfg)
+        self.user_factors = user_factors(self.model)
+        self.item_factors = item_factors(self.model)
+        self._top_n = self._neighbours = None
+        return self
+
+    @classmethod
+    def from_factors(
+        cls,
+        als_cfg: AlsConfig,
+        interactions: DataFrame,
+        user_factors: DataFrame,
+        item_factors: DataFrame,
+        *,
+        top_n: DataFrame | None = None,
+        top_n_depth: int | None = None,
+        neighbours: DataFrame | None = None,
+    ) -> AlsRecommender:
+        """A fitted model from factor tables and, optionally, lists computed from them
+        (``top_n`` as deep as ``top_n_depth``, by default ``als.top_n``; ``neighbours``
+        ``als.neighbours_k`` deep)."""
+        model = cls(als_cfg)
+        model._interactions = interactions
+        model.user_factors, model.item_factors = user_factors, item_factors
+        if top_n is not None:
+            model._top_n, model._top_n_depth = top_n, top_n_depth or als_cfg.top_n
+        if neighbours is not None:
+            model._neighbours = neighbours
+            model._neighbours_k = als_cfg.neighbours_k
+        return model
+
+    def recommend(self, users: DataFrame | None, n: int) -> DataFrame:
+        check_n(n)
+        if self._top_n is not None and n <= self._top_n_depth:
+            lists = self._top_n.where(F.col(S.RANK) <= n)
+            return lists if users is None else lists.join(users.select(S.USER), S.USER, "left_semi")
+        factors = self._factors()[0]
+        if users is not None:
+            factors = factors.join(users.select(S.USER).distinct(), S.USER, "left_semi")
+        return topn.recommend_top_n(
+            factors,
+            self.item_factors,
+            self.interactions,
+            n,
+            block_size=self.cfg.block_size,
+            block_memory_mb=self.cfg.block_memory_mb,
+            partitions=self.cfg.score_partitions,
+        )
+
+    def similar_items(self, k: int) -> DataFrame:
+        check_n(k, "k")
+        if self._neighbours is not None and k <= self._neighbours_k:
+            return self._neighbours.where(F.col(S.RANK) <= k)
+        return neighbours_from_factors(
+            self._factors()[1], dataclasses.replace(self.cfg, neighbours_k=k)
+        )
+
+    def _factors(self) -> tuple[DataFrame, DataFrame]:
+        if self.user_factors is None or self.item_factors is None:
+            raise ModelError("AlsRecommender is not fitted: call fit(interactions)")
+        return self.user_factors, self.item_factors

@@ -1,7 +1,8 @@
 """Hybrid recommendations: blend collaborative and content candidates per user and per song.
 
-The blend is the one :mod:`recsys.blend` documents (the viewer re-blends the stored candidates
-with it in pandas); here it is written with Spark built-ins, and the tests check both agree:
+The blend is the one :mod:`recsys.models.blend` documents (the viewer re-blends the stored
+candidates with it in pandas); here it is written with Spark built-ins, and the tests check both
+agree:
 
 * ``blended = alpha * cf_score + (1 - alpha) * content_score * popularity ** gamma`` with both
   scores min-max normalised per user to [0, 1] (a missing component counts 0), ``alpha`` from
@@ -13,6 +14,7 @@ with it in pandas); here it is written with Spark built-ins, and the tests check
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,12 +24,12 @@ from pyspark.sql import functions as F
 
 from recsys import schemas as S
 from recsys.columns import dot, sum_arrays
+from recsys.models.base import Recommender, check_n
+from recsys.models.candidates import SEED, neighbour_relation, seed_hits, seeds, top_per_user
 
 if TYPE_CHECKING:
     from recsys.config import HybridConfig
-
-SEED = "seed_idx"
-KIND = "kind"
+    from recsys.models.als import AlsRecommender
 
 
 # ----------------------------------------------------------------------------- column math
@@ -79,7 +81,7 @@ def rank_candidates(
 
     ``candidates`` has user_idx, song_idx, cf_score, content_score, popularity, alpha, artist;
     ``alpha`` given overrides each row's stored alpha (the evaluation's alpha sweep). The rules
-    are :mod:`recsys.blend`'s, step by step.
+    are :mod:`recsys.models.blend`'s, step by step.
     """
     # In double precision, then rounded to float, exactly as recsys.blend does.
     a = F.col(S.ALPHA).cast("double") if alpha is None else F.lit(float(alpha))
@@ -124,65 +126,6 @@ def rank_candidates(
 
 
 # ----------------------------------------------------------------------------- candidates
-
-
-def seeds(interactions: DataFrame, per_user: int) -> DataFrame:
-    """Each user's most played songs (user_idx, seed_idx, weight), weight = log(1 + plays)."""
-    w = Window.partitionBy(S.USER).orderBy(F.col(S.PLAYS).desc(), F.col(S.SONG).asc())
-    return (
-        interactions.withColumn("_r", F.row_number().over(w))
-        .filter(F.col("_r") <= per_user)
-        .select(S.USER, F.col(S.SONG).alias(SEED), F.log1p(S.PLAYS).alias("weight"))
-    )
-
-
-def neighbour_relation(cf_neighbours: DataFrame | None, content_neighbours: DataFrame) -> DataFrame:
-    """(seed_idx, song_idx, similarity, kind) from both neighbour tables."""
-    rel = content_neighbours.select(
-        F.col(S.SONG).alias(SEED),
-        F.col(S.NEIGHBOUR).alias(S.SONG),
-        S.SIMILARITY,
-        F.lit("content").alias(KIND),
-    )
-    if cf_neighbours is not None:
-        rel = rel.unionByName(
-            cf_neighbours.select(
-                F.col(S.SONG).alias(SEED),
-                F.col(S.NEIGHBOUR).alias(S.SONG),
-                S.SIMILARITY,
-                F.lit("cf").alias(KIND),
-            )
-        )
-    return rel
-
-
-def seed_hits(interactions: DataFrame, relation: DataFrame, seeds_per_user: int) -> DataFrame:
-    """Songs near what each user played: (user_idx, song_idx, content_raw, reason_song_idx).
-
-    ``content_raw`` sums ``similarity * weight`` over the user's seed songs' content
-    neighbours (null when only collaborative neighbours reach the song); the reason is the
-    seed that contributed most through either kind of neighbour. Played songs are excluded.
-    """
-    hits = seeds(interactions, seeds_per_user).join(relation, SEED)
-    played = interactions.select(S.USER, S.SONG)
-    hits = hits.join(played, [S.USER, S.SONG], "left_anti")
-    contribution = F.col(S.SIMILARITY) * F.col("weight")
-    best = F.max(
-        F.struct(contribution.alias("c"), (-F.col(SEED)).alias("s"), F.col(SEED).alias("v"))
-    )
-    return hits.groupBy(S.USER, S.SONG).agg(
-        F.sum(F.when(F.col(KIND) == "content", contribution)).alias("content_raw"),
-        best.getField("v").alias(S.REASON_SONG),
-    )
-
-
-def top_per_user(df: DataFrame, score: str, depth: int, rank_col: str | None = None) -> DataFrame:
-    """The ``depth`` highest ``score`` rows per user (ties by song id), ranked in ``rank_col``
-    when one is named."""
-    w = Window.partitionBy(S.USER).orderBy(F.col(score).desc(), F.col(S.SONG).asc())
-    ranked = df.withColumn(rank_col or "_r", F.row_number().over(w))
-    ranked = ranked.filter(F.col(rank_col or "_r") <= depth)
-    return ranked if rank_col else ranked.drop("_r")
 
 
 def user_profiles(interactions: DataFrame, vectors: DataFrame, seeds_per_user: int) -> DataFrame:
@@ -300,29 +243,6 @@ def with_reasons(recs: DataFrame, songs: DataFrame) -> DataFrame:
     )
 
 
-def recommend(
-    interactions: DataFrame,
-    users: DataFrame,
-    songs: DataFrame,
-    cf_topn: DataFrame,
-    relation: DataFrame,
-    cfg: HybridConfig,
-    signals: Signals | None = None,
-) -> tuple[DataFrame, DataFrame]:
-    """(user_candidates, user_recommendations) in schemas.RECOMMENDATIONS_SCHEMA."""
-    pool_size = cfg.top_n + cfg.extra_candidates
-    pool = user_candidates(
-        interactions, users, songs, cf_topn, relation, cfg, pool_size, signals
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-    gamma, slots = cfg.popularity_exponent, cfg.cold_slots
-    candidates = rank_candidates(pool, cfg.novelty, 0, pool_size, None, gamma, slots)
-    final = rank_candidates(pool, cfg.novelty, cfg.max_per_artist, cfg.top_n, None, gamma, slots)
-    return (
-        S.to_schema(with_reasons(candidates, songs), S.RECOMMENDATIONS_SCHEMA),
-        S.to_schema(with_reasons(final, songs), S.RECOMMENDATIONS_SCHEMA),
-    )
-
-
 def similar_songs(
     songs: DataFrame,
     cf_neighbours: DataFrame | None,
@@ -360,3 +280,150 @@ def similar_songs(
     ranked = scored.withColumn(S.RANK, F.row_number().over(w)).filter(F.col(S.RANK) <= k)
     cold = songs.select(S.SONG, (F.col("n_listeners") == 0).alias(S.IS_COLD))
     return S.to_schema(ranked.join(cold, S.SONG), S.SIMILAR_SONGS_SCHEMA)
+
+
+def play_statistics(interactions: DataFrame, songs: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """``(user_idx, n_songs)`` and the catalogue with ``n_listeners`` from ``interactions``.
+
+    These are what ingest writes into ``users`` and ``songs`` for the whole data; computed from
+    the fitted plays, a model fitted on a training split never sees the plays it is judged on.
+    """
+    user_stats = interactions.groupBy(S.USER).agg(F.count(F.lit(1)).cast("int").alias("n_songs"))
+    song_stats = interactions.groupBy(S.SONG).agg(
+        F.count(F.lit(1)).cast("int").alias("n_listeners")
+    )
+    catalogue = (
+        songs.select(S.SONG, S.ARTIST, S.TITLE)
+        .join(song_stats, S.SONG, "left")
+        .fillna(0, ["n_listeners"])
+    )
+    return user_stats, catalogue
+
+
+def ranked_tables(
+    pool: DataFrame, songs: DataFrame, cfg: HybridConfig
+) -> tuple[DataFrame, DataFrame]:
+    """``(user_candidates, user_recommendations)`` of a pool: the whole pool ranked without
+    the artist cap (what the viewer re-blends), and the final ``top_n`` with every rule."""
+    depth, gamma, slots = pool_size(cfg, cfg.top_n), cfg.popularity_exponent, cfg.cold_slots
+    candidates = rank_candidates(pool, cfg.novelty, 0, depth, None, gamma, slots)
+    final = rank_candidates(pool, cfg.novelty, cfg.max_per_artist, cfg.top_n, None, gamma, slots)
+    return (
+        S.to_schema(with_reasons(candidates, songs), S.RECOMMENDATIONS_SCHEMA),
+        S.to_schema(with_reasons(final, songs), S.RECOMMENDATIONS_SCHEMA),
+    )
+
+
+def pool_size(cfg: HybridConfig, n: int) -> int:
+    """The pool a list of ``n`` is picked from: as much deeper than ``n`` as production's
+    ``top_n + extra_candidates`` is than ``top_n``."""
+    return max(n, math.ceil(n * (cfg.top_n + cfg.extra_candidates) / cfg.top_n))
+
+
+class HybridRecommender(Recommender):
+    """The blend of a fitted ALS model and content neighbours (see the module docstring).
+
+    ``songs`` is the catalogue (``song_idx``, ``artist``, ``title``; cold songs included);
+    ``content_neighbours`` and ``content_vectors`` come from the content and neighbours steps
+    (they never see plays). :meth:`candidates` is the scored pool, as deep as production's
+    ``top_n + extra_candidates`` is than ``top_n``; :meth:`rank` applies the blend, the
+    diversity rules and the cold slots to it.
+    """
+
+    name = "hybrid"
+
+    def __init__(
+        self,
+        cfg: HybridConfig,
+        songs: DataFrame,
+        als: AlsRecommender,
+        content_neighbours: DataFrame,
+        content_vectors: DataFrame,
+    ) -> None:
+        self.cfg = cfg
+        self.songs = songs
+        self.als = als
+        self.content_neighbours = content_neighbours
+        self.content_vectors = content_vectors.select(S.SONG, S.FEATURES)
+        self._cached: list[DataFrame] = []
+
+    def release(self) -> None:
+        """Unpersist what :meth:`tables` cached."""
+        for df in self._cached:
+            df.unpersist()
+        self._cached.clear()
+
+    def fit(self, interactions: DataFrame) -> HybridRecommender:
+        self._interactions = interactions
+        self.user_stats, self.catalogue = play_statistics(interactions, self.songs)
+        return self
+
+    def pool_size(self, n: int) -> int:
+        return pool_size(self.cfg, n)
+
+    def candidates(self, users: DataFrame | None, n: int) -> DataFrame:
+        """The scored candidate pool behind lists of ``n`` (``user_candidates`` columns)."""
+        check_n(n)
+        depth = self.pool_size(n)
+        played, user_stats = self.interactions, self.user_stats
+        user_factors = self.als.user_factors
+        if users is not None:
+            users = users.select(S.USER).distinct()
+            played = played.join(users, S.USER, "left_semi")
+            user_stats = user_stats.join(users, S.USER, "left_semi")
+            user_factors = user_factors.join(users, S.USER, "left_semi")
+        cf_topn = self.als.recommend(users, max(depth, self.als.cfg.top_n))
+        relation = neighbour_relation(
+            self.als.similar_items(self.als.cfg.neighbours_k), self.content_neighbours
+        )
+        signals = Signals(user_factors, self.als.item_factors, self.content_vectors)
+        return user_candidates(
+            played, user_stats, self.catalogue, cf_topn, relation, self.cfg, depth, signals
+        )
+
+    def rank(
+        self,
+        pool: DataFrame,
+        n: int,
+        *,
+        alpha: float | None = None,
+        max_per_artist: int | None = None,
+    ) -> DataFrame:
+        """The top ``n`` of a pool by the blend; ``alpha`` overrides each user's own."""
+        h = self.cfg
+        cap = h.max_per_artist if max_per_artist is None else max_per_artist
+        return rank_candidates(pool, h.novelty, cap, n, alpha, h.popularity_exponent, h.cold_slots)
+
+    def recommend(self, users: DataFrame | None, n: int) -> DataFrame:
+        ranked = self.rank(self.candidates(users, n), n)
+        return S.to_schema(ranked, S.TOPN_SCHEMA)
+
+    def tables(self) -> tuple[DataFrame, DataFrame]:
+        """``(user_candidates, user_recommendations)`` for every user, with reasons.
+
+        The pool stays cached until :meth:`release`: both tables are ranked from it.
+        """
+        pool = self.candidates(None, self.cfg.top_n).persist(StorageLevel.MEMORY_AND_DISK)
+        self._cached.append(pool)
+        return ranked_tables(pool, self.songs, self.cfg)
+
+    def similar_songs(self, k: int | None = None) -> DataFrame:
+        """The ``similar_songs`` table: collaborative and content neighbours blended."""
+        return similar_songs(
+            self.catalogue,
+            self.als.similar_items(self.als.cfg.neighbours_k),
+            self.content_neighbours,
+            k or self.cfg.similar_k,
+            self.cfg.similar_alpha,
+        )
+
+    def similar_items(self, k: int) -> DataFrame:
+        return S.to_schema(
+            self.similar_songs(k).select(
+                S.SONG,
+                F.col(S.SIMILAR).alias(S.NEIGHBOUR),
+                F.col(S.SCORE).alias(S.SIMILARITY),
+                S.RANK,
+            ),
+            S.NEIGHBOURS_SCHEMA,
+        )

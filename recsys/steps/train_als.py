@@ -7,16 +7,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from recsys import schemas as S
-from recsys.models.als import (
-    als_params,
-    fit_als,
-    item_factors,
-    neighbours_from_factors,
-    released_rdds,
-    tune_als,
-    user_factors,
-)
-from recsys.similarity import topn
+from recsys.evaluation.tuning import tune_als
+from recsys.models.als import AlsRecommender, als_params, released_rdds
+from recsys.storage.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -25,9 +18,7 @@ if TYPE_CHECKING:
 
 
 def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
-    """The train-als step: interactions -> factors, model, params, cf_user_topn, cf_neighbours."""
-    from recsys.storage.warehouse import Warehouse
-
+    """Fit ALS (after the grid search when ``als.tuning.enabled``), write its tables."""
     warehouse = Warehouse.from_config(cfg)
     interactions = warehouse.read_table(spark, run_id, S.INTERACTIONS).select(
         S.USER, S.SONG, S.PLAYS
@@ -44,32 +35,23 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
 
     with released_rdds(spark):
         started = time.perf_counter()
-        model = fit_als(interactions, als_cfg)
+        fitted = AlsRecommender(als_cfg).fit(interactions)
         fit_seconds = time.perf_counter() - started
-        warehouse.write_table(user_factors(model), run_id, S.USER_FACTORS)
-        warehouse.write_table(item_factors(model), run_id, S.ITEM_FACTORS)
-        model.write().overwrite().save(
+        warehouse.write_table(fitted.user_factors, run_id, S.USER_FACTORS)
+        warehouse.write_table(fitted.item_factors, run_id, S.ITEM_FACTORS)
+        fitted.model.write().overwrite().save(
             warehouse.spark_path(warehouse.model_uri(run_id, S.ALS_MODEL))
         )
 
     # Score from the written tables: exactly what was published, with a short lineage.
     users = warehouse.read_table(spark, run_id, S.USER_FACTORS)
     items = warehouse.read_table(spark, run_id, S.ITEM_FACTORS)
+    model = AlsRecommender.from_factors(als_cfg, interactions, users, items)
     started = time.perf_counter()
-    recs = topn.recommend_top_n(
-        users,
-        items,
-        interactions,
-        als_cfg.top_n,
-        block_size=als_cfg.block_size,
-        block_memory_mb=als_cfg.block_memory_mb,
-        partitions=als_cfg.score_partitions,
-    )
-    warehouse.write_table(recs, run_id, S.CF_USER_TOPN)
+    warehouse.write_table(model.recommend(None, als_cfg.top_n), run_id, S.CF_USER_TOPN)
     topn_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    neighbours = neighbours_from_factors(items, als_cfg)
-    warehouse.write_table(neighbours, run_id, S.CF_NEIGHBOURS)
+    warehouse.write_table(model.similar_items(als_cfg.neighbours_k), run_id, S.CF_NEIGHBOURS)
     neighbours_seconds = time.perf_counter() - started
 
     counts = {

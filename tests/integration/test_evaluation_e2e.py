@@ -7,29 +7,27 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
+from recsys.evaluation import checks, compare, split
 from recsys.evaluation import metrics as E
-from recsys.steps import run_steps
+from recsys.evaluation.report import report_markdown
+from recsys.models.popularity import popularity_recommender
 from recsys.storage.warehouse import Warehouse
-from tests.support import make_config
 
 pytestmark = pytest.mark.integration
-RUN_ID = "eval-e2e"
 KS = [10, 50]
 
 
 @pytest.fixture(scope="module")
-def ingested(spark, tiny_raw, tmp_path_factory):
+def ingested(spark, tiny_pipeline, tiny_raw):
+    """The tiny pipeline's ingested tables (tiny lyrics: 5 planted bad lines of 318)."""
+    cfg, run_id, _, _ = tiny_pipeline
     raw, _ = tiny_raw
-    cfg = make_config(
-        tmp_path_factory.mktemp("eval_e2e"), f"input.dir={raw}", "ingest.max_bad_fraction=0.05"
-    )  # tiny lyrics: 5 planted bad lines of 318
-    run_steps(spark, cfg, RUN_ID, ["ingest"], log=lambda _line: None)
     wh = Warehouse.from_config(cfg)
     return (
         raw,
-        wh.read_table(spark, RUN_ID, S.INTERACTIONS),
-        wh.read_table(spark, RUN_ID, S.USERS),
-        wh.read_table(spark, RUN_ID, S.SONGS),
+        wh.read_table(spark, run_id, S.INTERACTIONS),
+        wh.read_table(spark, run_id, S.USERS),
+        wh.read_table(spark, run_id, S.SONGS),
     )
 
 
@@ -61,11 +59,11 @@ def planted_genre_recommender(spark, raw, train, users, songs, test_users, n):
 
 def test_planted_structure_beats_popularity_beats_random(spark, ingested):
     raw, interactions, users, songs = ingested
-    train, test = E.holdout_split(interactions, 0.3, 0.3, 5, 42)
+    train, test = split.holdout_split(interactions, 0.3, 0.3, 5, 42)
     test_users = test.select(S.USER).distinct()
     assert test_users.count() > 20
     n = max(KS)
-    popularity = E.popularity_recommender(train, n, test_users)
+    popularity = popularity_recommender(train, n, test_users)
     planted = planted_genre_recommender(spark, raw, train, users, songs, test_users, n)
     hashed = F.xxhash64(S.USER, S.SONG, F.lit(3))
     random_order = (
@@ -77,16 +75,19 @@ def test_planted_structure_beats_popularity_beats_random(spark, ingested):
     models = {"random": random_order, S.MODEL_POPULARITY: popularity, "planted": planted}
     table = E.evaluate_models(models, test, KS, songs.count(), map_tau=500)
     rows = [r.asDict() for r in table.collect()]
-    got = {(r["model"], E.metric_key(r["metric"], r["k"])): r["value"] for r in rows}
+    got = {(r["model"], checks.metric_key(r["metric"], r["k"])): r["value"] for r in rows}
     for key in ("ndcg@10", "recall@50", "map@500"):
         assert got[("planted", key)] > got[(S.MODEL_POPULARITY, key)] > got[("random", key)]
     # popularity shows few songs, random shows many
     assert got[("random", "coverage@10")] > got[(S.MODEL_POPULARITY, "coverage@10")]
-    report = E.report_markdown(rows)
+    report = report_markdown(rows)
     print(report)  # visible with -s: the numbers on tiny data
     assert all(f"| {model} |" in report for model in models)
     # our metrics and Spark's agree on a real-looking model too
     ours = {k: v for (m, k), v in got.items() if m == S.MODEL_POPULARITY}
-    assert E.compare_metrics(ours, E.ranking_evaluator_metrics(popularity, test, KS)) == []
+    theirs = compare.ranking_evaluator_metrics(popularity, test, KS)
+    assert compare.compare_metrics(ours, theirs) == []
+        compare.compare_metrics(ours, compare.ranking_evaluator_metrics(popularity, test, KS)) == []
+    )
     train.unpersist()
     test.unpersist()

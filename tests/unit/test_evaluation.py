@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recsys import schemas as S
+from recsys.evaluation import checks, compare, report, split
 from recsys.evaluation import metrics as E
+from recsys.models import popularity
 
 RECS_DDL = "user_idx int, song_idx int, rank int"
 PAIRS_DDL = "user_idx int, song_idx int"
@@ -221,7 +223,7 @@ def test_bad_arguments_are_named(spark, hand_case):
     with pytest.raises(E.EvaluationError, match="catalogue_size"):
         E.catalogue_coverage(recs, [1], 0)
     with pytest.raises(E.EvaluationError, match="min_user_songs"):
-        E.holdout_split(test, 0.5, 0.5, 1, 0)
+        split.holdout_split(test, 0.5, 0.5, 1, 0)
 
 
 # --------------------------------------------------------------------------- oracle
@@ -266,9 +268,9 @@ def test_metrics_agree_with_spark_ranking_evaluator(random_frames):
     ks = [2, 5]  # |R| runs 1..8: both sides of every K
     assert {len(r) > 5 for r in relevant.values()} == {True, False}
     ours = E.ranking_metrics(recs_df, test_df, ks)
-    spark_ml = E.ranking_evaluator_metrics(recs_df, test_df, ks)
+    spark_ml = compare.ranking_evaluator_metrics(recs_df, test_df, ks)
     assert set(spark_ml) == set(ours)
-    assert E.compare_metrics(ours, spark_ml) == []
+    assert compare.compare_metrics(ours, spark_ml) == []
 
 
 def test_spark_counts_duplicates_twice_where_we_count_once(spark):
@@ -351,7 +353,7 @@ def as_set(df) -> set[tuple]:
 
 def test_split_partitions_the_input(plays):
     rows, df = plays
-    train, test = E.holdout_split(df, **SPLIT)
+    train, test = split.holdout_split(df, **SPLIT)
     assert train.is_cached and test.is_cached
     train_rows, test_rows = as_set(train), as_set(test)
     assert train_rows.isdisjoint(test_rows)
@@ -376,10 +378,10 @@ def test_split_partitions_the_input(plays):
 
 def test_split_is_deterministic_and_independent_of_partitioning(plays):
     _, df = plays
-    _, test_a = E.holdout_split(df.repartition(1), **SPLIT)
-    train_b, test_b = E.holdout_split(df.repartition(5, "song_idx"), **SPLIT)
+    _, test_a = split.holdout_split(df.repartition(1), **SPLIT)
+    train_b, test_b = split.holdout_split(df.repartition(5, "song_idx"), **SPLIT)
     assert as_set(test_a) == as_set(test_b)
-    _, test_c = E.holdout_split(df, **{**SPLIT, "seed": 12})
+    _, test_c = split.holdout_split(df, **{**SPLIT, "seed": 12})
     assert as_set(test_c) != as_set(test_a)  # the seed matters
     for frame in (test_a, train_b, test_b, test_c):
         frame.unpersist()
@@ -387,9 +389,9 @@ def test_split_is_deterministic_and_independent_of_partitioning(plays):
 
 def test_split_extremes(plays):
     rows, df = plays
-    _, none_out = E.holdout_split(df, **{**SPLIT, "user_fraction": 0.0})
+    _, none_out = split.holdout_split(df, **{**SPLIT, "user_fraction": 0.0})
     assert none_out.count() == 0
-    _, all_out = E.holdout_split(df, **{**SPLIT, "user_fraction": 1.0, "play_fraction": 1.0})
+    _, all_out = split.holdout_split(df, **{**SPLIT, "user_fraction": 1.0, "play_fraction": 1.0})
     n_songs = Counter(u for u, _, _ in rows)
     hidden = Counter(r.user_idx for r in all_out.collect())
     assert hidden == {u: n - 1 for u, n in n_songs.items() if n >= SPLIT["min_user_songs"]}
@@ -413,10 +415,10 @@ def test_popularity_recommender_by_hand(spark):
         ],
         S.TOPN_SCHEMA,
     )  # fmt: skip
-    got = E.popularity_recommender(train, 2)
+    got = popularity.popularity_recommender(train, 2)
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
     newcomer = spark.createDataFrame([(9,), (1,)], "user_idx int")
-    got = E.popularity_recommender(train, 2, newcomer)
+    got = popularity.popularity_recommender(train, 2, newcomer)
     assert {(r.user_idx, r.song_idx, r.rank) for r in got.collect()} == {
         (9, 2, 1), (9, 1, 2), (1, 3, 1), (1, 4, 2)
     }  # fmt: skip
@@ -425,7 +427,7 @@ def test_popularity_recommender_by_hand(spark):
 def test_popularity_never_recommends_played_songs(plays):
     rows, df = plays
     n = 30
-    got = E.popularity_recommender(df, n).collect()
+    got = popularity.popularity_recommender(df, n).collect()
     played = {(u, s) for u, s, _ in rows}
     assert not any((r.user_idx, r.song_idx) in played for r in got)
     catalogue = {s for _, s, _ in rows}
@@ -447,7 +449,7 @@ def test_evaluate_models_long_table(spark, random_frames):
     assert table.schema == S.METRICS_SCHEMA
     rows = table.collect()
     assert [r.model for r in rows][:1] == ["random"] and rows[-1].model == "perfect"
-    got = {(r.model, E.metric_key(r.metric, r.k)): r.value for r in rows}
+    got = {(r.model, checks.metric_key(r.metric, r.k)): r.value for r in rows}
     assert all(r.alpha is None for r in rows)
     users = list(relevant)
     expected_random = {
@@ -481,7 +483,7 @@ def test_report_markdown_table():
         {"model": "hybrid", "metric": "ndcg", "k": 2, "value": 0.25, "alpha": None},
         {"model": "hybrid", "metric": "ndcg", "k": 10, "value": 0.2, "alpha": 0.3},
     ]
-    text = E.report_markdown(rows)
+    text = report.report_markdown(rows)
     lines = text.strip().splitlines()
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
     assert cells[0] == ["model", "precision@10", "ndcg@2", "ndcg@10", "map@500"]
@@ -494,7 +496,7 @@ def test_report_markdown_table():
     assert table["hybrid (alpha=0.3)"]["ndcg@10"] == "0.2000"
     assert table["popularity"]["map@500"] == "–"
     assert table["hybrid"]["map@500"] == "0.2000"  # alone in its column: nothing to beat
-    assert E.report_markdown([]).strip() == "_No metrics._"
+    assert report.report_markdown([]).strip() == "_No metrics._"
 
 
 def test_paired_difference_by_hand(spark, hand_case):
@@ -503,7 +505,7 @@ def test_paired_difference_by_hand(spark, hand_case):
     baseline = spark.createDataFrame([(2, 21, 1)], RECS_DDL)
     per_user = E.per_user_ranking_metrics(recs, test, [2])
     base_per_user = E.per_user_ranking_metrics(baseline, test, [2])
-    got = E.paired_difference(per_user, base_per_user, [2], metrics=["recall"])["recall@2"]
+    got = compare.paired_difference(per_user, base_per_user, [2], metrics=["recall"])["recall@2"]
     # per-user recall@2, model minus baseline: user 1: 1/3 - 0, user 2: 1 - 1, user 3: 0 - 0
     diffs = [1 / 3, 0.0, 0.0]
     mean = sum(diffs) / 3
@@ -518,6 +520,6 @@ def test_paired_difference_by_hand(spark, hand_case):
     )
     assert got["mean"] == pytest.approx(means)
     # against itself: zero, with a zero-width interval
-    same = E.paired_difference(per_user, per_user, [2])
+    same = compare.paired_difference(per_user, per_user, [2])
     assert same["ndcg@2"]["mean"] == 0.0 and same["ndcg@2"]["ci95"] == 0.0
     assert set(same) == {"ndcg@2", "recall@2"}

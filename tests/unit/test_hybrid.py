@@ -5,23 +5,13 @@ from pyspark.sql import functions as F
 
 from recsys import schemas as S
 from recsys.config import HybridConfig
+from recsys.models import candidates as candidates_mod
 from recsys.models import hybrid
 
 POOL_SCHEMA = (
     "user_idx int, song_idx int, cf_score float, content_score float, popularity float, "
     "alpha float, artist string, reason_song_idx int"
 )
-
-
-@pytest.mark.parametrize(
-    "n_songs, expected",
-    [(0, 0.2), (1, 0.2), (3, 0.35), (5, 0.5), (12.5, 0.6), (20, 0.7), (1000, 0.7)],
-)
-def test_alpha_curve_interpolates_and_clamps(spark, n_songs, expected):
-    df = spark.createDataFrame([(float(n_songs),)], "n double")
-    col = hybrid.alpha_column(F.col("n"), [[5, 0.5], [1, 0.2], [20, 0.7]], default=0.9)
-    assert df.select(col.alias("a")).first()["a"] == pytest.approx(expected)
-    assert df.select(hybrid.alpha_column(F.col("n"), [], 0.9).alias("a")).first()["a"] == 0.9
 
 
 def pool(spark):
@@ -111,6 +101,15 @@ def test_cold_slots_take_the_last_places(spark, slots, cap, top_n, expected0):
     assert ranked(got, user=1) == [2, 1][:top_n]
 
 
+def recommend(interactions, users, songs, cf_topn, relation, cfg, signals=None):
+    """The hybrid step's two tables from hand-made model outputs."""
+    depth = hybrid.pool_size(cfg, cfg.top_n)
+    pool = hybrid.user_candidates(
+        interactions, users, songs, cf_topn, relation, cfg, depth, signals
+    )
+    return hybrid.ranked_tables(pool, songs, cfg)
+
+
 def tables(spark):
     # users 0 and 1 played songs 0..2; song 5 is cold (no plays) and only content reaches it
     interactions = spark.createDataFrame(
@@ -139,8 +138,8 @@ def tables(spark):
 def test_recommendations_exclude_played_reach_cold_songs_and_normalise(spark):
     interactions, users, songs, cf_topn, content_nbrs, cf_nbrs = tables(spark)
     cfg = HybridConfig(top_n=3, extra_candidates=3, alpha=0.5, alpha_curve=[])
-    relation = hybrid.neighbour_relation(cf_nbrs, content_nbrs)
-    candidates, recs = hybrid.recommend(interactions, users, songs, cf_topn, relation, cfg)
+    relation = candidates_mod.neighbour_relation(cf_nbrs, content_nbrs)
+    candidates, recs = recommend(interactions, users, songs, cf_topn, relation, cfg)
     rows = candidates.collect()
     played = {(r[S.USER], r[S.SONG]) for r in interactions.collect()}
     assert not played & {(r[S.USER], r[S.SONG]) for r in rows}
@@ -167,7 +166,7 @@ def test_recommendations_exclude_played_reach_cold_songs_and_normalise(spark):
     top = recs.filter("user_idx = 0").orderBy(S.RANK).collect()
     assert [r[S.SONG] for r in top][-1] == 5 and len(top) == 3
     no_slots = HybridConfig(top_n=3, extra_candidates=3, alpha=0.5, alpha_curve=[], cold_slots=0)
-    _, plain = hybrid.recommend(interactions, users, songs, cf_topn, relation, no_slots)
+    _, plain = recommend(interactions, users, songs, cf_topn, relation, no_slots)
     assert 5 not in [r[S.SONG] for r in plain.collect()]
     assert recs.groupBy(S.USER).count().agg(F.max("count")).first()[0] <= 3
 
@@ -196,7 +195,7 @@ def test_similar_songs_mark_sources_and_cold(spark):
 def test_signals_score_every_candidate_by_both_models(spark):
     interactions, users, songs, cf_topn, content_nbrs, cf_nbrs = tables(spark)
     cfg = HybridConfig(top_n=3, extra_candidates=3, alpha=0.5, alpha_curve=[])
-    relation = hybrid.neighbour_relation(cf_nbrs, content_nbrs)
+    relation = candidates_mod.neighbour_relation(cf_nbrs, content_nbrs)
     vec = S.FACTORS_SCHEMA[S.ITEM_FACTORS]
     # user 0 points along x; song 5 (cold: no factor) and song 4 differ only in content
     signals = hybrid.Signals(
@@ -218,7 +217,7 @@ def test_signals_score_every_candidate_by_both_models(spark):
             vec,
         ),
     )
-    candidates, _ = hybrid.recommend(interactions, users, songs, cf_topn, relation, cfg, signals)
+    candidates, _ = recommend(interactions, users, songs, cf_topn, relation, cfg, signals)
     u0 = {r[S.SONG]: r for r in candidates.filter("user_idx = 0").collect()}
     # cf dot products for user 0: 2 -> 0.9, 4 -> 0.5, 3 -> 0.2, cold 5 -> none (0)
     assert u0[2][S.CF_SCORE] == 1.0 and u0[3][S.CF_SCORE] == 0.0
