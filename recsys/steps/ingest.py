@@ -1,4 +1,8 @@
-"""The ingest step: raw files -> clean tables, quarantine and the quality report."""
+"""The ingest step: raw files -> clean tables, quarantine and the quality report.
+
+Finds and reads the raw files through :mod:`recsys.storage.raw`, parses them with
+:mod:`recsys.inputs` and writes through the :class:`~recsys.storage.warehouse.Warehouse`.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,22 @@ from typing import TYPE_CHECKING, Any
 from py4j.protocol import Py4JJavaError
 from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from recsys import schemas as S
-from recsys.errors import JobFailed
-from recsys.inputs.ingest import (
-    LYRICS,
-    MISMATCHES,
-    TRACKS,
-    TRIPLETS,
-    InputError,
-    _first_bad_line,
-    build_tables,
+from recsys.errors import InputError
+from recsys.inputs.lines import LYRICS, MISMATCHES, TRACKS, TRIPLETS
+from recsys.inputs.report import (
+    gate_failure,
+    lost_lines,
+    no_valid_triplets,
+    quality_report,
+    song_counts,
+)
+from recsys.inputs.tables import build_tables
+from recsys.storage.raw import (
     check_inputs,
     find_inputs,
     find_unreadable,
-    quality_report,
     read_failure,
     read_lines,
 )
@@ -70,10 +74,9 @@ def _ingest(
 ) -> dict[str, Any]:
     missing = [name for name, found in files.items() if not found]
     lines = {name: read_lines(spark, found, name) for name, found in files.items()}
-    result = build_tables(spark, lines, cfg.ingest.max_play_count)
+    result = build_tables(lines, cfg.ingest.max_play_count)
 
     wh.write_table(result.quarantine, run_id, S.QUARANTINE)
-    tables = {}
     for name, df in (
         (S.INTERACTIONS, result.interactions),
         (S.USERS, result.users),
@@ -82,55 +85,28 @@ def _ingest(
         (S.VOCABULARY, result.vocabulary),
     ):
         wh.write_table(df, run_id, name)
-    for name in (S.QUARANTINE, S.INTERACTIONS, S.USERS, S.SONGS, S.LYRICS, S.VOCABULARY):
-        tables[name] = wh.read_table(spark, run_id, name).count()
-    songs = wh.read_table(spark, run_id, S.SONGS)
-    song_stats = songs.agg(
-        F.sum(F.col("has_lyrics").cast("int")).alias("songs_with_lyrics"),
-        F.sum((~F.col("has_lyrics")).cast("int")).alias("songs_without_lyrics"),
-        F.sum((F.col("n_listeners") == 0).cast("int")).alias("songs_without_plays"),
-        F.sum((F.col("n_tracks") == 0).cast("int")).alias("songs_without_metadata"),
-    ).first()
+    tables = {
+        name: wh.read_table(spark, run_id, name).count()
+        for name in (S.QUARANTINE, S.INTERACTIONS, S.USERS, S.SONGS, S.LYRICS, S.VOCABULARY)
+    }
     report = quality_report(
         result.counts,
         tables,
-        {k: int(v or 0) for k, v in song_stats.asDict().items()},
+        song_counts(wh.read_table(spark, run_id, S.SONGS)),
         missing,
         cfg.ingest.max_bad_fraction,
     )
     report["files"] = files
     report["empty_files"] = empty_files
     wh.write_json(run_id, S.QUALITY_REPORT, report)
-    lost = {
-        n: e["unaccounted_lines"] for n, e in report["inputs"].items() if e["unaccounted_lines"]
-    }
-    if lost:
-        raise JobFailed(
-            f"ingest lost track of lines (lines not clean, quarantined or header): {lost}; "
-            f"see {wh.doc_uri(run_id, S.QUALITY_REPORT)}"
-        )
+    lost = lost_lines(report, wh.doc_uri(run_id, S.QUALITY_REPORT))
+    if lost is not None:
+        raise lost
     quarantine = wh.read_table(spark, run_id, S.QUARANTINE)
     if tables[S.INTERACTIONS] == 0:
-        trip = report["inputs"][TRIPLETS]
-        reasons = ", ".join(f"{r}={n}" for r, n in sorted(trip["quarantined"].items()))
-        raise InputError(
-            f"triplets: no valid triplet among the {trip['lines']} lines of "
-            f"{', '.join(files[TRIPLETS])}"
-            + (f" (quarantined: {reasons})" if reasons else "")
-            + _first_bad_line(quarantine, TRIPLETS)
-        )
+        raise no_valid_triplets(report, files[TRIPLETS], quarantine)
     if not report["passed"]:
-        failing = [
-            n for n, e in report["inputs"].items() if e["bad_fraction"] > report["max_bad_fraction"]
-        ]
-        raise JobFailed(
-            "ingest quality gate failed; the quarantine table and quality_report.json are "
-            f"written under {wh.run_uri(run_id)}. "
-            + " | ".join(
-                msg + _first_bad_line(quarantine, name)
-                for name, msg in zip(failing, report["gate_failures"], strict=True)
-            )
-        )
+        raise gate_failure(report, quarantine, wh.run_uri(run_id))
     return {
         "interactions": tables[S.INTERACTIONS],
         "users": tables[S.USERS],

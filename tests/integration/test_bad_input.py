@@ -18,22 +18,23 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
-from recsys.errors import JobFailed
-from recsys.inputs import ingest
+from recsys.errors import InputError, JobFailed
+from recsys.inputs.lines import LYRICS, MISMATCHES, TRACKS, TRIPLETS
+from recsys.inputs.tables import build_tables
 from recsys.steps import ingest as ingest_step
+from recsys.storage.raw import FileHead, check_file
 from recsys.storage.warehouse import Warehouse
 from tests.support import make_config
-
 from tests.unit.test_ingest_parsers import LINE_SCHEMA
 
 RUN = "bad-1"
 U1 = "b80344d063b5ccb3212f76538f3d9e43d87dca9e"
 U2 = "85c1f87fea955d09b4bec2e36aee110927aab90e"
 FILES = {
-    ingest.TRIPLETS: "train_triplets.txt",
-    ingest.TRACKS: "unique_tracks.txt",
-    ingest.MISMATCHES: "sid_mismatches.txt",
-    ingest.LYRICS: "mxm_dataset_train.txt",
+    TRIPLETS: "train_triplets.txt",
+    TRACKS: "unique_tracks.txt",
+    MISMATCHES: "sid_mismatches.txt",
+    LYRICS: "mxm_dataset_train.txt",
 }
 
 # (raw line bytes, expected reason or None for clean, line ending); the last line of each
@@ -91,10 +92,10 @@ LYRIC_CASES = [
     ("TRC,789,1:2,3:", "bad_word_count"),  # truncated
 ]
 CASES = {
-    ingest.TRIPLETS: TRIPLET_CASES,
-    ingest.TRACKS: TRACK_CASES,
-    ingest.MISMATCHES: MISMATCH_CASES,
-    ingest.LYRICS: LYRIC_CASES,
+    TRIPLETS: TRIPLET_CASES,
+    TRACKS: TRACK_CASES,
+    MISMATCHES: MISMATCH_CASES,
+    LYRICS: LYRIC_CASES,
 }
 
 
@@ -171,7 +172,7 @@ def test_messy_inputs_are_quarantined_with_their_reasons_and_nothing_is_lost(spa
         expected = Counter(r for _, r in cases if r not in (None, "#", "%"))
         assert report["inputs"][name]["quarantined"] == dict(expected), name
         assert report["inputs"][name]["clean_lines"] == sum(r is None for _, r in cases), name
-    lyrics = report["inputs"][ingest.LYRICS]
+    lyrics = report["inputs"][LYRICS]
     assert (lyrics["comment_lines"], lyrics["wordlist_lines"]) == (2, 1)
     # the quarantine holds each bad line with its file's line number and reason
     quarantine = Warehouse.from_config(cfg).read_table(spark, RUN, S.QUARANTINE)
@@ -184,8 +185,8 @@ def test_messy_inputs_are_quarantined_with_their_reasons_and_nothing_is_lost(spa
     }
     assert got == want
     stored = {(r["input"], r["line"]): r["raw"] for r in quarantine.collect()}
-    assert stored[(ingest.TRIPLETS, len(TRIPLET_CASES))] == f"{U2}\tSOB"  # the truncated tail
-    assert stored[(ingest.TRIPLETS, 16)] == f"{U1},SOAAA,1"
+    assert stored[(TRIPLETS, len(TRIPLET_CASES))] == f"{U2}\tSOB"  # the truncated tail
+    assert stored[(TRIPLETS, 16)] == f"{U1},SOAAA,1"
 
 
 def test_odd_ids_round_trip_and_huge_counts_never_reach_the_tables(spark, messy):
@@ -210,9 +211,7 @@ def test_odd_ids_round_trip_and_huge_counts_never_reach_the_tables(spark, messy)
 def test_gzip_inputs_that_are_meant_read_like_plain_text(spark, messy, tmp_path):
     raw, cfg, _ = messy
     contents = {name: file_bytes(cases) for name, cases in CASES.items()}
-    raw_gz = write_raw(
-        tmp_path / "raw", contents, gz=(ingest.TRIPLETS, ingest.TRACKS, ingest.LYRICS)
-    )
+    raw_gz = write_raw(tmp_path / "raw", contents, gz=(TRIPLETS, TRACKS, LYRICS))
     assert (raw_gz / "train_triplets.txt.gz").exists() and not (raw_gz / FILES["triplets"]).exists()
     cfg_gz, _ = run_ingest(spark, tmp_path, raw_gz, "ingest.max_bad_fraction=1.0")
     plain, zipped = Warehouse.from_config(cfg), Warehouse.from_config(cfg_gz)
@@ -235,11 +234,11 @@ def test_huge_play_counts_allowed_by_config_are_summed_without_overflow(spark):
     raws = [f"{U1}\tSOAAA\t{big}", f"{U1}\tSOAAA\t{big}", f"{U1}\tSOBBB\t{big}", f"{U2}\tSOBBB\t1"]
     empty = spark.createDataFrame([], LINE_SCHEMA)
     trip = spark.createDataFrame(
-        [(ingest.TRIPLETS, "t.txt", 0, i, r) for i, r in enumerate(raws)], LINE_SCHEMA
+        [(TRIPLETS, "t.txt", 0, i, r) for i, r in enumerate(raws)], LINE_SCHEMA
     )
-    lines = {ingest.TRIPLETS: trip, ingest.TRACKS: empty, ingest.MISMATCHES: empty}
-    lines[ingest.LYRICS] = empty
-    result = ingest.build_tables(spark, lines, max_play_count=big)
+    lines = {TRIPLETS: trip, TRACKS: empty, MISMATCHES: empty}
+    lines[LYRICS] = empty
+    result = build_tables(lines, max_play_count=big)
     got = {(r[S.USER], r[S.SONG]): r[S.PLAYS] for r in result.interactions.collect()}
     assert got == {(1, 0): big, (1, 1): big, (0, 1): 1}  # users sorted: U2 < U1
     n_plays = {r[S.USER_ID]: r["n_plays"] for r in result.users.collect()}
@@ -255,19 +254,19 @@ def test_empty_optional_inputs_run_on(spark, tmp_path):
     raw = write_raw(
         tmp_path / "raw",
         {
-            ingest.TRIPLETS: triplets,
-            ingest.TRACKS: b"",
-            ingest.MISMATCHES: b"",
-            ingest.LYRICS: b"# only a comment, no data and no word list\n",
+            TRIPLETS: triplets,
+            TRACKS: b"",
+            MISMATCHES: b"",
+            LYRICS: b"# only a comment, no data and no word list\n",
         },
     )
     cfg, summary = run_ingest(spark, tmp_path, raw)
     report = report_of(cfg)
     assert report["passed"] and summary["interactions"] == 2 and summary["songs"] == 2
     assert sorted(Path(p).name for p in report["empty_files"]) == sorted(
-        [FILES[ingest.TRACKS], FILES[ingest.MISMATCHES]]
+        [FILES[TRACKS], FILES[MISMATCHES]]
     )
-    assert report["inputs"][ingest.LYRICS]["header_lines"] == 1
+    assert report["inputs"][LYRICS]["header_lines"] == 1
     assert report["tables"][S.LYRICS] == 0 and report["tables"][S.VOCABULARY] == 0
     assert_accounted(report, raw)
 
@@ -276,21 +275,21 @@ def test_empty_optional_inputs_run_on(spark, tmp_path):
 def test_empty_triplets_file_is_a_clear_error_naming_it(spark, tmp_path, gz):
     raw = tmp_path / "raw"
     raw.mkdir()
-    name = FILES[ingest.TRIPLETS] + (".gz" if gz else "")
+    name = FILES[TRIPLETS] + (".gz" if gz else "")
     (raw / name).write_bytes(b"")
-    (raw / FILES[ingest.TRACKS]).write_bytes(b"TRA<SEP>SOAAA<SEP>a<SEP>t\n")
-    with pytest.raises(ingest.InputError, match=rf"triplets: \S*/{name} is empty \(0 bytes\)"):
+    (raw / FILES[TRACKS]).write_bytes(b"TRA<SEP>SOAAA<SEP>a<SEP>t\n")
+    with pytest.raises(InputError, match=rf"triplets: \S*/{name} is empty \(0 bytes\)"):
         run_ingest(spark, tmp_path, raw)
     assert not (tmp_path / "warehouse" / "runs" / RUN).exists()  # refused before writing
 
 
 def test_gzip_named_txt_is_refused_naming_the_file(spark, tmp_path):
-    raw = write_raw(tmp_path / "raw", {ingest.TRIPLETS: f"{U1}\tSOAAA\t3\n".encode()})
-    (raw / FILES[ingest.TRACKS]).write_bytes(gzip.compress(b"TRA<SEP>SOAAA<SEP>a<SEP>t\n"))
-    with pytest.raises(ingest.InputError) as err:
+    raw = write_raw(tmp_path / "raw", {TRIPLETS: f"{U1}\tSOAAA\t3\n".encode()})
+    (raw / FILES[TRACKS]).write_bytes(gzip.compress(b"TRA<SEP>SOAAA<SEP>a<SEP>t\n"))
+    with pytest.raises(InputError) as err:
         run_ingest(spark, tmp_path, raw)
     message = str(err.value)
-    assert f"tracks: file:{raw / FILES[ingest.TRACKS]} is gzip-compressed" in message
+    assert f"tracks: file:{raw / FILES[TRACKS]} is gzip-compressed" in message
     assert "rename it to end in .gz" in message
     assert not (tmp_path / "warehouse" / "runs" / RUN).exists()
 
@@ -299,7 +298,7 @@ def test_gz_file_that_is_not_gzip_is_refused(spark, tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "train_triplets.txt.gz").write_bytes(f"{U1}\tSOAAA\t3\n".encode())
-    with pytest.raises(ingest.InputError, match="train_triplets.txt.gz is named as gzip but"):
+    with pytest.raises(InputError, match="train_triplets.txt.gz is named as gzip but"):
         run_ingest(spark, tmp_path, raw)
 
 
@@ -316,7 +315,7 @@ def test_gz_file_that_is_not_gzip_is_refused(spark, tmp_path):
     ],
 )
 def test_check_file_by_first_bytes(head, codec, problem):
-    found = ingest.check_file("tracks", ingest.FileHead("/d/f", 100, codec, head))
+    found = check_file("tracks", FileHead("/d/f", 100, codec, head))
     if problem is None:
         assert found is None
     else:
@@ -329,7 +328,7 @@ def test_truncated_gzip_is_a_clear_error_naming_the_file(spark, tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "train_triplets.txt.gz").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ingest.InputError) as err:
+    with pytest.raises(InputError) as err:
         run_ingest(spark, tmp_path, raw)
     message = str(err.value)
     assert message.startswith(f"triplets: file:{raw}/train_triplets.txt.gz could not be read")
@@ -338,8 +337,8 @@ def test_truncated_gzip_is_a_clear_error_naming_the_file(spark, tmp_path):
 
 def test_wrong_delimiters_everywhere_end_in_an_error_with_a_hint(spark, tmp_path):
     lines = [f"{U1},SO{i:03d},{i + 1}" for i in range(5)]
-    raw = write_raw(tmp_path / "raw", {ingest.TRIPLETS: "\n".join(lines).encode() + b"\n"})
-    with pytest.raises(ingest.InputError) as err:
+    raw = write_raw(tmp_path / "raw", {TRIPLETS: "\n".join(lines).encode() + b"\n"})
+    with pytest.raises(InputError) as err:
         run_ingest(spark, tmp_path, raw)
     message = str(err.value)
     assert "triplets: no valid triplet among the 5 lines of" in message
@@ -353,15 +352,15 @@ def test_binary_garbage_fails_the_gate_naming_the_input_and_a_line(spark, tmp_pa
     rng = random.Random(3)
     garbage = bytes(rng.randrange(256) for _ in range(4000))
     triplets = "".join(f"{U1}\tSO{i:03d}\t1\n" for i in range(20)).encode()
-    raw = write_raw(tmp_path / "raw", {ingest.TRIPLETS: triplets, ingest.TRACKS: garbage})
+    raw = write_raw(tmp_path / "raw", {TRIPLETS: triplets, TRACKS: garbage})
     with pytest.raises(JobFailed) as err:
         run_ingest(spark, tmp_path, raw)
     message = str(err.value)
     assert "ingest quality gate failed" in message
     assert "tracks: " in message and "bad_encoding=" in message
-    assert "first: file:" + str(raw / FILES[ingest.TRACKS]) + ":" in message
+    assert "first: file:" + str(raw / FILES[TRACKS]) + ":" in message
     report = report_of(make_config(tmp_path))
-    assert not report["passed"] and report["inputs"][ingest.TRIPLETS]["clean_lines"] == 20
+    assert not report["passed"] and report["inputs"][TRIPLETS]["clean_lines"] == 20
     assert_accounted(report, raw)
 
 
@@ -369,18 +368,18 @@ def test_lyrics_without_their_word_list_is_a_clear_error(spark, tmp_path):
     raw = write_raw(
         tmp_path / "raw",
         {
-            ingest.TRIPLETS: f"{U1}\tSOAAA\t3\n".encode(),
-            ingest.LYRICS: b"# comment\nTRA,123,1:2,2:1\n",
+            TRIPLETS: f"{U1}\tSOAAA\t3\n".encode(),
+            LYRICS: b"# comment\nTRA,123,1:2,2:1\n",
         },
     )
-    with pytest.raises(ingest.InputError) as err:
+    with pytest.raises(InputError) as err:
         run_ingest(spark, tmp_path, raw)
     assert "lyrics: no '%' word-list line found" in str(err.value)
-    assert str(raw / FILES[ingest.LYRICS]) in str(err.value)
+    assert str(raw / FILES[LYRICS]) in str(err.value)
 
 
 def test_missing_triplets_names_the_pattern(spark, tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
-    with pytest.raises(ingest.InputError, match=r"triplets: no file matches .*train_triplets"):
+    with pytest.raises(InputError, match=r"triplets: no file matches .*train_triplets"):
         run_ingest(spark, tmp_path, raw)

@@ -144,8 +144,8 @@ def test_bad_fraction_gate_fails_after_writing_the_quarantine(spark, tmp_path):
 
 
 def test_no_triplets_is_a_clear_error(spark, tmp_path):
-    from recsys.inputs import ingest
+    from recsys.errors import InputError
 
     cfg = make_config(tmp_path, f"input.dir={tmp_path / 'nothing'}")
-    with pytest.raises(ingest.InputError, match="triplets: no file matches"):
+    with pytest.raises(InputError, match="triplets: no file matches"):
         ingest_step.run(spark, cfg, "empty")

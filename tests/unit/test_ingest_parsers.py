@@ -6,7 +6,16 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from recsys import schemas as S
-from recsys.inputs import ingest
+from recsys.inputs.lines import with_line_numbers
+from recsys.inputs.parsers import (
+    parse_lyrics,
+    parse_mismatches,
+    parse_tracks,
+    parse_triplets,
+    parse_vocabulary,
+)
+from recsys.inputs.tables import dense_index
+from recsys.storage.raw import read_lines
 
 LINE_SCHEMA = T.StructType(
     [
@@ -49,7 +58,7 @@ def test_triplets_good_and_malformed(spark):
         f"{USER}\ufffd\tSOAKIMP12A8C130995\t1",
         f"{USER},SOAKIMP12A8C130995,1",
     ]
-    parsed = ingest.parse_triplets(lines_df(spark, "triplets", raws), max_play_count=100_000)
+    parsed = parse_triplets(lines_df(spark, "triplets", raws), max_play_count=100_000)
     assert reasons(parsed) == [
         None,
         None,
@@ -87,7 +96,7 @@ def test_tracks_keep_odd_titles_and_reject_bad_lines(spark):
         "TRA<SEP>SOB<SEP>a<SEP>b<SEP>c",
         "",
     ]
-    parsed = ingest.parse_tracks(lines_df(spark, "tracks", raws))
+    parsed = parse_tracks(lines_df(spark, "tracks", raws))
     assert reasons(parsed) == [
         None,
         None,
@@ -108,7 +117,7 @@ def test_mismatch_lines(spark):
         "ERROR <SOUMNSI12AB0182807 TRMMGKQ128F9325E10>",
         "",
     ]
-    parsed = ingest.parse_mismatches(lines_df(spark, "mismatches", raws))
+    parsed = parse_mismatches(lines_df(spark, "mismatches", raws))
     assert reasons(parsed) == [None, "unparseable_mismatch", "empty_line"]
     first = parsed.orderBy("_mid").first()
     assert (first[S.SONG_ID], first[S.TRACK_ID]) == ("SOUMNSI12AB0182807", "TRMMGKQ128F9325E10")
@@ -130,14 +139,14 @@ def test_lyrics_lines_and_vocabulary(spark):
         ",2495,1:1",
     ]
     lines = lines_df(spark, "lyrics", raws)
-    vocab = ingest.parse_vocabulary(lines)
+    vocab = parse_vocabulary(lines)
     assert sorted(tuple(r) for r in vocab.collect()) == [
         (1, "i"),
         (2, "the"),
         (3, "you"),
         (4, "love"),
     ]
-    parsed = ingest.parse_lyrics(lines, vocab_size=4)
+    parsed = parse_lyrics(lines, vocab_size=4)
     assert reasons(parsed) == [
         None,
         None,
@@ -157,7 +166,7 @@ def test_lyrics_lines_and_vocabulary(spark):
 @pytest.mark.parametrize("n_partitions", [1, 3])
 def test_dense_index_is_contiguous_and_sorted(spark, n_partitions):
     ids = spark.createDataFrame([(f"id{i:03d}",) for i in range(50)] * 2, "user_id string")
-    mapping = ingest.dense_index(ids.repartition(n_partitions), "user_id", "user_idx")
+    mapping = dense_index(ids.repartition(n_partitions), "user_id", "user_idx")
     rows = sorted((r["user_idx"], r["user_id"]) for r in mapping.collect())
     assert rows == [(i, f"id{i:03d}") for i in range(50)]
 
@@ -167,9 +176,9 @@ def test_line_numbers_follow_the_file(spark, tmp_path):
     path.write_text("".join(f"line{i}\n" for i in range(1, 2001)))
     spark.conf.set("spark.sql.files.maxPartitionBytes", "4000")
     try:
-        lines = ingest.read_lines(spark, [str(path)], "triplets")
+        lines = read_lines(spark, [str(path)], "triplets")
         assert lines.rdd.getNumPartitions() > 2
-        numbered = ingest.with_line_numbers(lines, lines.filter(F.col("raw").endswith("7")))
+        numbered = with_line_numbers(lines, lines.filter(F.col("raw").endswith("7")))
         got = [(r["line"], r["raw"]) for r in numbered.collect()]
     finally:
         spark.conf.unset("spark.sql.files.maxPartitionBytes")

@@ -2,10 +2,10 @@
 
 Parsers: random lines built from valid and invalid fragments (odd ids, wrong separators,
 huge and malformed counts, invalid UTF-8 bytes, Unicode line separators) are classified by a
-pure-Python reference written from the rules in ``recsys.ingest``; the Spark parser must give
-the same reason (and the same fields for clean lines). Each example is a batch of lines parsed
-in one DataFrame so a few examples cover many lines. Lines hold raw bytes (a binary column
-cast to string keeps them undecoded, exactly as Spark's text reader does).
+pure-Python reference written from the rules in ``recsys.inputs.parsers``; the Spark parser
+must give the same reason (and the same fields for clean lines). Each example is a batch of
+lines parsed in one DataFrame so a few examples cover many lines. Lines hold raw bytes (a
+binary column cast to string keeps them undecoded, exactly as Spark's text reader does).
 
 Metrics: Spark's per-user metrics on random lists with rank gaps, ties and duplicates stay in
 [0, 1], give 1 for a perfect list, do not change when the list is permuted (recall at a K
@@ -25,7 +25,8 @@ from pyspark.sql import types as T
 
 from recsys import schemas as S
 from recsys.evaluation import metrics as E
-from recsys.inputs import ingest
+from recsys.inputs.lines import LINE_COLS
+from recsys.inputs.parsers import parse_lyrics, parse_mismatches, parse_tracks, parse_triplets
 
 from .test_evaluation import ref_ranked, ref_user
 
@@ -247,7 +248,7 @@ def without_line_breaks(lines: list[bytes]) -> list[bytes]:
 def lines_frame(spark, name: str, lines: list[bytes]):
     rows = [(name, "f.txt", 0, i, bytearray(line)) for i, line in enumerate(lines)]
     frame = spark.createDataFrame(rows, BYTE_LINES)
-    return frame.select(*ingest.LINE_COLS[:-1], F.col("raw_bytes").cast("string").alias("raw"))
+    return frame.select(*LINE_COLS[:-1], F.col("raw_bytes").cast("string").alias("raw"))
 
 
 def by_line(parsed, *fields: str) -> dict[int, tuple]:
@@ -275,21 +276,21 @@ def compare(parsed_rows: dict[int, tuple], ref, lines: list[bytes]) -> None:
 @given(st.lists(triplet_line, min_size=30, max_size=60).map(without_line_breaks))
 @example(lines=["u\tSO\t12\u2028".encode(), b"u\tSO\t 12 "])
 def test_triplet_parser_matches_the_reference(spark, lines):
-    parsed = ingest.parse_triplets(lines_frame(spark, "triplets", lines), MAX_PLAYS)
+    parsed = parse_triplets(lines_frame(spark, "triplets", lines), MAX_PLAYS)
     compare(by_line(parsed, S.USER_ID, S.SONG_ID, S.PLAYS), ref_triplet, lines)
 
 
 @SPARK_SETTINGS
 @given(st.lists(track_line, min_size=30, max_size=60).map(without_line_breaks))
 def test_track_parser_matches_the_reference(spark, lines):
-    parsed = ingest.parse_tracks(lines_frame(spark, "tracks", lines))
+    parsed = parse_tracks(lines_frame(spark, "tracks", lines))
     compare(by_line(parsed, S.TRACK_ID, S.SONG_ID, S.ARTIST, S.TITLE), ref_track, lines)
 
 
 @SPARK_SETTINGS
 @given(st.lists(mismatch_line, min_size=30, max_size=60).map(without_line_breaks))
 def test_mismatch_parser_matches_the_reference(spark, lines):
-    parsed = ingest.parse_mismatches(lines_frame(spark, "mismatches", lines))
+    parsed = parse_mismatches(lines_frame(spark, "mismatches", lines))
     compare(by_line(parsed, S.SONG_ID, S.TRACK_ID), ref_mismatch, lines)
 
 
@@ -298,7 +299,7 @@ def test_mismatch_parser_matches_the_reference(spark, lines):
 # found by this test: Java's $ matched before U+2028, so these parsed clean with a null count
 @example(lines=["TRA,123,1:2\u2028".encode(), "TRA,12\x85,1:2".encode(), b"TRA,1,1:2"])
 def test_lyrics_parser_matches_the_reference(spark, lines):
-    parsed = ingest.parse_lyrics(lines_frame(spark, "lyrics", lines), VOCAB)
+    parsed = parse_lyrics(lines_frame(spark, "lyrics", lines), VOCAB)
     compare(by_line(parsed, S.TRACK_ID, S.WORD_IDX, S.WORD_COUNT), ref_lyric, lines)
 
 
