@@ -1,0 +1,116 @@
+"""The EMR sections: the cluster, its node roles, managed scaling and the nightly schedule.
+
+Only the ``recsys emr`` commands read them; :mod:`recsys.emr.checks` adds the checks an EMR
+run needs beyond types and ranges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from recsys.config.validate import spec
+
+
+@dataclass(frozen=True)
+class EmrNodesConfig:
+    """One node role (primary, core or task) of the EMR cluster."""
+
+    instance_types: list[str] = spec(
+        factory=lambda: ["m5.xlarge"],
+        doc="EC2 types, e.g. r5.2xlarge; fleets use all of them, groups the first",
+    )
+    count: int = spec(1, min=0, doc="instances (fleet units = instances here)")
+    market: str = spec("ON_DEMAND", choices=("ON_DEMAND", "SPOT"))
+    ebs_gb: int = spec(64, min=0, doc="gp3 EBS volume per instance; 0 for none")
+
+
+_WORKER_TYPES = ("r5.2xlarge", "r5a.2xlarge", "r6i.2xlarge")
+
+
+@dataclass(frozen=True)
+class EmrCoreNodesConfig(EmrNodesConfig):
+    """Core nodes (YARN + HDFS): memory-optimised, Spot by default."""
+
+    instance_types: list[str] = spec(factory=lambda: list(_WORKER_TYPES))
+    count: int = spec(2, min=0)
+    market: str = spec("SPOT", choices=("ON_DEMAND", "SPOT"))
+
+
+@dataclass(frozen=True)
+class EmrTaskNodesConfig(EmrNodesConfig):
+    """Task nodes (YARN only): Spot capacity that managed scaling adds and removes."""
+
+    instance_types: list[str] = spec(factory=lambda: list(_WORKER_TYPES))
+    count: int = spec(0, min=0)
+    market: str = spec("SPOT", choices=("ON_DEMAND", "SPOT"))
+
+
+@dataclass(frozen=True)
+class EmrScalingConfig:
+    """EMR managed scaling bounds (core + task instances)."""
+
+    enabled: bool = spec(True)
+    min_units: int = spec(2, min=1)
+    max_units: int = spec(12, min=1)
+    max_on_demand_units: int = spec(3, min=0, doc="above this, scaling adds Spot capacity")
+    max_core_units: int = spec(4, min=1, doc="above this, scaling adds task nodes")
+
+
+@dataclass(frozen=True)
+class EmrScheduleConfig:
+    """The nightly Step Functions state machine and its EventBridge Scheduler schedule."""
+
+    cron: str = spec("cron(0 2 * * ? *)", doc="EventBridge Scheduler expression")
+    timezone: str = spec("UTC", doc="IANA time zone of the cron expression")
+    state_machine_name: str = spec("recsys-nightly")
+    state_machine_role_arn: Optional[str] = spec(
+        None, doc="role Step Functions assumes to create clusters and add steps"
+    )
+    schedule_name: str = spec("recsys-nightly")
+    schedule_group: str = spec("default")
+    scheduler_role_arn: Optional[str] = spec(
+        None, doc="role EventBridge Scheduler assumes to start the state machine"
+    )
+    enabled: bool = spec(True)
+
+
+@dataclass(frozen=True)
+class EmrConfig:
+    region: str = spec("us-east-1")
+    release_label: str = spec("emr-7.13.0", doc="must ship the Spark that pyspark pins")
+    code_prefix: Optional[str] = spec(
+        None, doc="s3://bucket/prefix; packages go to <code_prefix>/<version>/"
+    )
+    log_uri: Optional[str] = spec(None, doc="s3:// prefix for cluster and step logs")
+    cluster_name: str = spec("recsys")
+    service_role: str = spec("EMR_DefaultRole")
+    job_flow_role: str = spec("EMR_EC2_DefaultRole", doc="EC2 instance profile of the nodes")
+    subnet_ids: list[str] = spec(factory=list, doc="fleets pick among all; groups use the first")
+    ec2_key_name: Optional[str] = spec(None)
+    instance_mode: str = spec("fleets", choices=("fleets", "groups"))
+    primary: EmrNodesConfig = spec(factory=EmrNodesConfig)
+    core: EmrCoreNodesConfig = spec(factory=EmrCoreNodesConfig)
+    task: EmrTaskNodesConfig = spec(factory=EmrTaskNodesConfig)
+    spot_timeout_minutes: int = spec(
+        20, min=5, max=1440, doc="fleets: wait this long for Spot, then take on-demand"
+    )
+    managed_scaling: EmrScalingConfig = spec(factory=EmrScalingConfig)
+    python: str = spec("/usr/bin/python3.11", doc="interpreter on the nodes (EMR 7 ships 3.11)")
+    definitions_dir: str = spec(
+        "emr", doc="cluster/ASL templates, classifications, bootstrap (relative to the repo)"
+    )
+    spark_defaults: dict = spec(
+        factory=dict, doc="spark-defaults merged over emr/configurations.json"
+    )
+    action_on_failure: Optional[str] = spec(
+        None,
+        choices=("TERMINATE_CLUSTER", "CANCEL_AND_WAIT"),
+        doc="default: TERMINATE_CLUSTER on a transient cluster, CANCEL_AND_WAIT on a running one",
+    )
+    idle_timeout_seconds: int = spec(
+        3600, min=60, doc="auto-termination of an idle scheduled cluster (safety net)"
+    )
+    tags: dict[str, str] = spec(factory=lambda: {"project": "recsys"})
+    schedule: EmrScheduleConfig = spec(factory=EmrScheduleConfig)
+    extra: dict = spec(factory=dict, doc="further RunJobFlow request fields, merged on top")

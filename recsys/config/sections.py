@@ -1,0 +1,245 @@
+"""The pipeline's config sections: Spark, inputs, storage and one per step.
+
+Every field says its default, bounds and allowed values (:func:`~recsys.config.validate.spec`);
+a section whose fields constrain each other checks them in ``check(key)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from recsys.config.validate import spec
+from recsys.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    app_name: str = spec("recsys")
+    master: Optional[str] = spec(None, doc="local[N] for local runs; unset on EMR")
+    shuffle_partitions: int = spec(200, min=1)
+    driver_memory: Optional[str] = spec(None)
+    executor_memory: Optional[str] = spec(None)
+    checkpoint_dir: Optional[str] = spec(None, doc="default: <warehouse.dir>/_checkpoints")
+    kryo: bool = spec(True)
+    log_level: str = spec("WARN", choices=("ALL", "DEBUG", "INFO", "WARN", "ERROR", "OFF"))
+    extra: dict = spec(factory=dict, doc="any further spark.* settings")
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    dir: str = spec("data/sample", doc="local folder or s3:// prefix of the raw files")
+    triplets: str = spec("train_triplets.txt", doc="file name or glob; .gz also read")
+    tracks: str = spec("unique_tracks.txt")
+    mismatches: str = spec("sid_mismatches.txt")
+    lyrics: str = spec("mxm_dataset_*.txt")
+
+
+@dataclass(frozen=True)
+class WarehouseConfig:
+    dir: str = spec("warehouse", doc="local folder or s3:// prefix for runs/<run_id>/")
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    s3_endpoint: Optional[str] = spec(None, doc="custom S3 endpoint (tests); unset for AWS")
+    spark_s3_scheme: str = spec("s3", choices=("s3", "s3a"), doc="s3 on EMR, s3a elsewhere")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    max_bad_fraction: float = spec(0.01, min=0.0, max=1.0, doc="malformed lines / all lines")
+    max_play_count: int = spec(100_000, min=1, max=2**31 - 1, doc="plays above are quarantined")
+
+
+STORAGE_LEVELS = (
+    "MEMORY_AND_DISK",
+    "MEMORY_AND_DISK_SER",
+    "MEMORY_ONLY",
+    "MEMORY_ONLY_SER",
+    "DISK_ONLY",
+    "NONE",
+)
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    enabled: bool = spec(False)
+    ranks: list[int] = spec(factory=lambda: [16, 32])
+    reg_params: list[float] = spec(factory=lambda: [0.01, 0.1])
+    alphas: list[float] = spec(factory=lambda: [1.0, 10.0])
+    validation_user_fraction: float = spec(0.2, min=0.0, max=1.0)
+    holdout_play_fraction: float = spec(
+        0.3, min=0.0, max=1.0, doc="share of a validation user's songs held out (at least 1)"
+    )
+    k: int = spec(10, min=1)
+
+    def check(self, key: str) -> None:
+        """Each grid is a non-empty list of values at or above its minimum."""
+        for name, lowest in (("ranks", 1), ("reg_params", 0.0), ("alphas", 0.0)):
+            values = getattr(self, name)
+            if not values:
+                raise ConfigError(f"{key}.{name}: expected a non-empty list of numbers")
+            for i, v in enumerate(values):
+                if v < lowest:
+                    raise ConfigError(f"{key}.{name}[{i}]: {v!r} is below the minimum {lowest}")
+
+
+@dataclass(frozen=True)
+class AlsConfig:
+    rank: int = spec(32, min=1, max=1024)
+    reg_param: float = spec(0.1, min=0.0)
+    alpha: float = spec(10.0, min=0.0)
+    max_iter: int = spec(10, min=1)
+    confidence: str = spec("log", choices=("raw", "log", "binary"))
+    log_eps: float = spec(1.0, min=1e-9)
+    num_user_blocks: int = spec(4, min=1)
+    num_item_blocks: int = spec(4, min=1)
+    checkpoint_interval: int = spec(5, min=-1)
+    seed: int = spec(42)
+    top_n: int = spec(50, min=1, doc="candidates per user written to cf_user_topn")
+    neighbours_k: int = spec(20, min=1)
+    neighbours_method: str = spec("exact", choices=("exact", "lsh"))
+    block_size: int = spec(4096, min=16, doc="users per numpy scoring block")
+    block_memory_mb: int = spec(
+        256, min=1, doc="cap on one block's score matrix; shrinks block_size for big catalogues"
+    )
+    score_partitions: int = spec(
+        0, min=0, doc="tasks scoring top-N and neighbours; 0 = twice the default parallelism"
+    )
+    intermediate_storage_level: str = spec(
+        "MEMORY_AND_DISK", choices=STORAGE_LEVELS[:-1], doc="ALS's per-iteration blocks"
+    )
+    final_storage_level: str = spec(
+        "MEMORY_AND_DISK", choices=STORAGE_LEVELS, doc="ALS's returned factor RDDs"
+    )
+    lsh_bucket_length: float = spec(0.2, min=1e-6, doc="neighbours_method=lsh only")
+    lsh_num_hash_tables: int = spec(3, min=1)
+    lsh_hashes_per_table: int = spec(1, min=1, doc="BRP hashes AND-ed into one bucket key")
+    lsh_max_candidates: int = spec(200, min=2, doc="cap on songs per bucket chunk")
+    lsh_min_similarity: float = spec(0.0, min=-1.0, max=1.0, doc="cosine floor")
+    tuning: TuningConfig = spec(factory=TuningConfig)
+
+
+@dataclass(frozen=True)
+class ContentConfig:
+    min_doc_freq: int = spec(2, min=0, doc="terms in fewer songs get IDF 0 (lyrics and metadata)")
+    w2v_vector_size: int = spec(32, min=2)
+    w2v_min_count: int = spec(3, min=0)
+    w2v_max_iter: int = spec(1, min=1)
+    w2v_max_sentence_length: int = spec(1000, min=10, doc="lyric words per song sentence")
+    w2v_num_partitions: int = spec(1, min=1, doc="Word2Vec training partitions")
+    w2v_window_size: int = spec(5, min=1)
+    lda_k: int = spec(16, min=2)
+    lda_max_iter: int = spec(20, min=1)
+    lda_subsampling_rate: float = spec(
+        0.05, min=1e-6, max=1.0, doc="share of songs per online LDA mini-batch"
+    )
+    lda_top_words: int = spec(10, min=1)
+    projection_dim: int = spec(
+        128, min=2, doc="random-projection size of each sparse TF-IDF part before PCA"
+    )
+    weight_tfidf: float = spec(1.0, min=0.0)
+    weight_w2v: float = spec(1.0, min=0.0)
+    weight_lda: float = spec(1.0, min=0.0)
+    weight_metadata: float = spec(0.5, min=0.0)
+    dim: int = spec(64, min=2, doc="dimension of the combined content vector")
+    seed: int = spec(42)
+
+    def check(self, key: str) -> None:
+        """``dim`` fits in the columns the weighted parts give before PCA."""
+        combined = (
+            (self.projection_dim if self.weight_tfidf > 0 else 0)
+            + (self.projection_dim if self.weight_metadata > 0 else 0)
+            + (self.w2v_vector_size if self.weight_w2v > 0 else 0)
+            + (self.lda_k if self.weight_lda > 0 else 0)
+        )
+        if self.dim > combined:
+            raise ConfigError(
+                f"{key}.dim: {self.dim} is larger than the {combined} columns the weighted parts "
+                "give (projection_dim per TF-IDF part, w2v_vector_size, lda_k); lower content.dim"
+            )
+
+
+@dataclass(frozen=True)
+class NeighboursConfig:
+    k: int = spec(20, min=1)
+    method: str = spec("lsh", choices=("lsh", "exact"))
+    bucket_length: float = spec(0.15, min=1e-6)
+    num_hash_tables: int = spec(24, min=1)
+    hashes_per_table: int = spec(3, min=1, doc="BRP hashes AND-ed into one bucket key")
+    max_candidates: int = spec(300, min=2, doc="cap on songs per bucket chunk, so per song")
+    min_similarity: float = spec(
+        0.0, min=-1.0, max=1.0, doc="cosine floor; distance threshold sqrt(2 - 2 * floor)"
+    )
+    recall_sample: int = spec(200, min=0, doc="songs checked against exact top K")
+    block_size: int = spec(4096, min=1, doc="exact search: query songs per numpy block ...")
+    block_memory_mb: int = spec(256, min=1, doc="... capped so a block's scores stay this small")
+    seed: int = spec(42)
+
+
+@dataclass(frozen=True)
+class HybridConfig:
+    top_n: int = spec(20, min=1)
+    extra_candidates: int = spec(30, min=0)
+    alpha: float = spec(0.75, min=0.0, max=1.0, doc="weight of the collaborative score")
+    alpha_curve: list = spec(
+        factory=list,
+        doc="[[songs_played, alpha], ...] interpolated; empty uses alpha",
+    )
+    max_per_artist: int = spec(0, min=0, doc="0 disables the artist cap")
+    novelty: float = spec(0.0, min=0.0, max=1.0)
+    seeds_per_user: int = spec(10, min=1, doc="most played songs whose neighbours are candidates")
+    popularity_exponent: float = spec(
+        2.0, min=0.0, doc="content score weighted by popularity ** this in the blend; 0 = none"
+    )
+    cold_slots: int = spec(
+        1, min=0, doc="last places of each list for songs nobody played, nearest by content"
+    )
+    similar_k: int = spec(20, min=1)
+    similar_alpha: float = spec(0.5, min=0.0, max=1.0)
+
+    def check(self, key: str) -> None:
+        """Each ``alpha_curve`` point is ``[songs_played, alpha]`` with alpha in [0, 1]."""
+        for i, point in enumerate(self.alpha_curve):
+            ok = (
+                isinstance(point, list)
+                and len(point) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)
+                and 0.0 <= point[1] <= 1.0
+            )
+            if not ok:
+                raise ConfigError(
+                    f"{key}.alpha_curve[{i}]: expected [songs_played, alpha] with alpha in "
+                    f"[0, 1], got {point!r}"
+                )
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    holdout_user_fraction: float = spec(0.2, min=0.0, max=1.0)
+    holdout_play_fraction: float = spec(0.3, min=0.0, max=1.0)
+    min_user_songs: int = spec(5, min=2)
+    ks: list = spec(factory=lambda: [10, 50])
+    map_tau: int = spec(
+        500, min=0, doc="also report MAP at this cut-off (MSD Challenge mAP@500); 0 skips"
+    )
+    alpha_sweep: list = spec(
+        factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], doc="hybrid alphas also evaluated; [] skips"
+    )
+    seed: int = spec(42)
+
+    def check(self, key: str) -> None:
+        """``ks`` are positive integers and ``alpha_sweep`` numbers in [0, 1]."""
+        for i, k in enumerate(self.ks):
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise ConfigError(f"{key}.ks[{i}]: expected a positive integer, got {k!r}")
+        for i, a in enumerate(self.alpha_sweep):
+            if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0.0 <= a <= 1.0:
+                raise ConfigError(f"{key}.alpha_sweep[{i}]: expected a number in [0, 1], got {a!r}")
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    gate_metric: str = spec("ndcg@10")
+    require_beat_popularity: bool = spec(True)
