@@ -63,7 +63,7 @@ MALFORMED_REASONS = (
     "word_index_out_of_range",
     "bad_mxm_id",
 )
-FILTERED_REASONS = ("song_in_mismatch_list", "track_in_mismatch_list")
+FILTERED_REASONS = ("song_in_mismatch_list",)
 MALFORMED = "malformed"
 FILTERED = "filtered"
 
