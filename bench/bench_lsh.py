@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from recsys import config as config_mod  # noqa: E402
-from recsys import lsh  # noqa: E402
 from recsys import schemas as S  # noqa: E402
+from recsys.similarity import lsh, topn  # noqa: E402
 
 # (bucket_length, num_hash_tables, hashes_per_table, max_candidates)
 SETTINGS = [
@@ -100,11 +100,8 @@ def main(argv=None) -> int:
         print(f"{source}: {n} songs with a non-zero vector, dim {dim}, k {args.k}")
 
         exact, exact_s = timed(
-            lsh.exact_neighbours(
-                vectors,
-                args.k,
-                query_block_rows=ncfg.query_block_rows,
-                candidate_block_rows=ncfg.candidate_block_rows,
+            topn.exact_neighbours(
+                vectors, args.k, block_size=ncfg.block_size, block_memory_mb=ncfg.block_memory_mb
             )
         )
         rows = [{"method": "exact", "seconds": round(exact_s, 1), "recall": 1.0}]

@@ -26,7 +26,6 @@ tables are merged into the final top K.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -43,17 +42,7 @@ from recsys.errors import NeighbourError
 
 UNIT = "unit"
 _TABLE, _KEY, _CHUNK, _ORDER = "lsh_table", "lsh_key", "lsh_chunk", "lsh_order"
-_BLOCK = "block"
 
-_PACKED_SCHEMA = T.StructType(
-    [
-        T.StructField(_BLOCK, T.IntegerType(), False),
-        T.StructField("ids", T.BinaryType(), False),
-        T.StructField("matrix", T.BinaryType(), False),
-        T.StructField("rows", T.IntegerType(), False),
-        T.StructField("dim", T.IntegerType(), False),
-    ]
-)
 _PAIR_SCHEMA = T.StructType(
     [
         T.StructField(S.SONG, T.IntegerType(), False),
@@ -253,133 +242,6 @@ def bucket_stats(buckets: DataFrame) -> dict[str, Any]:
         F.sum(F.col("n") * F.col("n")).alias("pairs_unchunked"),
     ).first()
     return row.asDict()
-
-
-# ----------------------------------------------------------------------------- exact
-
-
-def _pack_blocks(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    for pdf in batches:
-        for block, part in pdf.groupby(_BLOCK, sort=True):
-            ids = part[S.SONG].to_numpy(dtype=np.int32)
-            matrix = np.stack(part[UNIT].to_numpy()).astype(np.float32)
-            yield pd.DataFrame(
-                {
-                    _BLOCK: [int(block)],
-                    "ids": [ids.tobytes()],
-                    "matrix": [matrix.tobytes()],
-                    "rows": [len(ids)],
-                    "dim": [matrix.shape[1]],
-                }
-            )
-
-
-def pack_blocks(unit: DataFrame, rows_per_block: int, n_rows: int) -> DataFrame:
-    """Unit vectors packed as ``(block, ids, matrix, rows, dim)`` binary rows, one per block of
-    about ``rows_per_block`` songs, each block in its own partition (as far as hashing allows)."""
-    n_blocks = max(1, math.ceil(n_rows / rows_per_block))
-    blocked = unit.withColumn(_BLOCK, F.pmod(F.xxhash64(S.SONG), F.lit(n_blocks)).cast("int"))
-    return blocked.repartition(n_blocks, _BLOCK).mapInPandas(_pack_blocks, _PACKED_SCHEMA)
-
-
-def _unpack(row: pd.Series, prefix: str) -> tuple[np.ndarray, np.ndarray]:
-    ids = np.frombuffer(row[f"{prefix}ids"], dtype=np.int32)
-    matrix = np.frombuffer(row[f"{prefix}matrix"], dtype=np.float32)
-    return ids, matrix.reshape(int(row[f"{prefix}rows"]), int(row[f"{prefix}dim"]))
-
-
-def block_top_k(
-    query_ids: np.ndarray,
-    queries: np.ndarray,
-    cand_ids: np.ndarray,
-    candidates: np.ndarray,
-    k: int,
-    max_cells: int = 1 << 23,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each query's top ``k`` candidates by dot product, itself excluded.
-
-    Returns flat ``(song, neighbour, similarity)`` arrays, at most ``k`` rows per query, in no
-    particular order (the caller ranks). Queries go in chunks so a score matrix holds at most
-    ``max_cells`` float32 values.
-    """
-    if queries.shape[1] != candidates.shape[1]:
-        raise NeighbourError(
-            f"vectors of length {queries.shape[1]} and {candidates.shape[1]} cannot be compared"
-        )
-    m = len(cand_ids)
-    kk = min(k, m)
-    out_q, out_c, out_s = [], [], []
-    step = max(1, max_cells // max(1, m))
-    for start in range(0, len(query_ids), step):
-        q_ids = query_ids[start : start + step]
-        scores = queries[start : start + step] @ candidates.T
-        scores[q_ids[:, None] == cand_ids[None, :]] = -np.inf
-        if kk < m:
-            idx = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-        else:
-            idx = np.broadcast_to(np.arange(m), (len(q_ids), m))
-        sims = np.take_along_axis(scores, idx, axis=1)
-        keep = np.isfinite(sims)
-        out_q.append(np.broadcast_to(q_ids[:, None], idx.shape)[keep])
-        out_c.append(cand_ids[idx][keep])
-        out_s.append(sims[keep])
-    if not out_q:
-        empty = np.zeros(0, dtype=np.int32)
-        return empty, empty, np.zeros(0, dtype=np.float32)
-    return np.concatenate(out_q), np.concatenate(out_c), np.concatenate(out_s)
-
-
-def _score_block_pairs(k: int):
-    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for pdf in batches:
-            for _, row in pdf.iterrows():
-                q_ids, queries = _unpack(row, "q_")
-                c_ids, candidates = _unpack(row, "c_")
-                songs, nbrs, sims = block_top_k(q_ids, queries, c_ids, candidates, k)
-                yield pd.DataFrame(
-                    {
-                        S.SONG: songs.astype(np.int32),
-                        S.NEIGHBOUR: nbrs.astype(np.int32),
-                        S.SIMILARITY: sims.astype(np.float32),
-                    }
-                )
-
-    return score
-
-
-def exact_neighbours(
-    vectors_df: DataFrame,
-    k: int,
-    *,
-    queries: DataFrame | None = None,
-    query_block_rows: int = 4096,
-    candidate_block_rows: int = 32768,
-) -> DataFrame:
-    """Exact top ``k`` cosine neighbours by brute force (``content_neighbours`` layout).
-
-    The catalogue (``vectors_df``, zero vectors dropped) and the query songs (``queries``, a
-    DataFrame with a ``song_idx`` column, default all songs) are packed into blocks of float32
-    unit vectors; every (query block, catalogue block) pair is one row of a cross join, scored
-    by one numpy matrix product in ``mapInPandas`` keeping each query's top ``k`` in that block;
-    a window then keeps the top ``k`` over all blocks. Nothing passes through the driver, and a
-    task holds two blocks at a time. Ties break by the smaller neighbour id.
-    """
-    if k < 1:
-        raise NeighbourError(f"k must be at least 1, got {k}")
-    unit = unit_vectors(vectors_df)
-    query_unit = unit if queries is None else unit.join(queries.select(S.SONG).distinct(), S.SONG)
-    n_catalogue = unit.count()
-    n_queries = n_catalogue if queries is None else query_unit.count()
-    cand = pack_blocks(unit, candidate_block_rows, n_catalogue)
-    query = pack_blocks(query_unit, query_block_rows, n_queries)
-    prefixed = [F.col(c).alias(f"q_{c}") for c in query.columns]
-    pairs = query.select(*prefixed).crossJoin(
-        cand.select(*[F.col(c).alias(f"c_{c}") for c in cand.columns])
-    )
-    scored = pairs.mapInPandas(_score_block_pairs(k), _PAIR_SCHEMA)
-    by_song = Window.partitionBy(S.SONG).orderBy(F.desc(S.SIMILARITY), F.asc(S.NEIGHBOUR))
-    ranked = scored.withColumn(S.RANK, F.row_number().over(by_song)).where(F.col(S.RANK) <= k)
-    return as_neighbours(ranked)
 
 
 # ----------------------------------------------------------------------------- recall

@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
-from recsys.similarity import lsh
+from recsys.similarity import lsh, topn
 
 if TYPE_CHECKING:
     from recsys.config import NeighboursConfig
@@ -21,11 +21,8 @@ log = logging.getLogger(__name__)
 def content_neighbours(vectors: DataFrame, ncfg: NeighboursConfig) -> DataFrame:
     """Top ``ncfg.k`` content neighbours per song by the configured method (lsh or exact)."""
     if ncfg.method == "exact":
-        return lsh.exact_neighbours(
-            vectors,
-            ncfg.k,
-            query_block_rows=ncfg.query_block_rows,
-            candidate_block_rows=ncfg.candidate_block_rows,
+        return topn.exact_neighbours(
+            vectors, ncfg.k, block_size=ncfg.block_size, block_memory_mb=ncfg.block_memory_mb
         )
     return lsh.lsh_neighbours(
         vectors,
@@ -45,12 +42,12 @@ def measure_recall(
     """LSH recall@K against brute force on ``ncfg.recall_sample`` seeded sample songs."""
     started = time.perf_counter()
     sample = lsh.sample_songs(vectors, ncfg.recall_sample, ncfg.seed)
-    exact = lsh.exact_neighbours(
+    exact = topn.exact_neighbours(
         vectors,
         ncfg.k,
         queries=sample,
-        query_block_rows=ncfg.query_block_rows,
-        candidate_block_rows=ncfg.candidate_block_rows,
+        block_size=ncfg.block_size,
+        block_memory_mb=ncfg.block_memory_mb,
     )
     # The exact search keeps no similarity floor, so compare against the neighbours LSH may
     # return at all: exact ones at or above min_similarity.

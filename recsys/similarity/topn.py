@@ -22,7 +22,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from recsys import schemas as S
-from recsys.errors import FactorError
+from recsys.columns import unit_array
+from recsys.errors import FactorError, NeighbourError
 
 EXCLUDE = "exclude"  # array<int> of song ids a query row must not be recommended
 _QUERY = "query_idx"
@@ -351,19 +352,33 @@ def _as_neighbours(scored: DataFrame) -> DataFrame:
 
 
 def exact_neighbours(
-    item_factors: DataFrame,
+    vectors: DataFrame,
     k: int,
     *,
+    queries: DataFrame | None = None,
     block_size: int = 4096,
     block_memory_mb: int = 256,
     partitions: int = 0,
 ) -> DataFrame:
-    """Each song's ``k`` most cosine-similar songs, itself excluded (``cf_neighbours``)."""
-    item_ids, item_matrix = collect_item_matrix(item_factors)
-    parts = scoring_partitions(item_factors.sparkSession, partitions)
-    queries = item_factors.repartition(parts, S.SONG).withColumn(EXCLUDE, F.array(F.col(S.SONG)))
+    """Each song's ``k`` most cosine-similar songs, itself excluded, by brute force.
+
+    The one exact search: ``cf_neighbours`` (item factors), content neighbours with
+    ``neighbours.method=exact`` and the LSH recall check. ``vectors`` is ``(song_idx,
+    features)``; songs whose vector has no direction (all zeros, null or NaN) are left out on
+    both sides. ``queries`` (a frame with ``song_idx``) limits whose neighbours are found;
+    every song by default. Ties go to the smaller song id.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise NeighbourError(f"k must be a positive integer, got {k!r}")
+    usable = vectors.select(S.SONG, S.FEATURES).where(unit_array(F.col(S.FEATURES)).isNotNull())
+    item_ids, item_matrix = collect_item_matrix(usable)
+    query_rows = usable
+    if queries is not None:
+        query_rows = usable.join(queries.select(S.SONG).distinct(), S.SONG, "left_semi")
+    parts = scoring_partitions(vectors.sparkSession, partitions)
+    query_rows = query_rows.repartition(parts, S.SONG).withColumn(EXCLUDE, F.array(F.col(S.SONG)))
     scored = score_top_n(
-        queries,
+        query_rows,
         item_ids,
         normalise_rows(item_matrix),
         k,

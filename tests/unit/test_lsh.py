@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
-from recsys.similarity import lsh
+from recsys.similarity import lsh, topn
 
 VECTORS_DDL = "song_idx int, features array<float>"
 
@@ -44,7 +44,7 @@ def lists(neighbours) -> dict[int, list[int]]:
 def cloud(spark):
     x = clustered(400, 16, 8, 0.5, seed=3)
     df = as_df(spark, x, extra_rows=[(400, [0.0] * 16)]).persist()
-    exact = lsh.exact_neighbours(df, 10, query_block_rows=150, candidate_block_rows=170)
+    exact = topn.exact_neighbours(df, 10, block_size=150)  # several query blocks
     exact = exact.persist()
     yield x, df, exact
     exact.unpersist()
@@ -66,7 +66,7 @@ def test_exact_neighbours_match_numpy_brute_force(cloud):
 def test_exact_neighbours_for_a_sample_of_queries(spark, cloud):
     x, df, _ = cloud
     queries = spark.createDataFrame([(5,), (17,), (400,)], "song_idx int")
-    got = lists(lsh.exact_neighbours(df, 4, queries=queries, candidate_block_rows=64))
+    got = lists(topn.exact_neighbours(df, 4, queries=queries, block_size=2))
     expected = brute_force(x, 4)
     assert got == {5: expected[5], 17: expected[17]}
 
@@ -117,7 +117,7 @@ def test_min_similarity_is_a_distance_threshold(spark):
     assert lsh.distance_threshold(0.5) == pytest.approx(1.0)
     assert lsh.distance_threshold(1.0) == 0.0 and lsh.distance_threshold(-1.0) == 2.0
     # the threshold really cuts: 4 clusters of about 30, so a top 40 reaches below 0.5
-    exact = lsh.exact_neighbours(as_df(spark, x), 40)
+    exact = topn.exact_neighbours(as_df(spark, x), 40)
     assert exact.where(F.col(S.SIMILARITY) < 0.5).count() > 0
 
 
@@ -136,21 +136,6 @@ def test_recall_by_hand(spark):
     assert got["songs"] == 3 and got["songs_full_recall"] == 1 and got["min"] == 0.0
     top1 = lsh.lsh_recall(approx, exact, k=1)
     assert top1["recall"] == pytest.approx((0.0 + 1.0 + 0.0) / 3)
-
-
-def test_block_top_k_excludes_self_and_keeps_k():
-    rng = np.random.default_rng(0)
-    m = rng.normal(size=(30, 4)).astype(np.float32)
-    ids = np.arange(100, 130, dtype=np.int32)
-    songs, nbrs, sims = lsh.block_top_k(ids, m, ids, m, 3, max_cells=64)
-    assert len(songs) == 30 * 3 and not np.any(songs == nbrs)
-    full = m @ m.T
-    np.fill_diagonal(full, -np.inf)
-    for i in range(30):
-        mine = sorted(nbrs[songs == ids[i]] - 100)
-        assert mine == sorted(np.argsort(-full[i])[:3].tolist())
-    with pytest.raises(lsh.NeighbourError, match="length 4 and 5"):
-        lsh.block_top_k(ids, m, ids, np.zeros((30, 5), np.float32), 3)
 
 
 def test_sample_songs_is_seeded_and_skips_zero_vectors(spark):
