@@ -44,6 +44,16 @@ def _warehouse(root: str) -> Warehouse:
     return Warehouse(root)
 
 
+def is_s3(root: str | None) -> bool:
+    """Whether the warehouse lives on S3 (the viewer's messages differ)."""
+    return storage.is_s3(root or "")
+
+
+def storage_endpoint() -> str:
+    """The S3 endpoint reads go to: a custom one from the environment, or AWS's."""
+    return storage.s3_endpoint() or "AWS S3"
+
+
 def check_location(root: str) -> str | None:
     """Why ``root`` cannot hold a warehouse (missing bucket or folder), or None."""
     if storage.is_s3(root):

@@ -18,7 +18,6 @@ import streamlit as st
 from recsys import names
 from recsys.errors import WarehouseError
 from recsys.models.blend import rerank
-from recsys.storage import files as storage
 from streamlit_app import loaders
 
 LOG = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ def explain(exc: BaseException, root: str | None = None) -> str:
         return text
     if "nosuchbucket" in low or "no_such_bucket" in low or "bucket does not exist" in low:
         return f"The S3 bucket does not exist: {text}"
-    if storage.is_s3(root or "") and not aws_credentials_found():
+    if loaders.is_s3(root) and not aws_credentials_found():
         return (
             "No AWS credentials found for the S3 warehouse: set AWS_PROFILE, or "
             f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and try again. Details: {text}"
@@ -77,7 +76,7 @@ def explain(exc: BaseException, root: str | None = None) -> str:
             f"AWS_SECRET_ACCESS_KEY) and that they may read the bucket. Details: {text}"
         )
     if any(s in low for s in ("curl", "connect", "resolve host", "timed out", "timeout")):
-        endpoint = storage.s3_endpoint() or "AWS S3"
+        endpoint = loaders.storage_endpoint()
         return f"Could not reach the storage ({endpoint}). Details: {text}"
     return f"Could not read the warehouse: {text}"
 

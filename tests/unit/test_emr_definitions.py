@@ -434,8 +434,13 @@ def test_wheel_installs_with_pip_and_zip_imports(tmp_path):
         ).stdout.splitlines()
         assert out[0].startswith(str(path))
         assert out[1] == str([s.name for s in pipeline.STEPS])
-    with zipfile.ZipFile(wheel) as archive:
-        assert not [n for n in archive.namelist() if "__pycache__" in n or n.startswith("tests")]
+    for archive_path in (wheel, tmp_path / "recsys.zip"):
+        with zipfile.ZipFile(archive_path) as archive:
+            names = archive.namelist()
+        assert not [n for n in names if "__pycache__" in n or n.startswith("tests")]
+        # the sample-data generator is a dev tool: the cluster never gets it
+        assert not [n for n in names if n.startswith("sampledata")]
+        assert any(n.startswith("recsys/steps/") for n in names)
 
 
 def test_git_version_is_the_short_sha_and_marks_dirty(tmp_path):
