@@ -1,4 +1,7 @@
-"""recsys.blend on hand-computed cases (the contract the Spark hybrid job must match)."""
+"""recsys.models.blend.rerank on hand-computed cases (the contract the Spark hybrid must match).
+
+The alpha curve is in test_blend_agreement.py (both implementations against each other).
+"""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +9,7 @@ import pytest
 
 from recsys import schemas
 from recsys.errors import BlendError
-from recsys.models.blend import alpha_for_plays, rerank
+from recsys.models.blend import rerank
 
 
 def _candidates(user_alpha: dict[int, float] | None = None) -> pd.DataFrame:
@@ -125,33 +128,3 @@ def test_keeps_columns_and_rejects_bad_parameters():
         rerank(
             frame.drop(columns=schemas.CF_SCORE), alpha=0.5, novelty=0, max_per_artist=0, top_n=2
         )
-
-
-CURVE = [[1, 0.2], [5, 0.5], [20, 0.7]]
-
-
-@pytest.mark.parametrize(
-    ("n_songs", "expected"),
-    [
-        (0, 0.2),  # clamped below the first point
-        (1, 0.2),
-        (3, 0.2 + 0.3 * 2 / 4),
-        (5, 0.5),
-        (12.5, 0.5 + 0.2 * 7.5 / 15),
-        (20, 0.7),
-        (1000, 0.7),  # clamped above the last point
-    ],
-)
-def test_alpha_for_plays_interpolates_and_clamps(n_songs, expected):
-    assert alpha_for_plays(n_songs, CURVE, default=0.9) == pytest.approx(expected)
-    assert alpha_for_plays(n_songs, list(reversed(CURVE)), default=0.9) == pytest.approx(expected)
-
-
-def test_alpha_for_plays_edge_cases():
-    assert alpha_for_plays(7, [], default=0.9) == 0.9
-    assert alpha_for_plays(7, [[3, 0.4]], default=0.9) == 0.4
-    np.testing.assert_allclose(alpha_for_plays([0, 3, 30], CURVE, 0.9), [0.2, 0.35, 0.7])
-    repeated = [[5, 0.3], [5, 0.6], [10, 0.8]]  # the later point wins at a repeated x
-    assert alpha_for_plays(4, repeated, 0.9) == pytest.approx(0.3)
-    assert alpha_for_plays(5, repeated, 0.9) == pytest.approx(0.6)
-    assert alpha_for_plays(7.5, repeated, 0.9) == pytest.approx(0.7)
