@@ -106,6 +106,13 @@ MODEL_POPULARITY = "popularity"
 ALS_MODEL = "als"
 ALS_PARAMS = "als_params.json"
 ALS_TUNING = "als_tuning.json"
+# ----------------------------------------------------------------------------- the blend
+# Written by the fit-blend step: the blend the hybrid uses (fitted on a validation split, or
+# the configured one), and the factors of the one ALS refit that hides the validation and the
+# evaluation's held-out plays (the evaluate step scores with them instead of refitting).
+BLEND = "blend.json"
+HOLDOUT_USER_FACTORS = "holdout_user_factors"
+HOLDOUT_ITEM_FACTORS = "holdout_item_factors"
 # ----------------------------------------------------------------------------- content tables
 # content_vectors: one row per song of the catalogue. ``features`` is the combined unit vector
 # (content.dim floats; all zeros when a song has neither lyrics nor usable metadata, which

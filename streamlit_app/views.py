@@ -161,7 +161,12 @@ def _hybrid_settings(root: str, run_id: str) -> dict[str, Any]:
         return {}
     config = manifest.get("config", {}) if isinstance(manifest, dict) else {}
     hybrid = config.get("hybrid", {}) if isinstance(config, dict) else {}
-    return hybrid if isinstance(hybrid, dict) else {}
+    hybrid = dict(hybrid) if isinstance(hybrid, dict) else {}
+    # a fitted blend: the values the run chose, not the config's defaults
+    blend = manifest.get("blend") if isinstance(manifest, dict) else None
+    if isinstance(blend, dict) and blend.get("mode") == "fitted":
+        hybrid.update(blend.get("chosen") or {})
+    return hybrid
 
 
 # ----------------------------------------------------------------------------- user page

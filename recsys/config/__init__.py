@@ -24,6 +24,7 @@ from recsys.config.emr import (
 )
 from recsys.config.sections import (
     AlsConfig,
+    BlendFitConfig,
     ContentConfig,
     EvaluationConfig,
     HybridConfig,
@@ -43,6 +44,7 @@ from recsys.errors import ConfigError
 
 __all__ = [
     "AlsConfig",
+    "BlendFitConfig",
     "Config",
     "ConfigError",
     "ContentConfig",

@@ -179,6 +179,38 @@ class NeighboursConfig:
 
 
 @dataclass(frozen=True)
+class BlendFitConfig:
+    mode: str = spec(
+        "fitted",
+        choices=("fitted", "fixed"),
+        doc="fitted: each run chooses alpha, the popularity exponent (and an alpha curve where "
+        "it pays) on a validation split; fixed: hybrid.alpha etc. as configured",
+    )
+    alphas: list = spec(factory=lambda: [0.0, 0.25, 0.5, 0.75, 0.9, 1.0])
+    popularity_exponents: list = spec(factory=lambda: [0.0, 1.0, 2.0])
+    curve: bool = spec(
+        True, doc="also try one alpha per third of users by songs played; kept where it scores"
+    )
+    validation_user_fraction: float = spec(0.1, min=0.0, max=1.0)
+    validation_play_fraction: float = spec(0.3, min=0.0, max=1.0)
+    seed: int = spec(7)
+
+    def check(self, key: str) -> None:
+        """Non-empty grids: alphas in [0, 1], exponents at least 0."""
+        for name, values, lo, hi in (
+            ("alphas", self.alphas, 0.0, 1.0),
+            ("popularity_exponents", self.popularity_exponents, 0.0, float("inf")),
+        ):
+            if not values:
+                raise ConfigError(f"{key}.{name}: expected at least one value")
+            for i, v in enumerate(values):
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+                    raise ConfigError(
+                        f"{key}.{name}[{i}]: expected a number in [{lo}, {hi}], got {v!r}"
+                    )
+
+
+@dataclass(frozen=True)
 class HybridConfig:
     top_n: int = spec(20, min=1)
     extra_candidates: int = spec(30, min=0)
@@ -198,6 +230,7 @@ class HybridConfig:
     )
     similar_k: int = spec(20, min=1)
     similar_alpha: float = spec(0.5, min=0.0, max=1.0)
+    fit: BlendFitConfig = spec(factory=BlendFitConfig)
 
     def check(self, key: str) -> None:
         """Each ``alpha_curve`` point is ``[songs_played, alpha]`` with alpha in [0, 1]."""

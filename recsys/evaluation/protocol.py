@@ -34,7 +34,7 @@ from recsys.models.popularity import PopularityRecommender
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from recsys.config import Config
+    from recsys.config import Config, HybridConfig
     from recsys.models.base import Recommender
 
 MODELS = ("popularity", "als", "content", "hybrid")
@@ -43,12 +43,21 @@ _LEVEL = StorageLevel.MEMORY_AND_DISK
 
 @dataclass
 class HeldOut:
-    """The split and everything fitted on it; ``release`` unpersists what it cached."""
+    """The split and everything fitted on it; ``release`` unpersists what it cached.
+
+    ``test`` holds the evaluation users' hidden plays. With a fitted blend, ``validation``
+    holds other users' hidden plays, and the models are fitted on ``fit_plays``, which hides
+    both (one refit serves the blend fitting and the evaluation); otherwise ``fit_plays`` is
+    ``train``.
+    """
 
     train: DataFrame
     test: DataFrame
     test_users: DataFrame
     depth: int
+    fit_plays: DataFrame | None = None
+    validation: DataFrame | None = None
+    validation_users: DataFrame | None = None
     models: dict[str, Recommender] = field(default_factory=dict)
     lists: dict[str, DataFrame] = field(default_factory=dict)
     pool: DataFrame | None = None
@@ -60,13 +69,28 @@ class HeldOut:
 
 
 def split(interactions: DataFrame, cfg: Config) -> HeldOut:
-    """Hide the configured share of plays; lists will be ``max(evaluation.ks)`` long."""
-    ev = cfg.evaluation
+    """Hide the configured share of plays (and, for a fitted blend, a validation share of
+    other users' plays); lists will be ``max(evaluation.ks)`` long. Deterministic: the
+    fit-blend and evaluate steps compute the same split."""
+    ev, fit = cfg.evaluation, cfg.hybrid.fit
     train, test = holdout_split(
         interactions, ev.holdout_user_fraction, ev.holdout_play_fraction, ev.min_user_songs, ev.seed
     )
     test_users = test.select(S.USER).distinct().persist(_LEVEL)
-    return HeldOut(train, test, test_users, max(ev.ks), cached=[test_users])
+    held = HeldOut(train, test, test_users, max(ev.ks), fit_plays=train, cached=[test_users])
+    if fit.mode == "fitted":
+        fit_plays, validation = holdout_split(
+            train,
+            fit.validation_user_fraction,
+            fit.validation_play_fraction,
+            ev.min_user_songs,
+            fit.seed,
+            exclude_users=test_users,
+        )
+        users = validation.select(S.USER).distinct().persist(_LEVEL)
+        held.fit_plays, held.validation, held.validation_users = fit_plays, validation, users
+        held.cached += [fit_plays, validation, users]
+    return held
 
 
 def fit_models(
@@ -75,29 +99,38 @@ def fit_models(
     content_neighbours: DataFrame,
     content_vectors: DataFrame,
     cfg: Config,
+    *,
+    factors: tuple[DataFrame, DataFrame] | None = None,
+    hybrid_cfg: HybridConfig | None = None,
 ) -> dict[str, Recommender]:
-    """Every production recommender fitted on the training plays, with production settings.
+    """Every production recommender fitted on ``held.fit_plays`` with production settings.
 
-    ALS's factors and its list for the test users (as deep as the hybrid's pool needs) are
-    computed once and cached; the ALS model then serves both its own list and the hybrid's.
+    ``factors`` (user, item) are the refit's factor tables when the fit-blend step made them;
+    without, ALS is refitted here. ``hybrid_cfg`` is the hybrid's config with the run's blend
+    (default ``cfg.hybrid``). ALS's list for the test users (as deep as the hybrid's pool
+    needs) is computed once and cached; the ALS model serves it to both.
     """
-    fitted = AlsRecommender(cfg.als).fit(held.train)
-    user_f = fitted.user_factors.join(held.test_users, S.USER, "left_semi").persist(_LEVEL)
-    item_f = fitted.item_factors.persist(_LEVEL)
-    cf_depth = max(pool_size(cfg.hybrid, held.depth), cfg.als.top_n)
-    scorer = AlsRecommender.from_factors(cfg.als, held.train, user_f, item_f)
+    plays = held.fit_plays
+    hybrid_cfg = hybrid_cfg or cfg.hybrid
+    if factors is None:
+        fitted = AlsRecommender(cfg.als).fit(plays)
+        factors = (fitted.user_factors, fitted.item_factors)
+    user_f = factors[0].join(held.test_users, S.USER, "left_semi").persist(_LEVEL)
+    item_f = factors[1].persist(_LEVEL)
+    cf_depth = max(pool_size(hybrid_cfg, held.depth), cfg.als.top_n)
+    scorer = AlsRecommender.from_factors(cfg.als, plays, user_f, item_f)
     cf_lists = scorer.recommend(held.test_users, cf_depth).persist(_LEVEL)
     held.cached += [user_f, item_f, cf_lists]
     als = AlsRecommender.from_factors(
-        cfg.als, held.train, user_f, item_f, top_n=cf_lists, top_n_depth=cf_depth
+        cfg.als, plays, user_f, item_f, top_n=cf_lists, top_n_depth=cf_depth
     )
-    content = ContentRecommender(content_neighbours, cfg.hybrid.seeds_per_user)
-    hybrid = HybridRecommender(cfg.hybrid, songs, als, content_neighbours, content_vectors)
+    content = ContentRecommender(content_neighbours, hybrid_cfg.seeds_per_user)
+    hybrid = HybridRecommender(hybrid_cfg, songs, als, content_neighbours, content_vectors)
     held.models = {
-        "popularity": PopularityRecommender().fit(held.train),
+        "popularity": PopularityRecommender().fit(plays),
         "als": als,
-        "content": content.fit(held.train),
-        "hybrid": hybrid.fit(held.train),
+        "content": content.fit(plays),
+        "hybrid": hybrid.fit(plays),
     }
     return held.models
 
@@ -161,8 +194,10 @@ def report_doc(
     catalogue: int,
     paired: dict[str, dict[str, dict[str, float]]],
     cfg: Config,
+    blend: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``evaluation.json``: the metrics by model, the comparisons, the sweep and the split."""
+    """``evaluation.json``: the metrics by model, the comparisons, the sweep, the split and
+    the blend the hybrid was judged with (``blend.json``: chosen values and their sweep)."""
     stats = held.test.agg(
         F.countDistinct(S.USER).alias("users"), F.count(F.lit(1)).alias("plays")
     ).first()
@@ -186,7 +221,11 @@ def report_doc(
             "holdout_play_fraction": ev.holdout_play_fraction,
             "min_user_songs": ev.min_user_songs,
             "seed": ev.seed,
+            "models_fitted_on": "training plays less the blend's validation plays"
+            if held.validation is not None
+            else "training plays",
         },
+        "blend": blend,
     }
 
 

@@ -27,6 +27,7 @@ def holdout_split(
     min_user_songs: int,
     seed: int,
     *,
+    exclude_users: DataFrame | None = None,
     user_col: str = S.USER,
     item_col: str = S.SONG,
 ) -> tuple[DataFrame, DataFrame]:
@@ -38,6 +39,8 @@ def holdout_split(
     ``n_songs - 1``, chosen by the order of ``hash(user, song, seed)``. Everyone else keeps all
     plays in train. The result depends only on the data and the seed, not on partitioning.
     Both frames keep the input's columns and are persisted: ``unpersist`` them when done.
+    ``exclude_users`` (a frame with ``user_col``) are never held out: a validation split of a
+    training split leaves the evaluation's users out of it.
     """
     check_columns(interactions, "interactions", user_col, item_col)
     check_fraction("user_fraction", user_fraction)
@@ -61,6 +64,10 @@ def holdout_split(
         .filter(_unit_hash(F.col(user_col), seed_col) < float(user_fraction))
         .select(user_col, n_hidden.alias(_N_HIDDEN))
     )
+    if exclude_users is not None:
+        held_out_users = held_out_users.join(
+            exclude_users.select(user_col).distinct(), user_col, "left_anti"
+        )
     rows = interactions.join(held_out_users, user_col, "left")
     # dense_rank: duplicate (user, song) rows, if any, travel together.
     order = Window.partitionBy(user_col).orderBy(

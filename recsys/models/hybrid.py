@@ -73,21 +73,24 @@ def rank_candidates(
     novelty: float,
     max_per_artist: int,
     top_n: int,
-    alpha: float | None = None,
-    popularity_exponent: float = 0.0,
+    alpha: float | Column | None = None,
+    popularity_exponent: float | Column = 0.0,
     cold_slots: int = 0,
+    group_cols: tuple[str, ...] = (),
 ) -> DataFrame:
     """Blend, apply the diversity rules and the cold slots, keep the top ``top_n`` per user.
 
     ``candidates`` has user_idx, song_idx, cf_score, content_score, popularity, alpha, artist;
     ``alpha`` given overrides each row's stored alpha (the evaluation's alpha sweep). The rules
-    are :mod:`recsys.models.blend`'s, step by step.
+    are :mod:`recsys.models.blend`'s, step by step. ``group_cols`` rank each user's list
+    separately per value of those columns, and ``alpha`` / ``popularity_exponent`` may then be
+    columns: the blend fit ranks every grid point of a pool in one pass.
     """
     # In double precision, then rounded to float, exactly as recsys.blend does.
-    a = F.col(S.ALPHA).cast("double") if alpha is None else F.lit(float(alpha))
+    a = F.col(S.ALPHA).cast("double") if alpha is None else _number(alpha)
     cf, content = F.col(S.CF_SCORE).cast("double"), F.col(S.CONTENT_SCORE).cast("double")
     pop = F.coalesce(F.col(S.POPULARITY).cast("double"), F.lit(0.0))
-    prior = F.pow(pop, F.lit(float(popularity_exponent)))
+    prior = F.pow(pop, _number(popularity_exponent))
     blended = a * cf + (F.lit(1.0) - a) * (content * prior)
     score = F.lit(1.0 - novelty) * blended + F.lit(novelty) * (F.lit(1.0) - pop)
     scored = (
@@ -99,16 +102,17 @@ def rank_candidates(
         )
     )
     order = [F.col("_cold").asc(), F.col("_key").desc(), F.col(S.SONG).asc()]
+    per = [S.USER, *group_cols]
     if max_per_artist > 0:
         artist_key = F.coalesce(F.col(S.ARTIST), F.concat(F.lit("\u0000song:"), F.col(S.SONG)))
-        per_artist = Window.partitionBy(S.USER, artist_key).orderBy(*order)
+        per_artist = Window.partitionBy(*per, artist_key).orderBy(*order)
         scored = (
             scored.withColumn("_artist_rank", F.row_number().over(per_artist))
             .filter(F.col("_artist_rank") <= max_per_artist)
             .drop("_artist_rank")
         )
-    part_rank = F.row_number().over(Window.partitionBy(S.USER, "_cold").orderBy(*order))
-    n_cold = F.sum(F.col("_cold").cast("int")).over(Window.partitionBy(S.USER))
+    part_rank = F.row_number().over(Window.partitionBy(*per, "_cold").orderBy(*order))
+    n_cold = F.sum(F.col("_cold").cast("int")).over(Window.partitionBy(*per))
     c = F.least(n_cold, F.lit(int(cold_slots)))
     kept = (
         scored.withColumn("_part_rank", part_rank)
@@ -119,10 +123,12 @@ def rank_candidates(
             )
         )
     )
-    ranked = kept.withColumn(
-        S.RANK, F.row_number().over(Window.partitionBy(S.USER).orderBy(*order))
-    )
+    ranked = kept.withColumn(S.RANK, F.row_number().over(Window.partitionBy(*per).orderBy(*order)))
     return ranked.drop("_cold", "_key", "_part_rank", "_c")
+
+
+def _number(value: float | Column) -> Column:
+    return value.cast("double") if isinstance(value, Column) else F.lit(float(value))
 
 
 # ----------------------------------------------------------------------------- candidates

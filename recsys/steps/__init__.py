@@ -45,6 +45,11 @@ STEPS: tuple[Step, ...] = (
         "content", "recsys.steps.content:run", "TF-IDF, Word2Vec, LDA and combined content vectors"
     ),
     Step("neighbours", "recsys.steps.neighbours:run", "content neighbours by LSH, recall vs exact"),
+    Step(
+        "fit-blend",
+        "recsys.steps.fit_blend:run",
+        "choose the hybrid's blend on a validation split (one ALS refit, reused by evaluate)",
+    ),
     Step("hybrid", "recsys.steps.hybrid:run", "blend collaborative and content into top-N tables"),
     Step(
         "evaluate",

@@ -9,6 +9,7 @@ from pyspark import StorageLevel
 
 from recsys import schemas as S
 from recsys.evaluation import protocol
+from recsys.steps.fit_blend import run_blend
 from recsys.storage.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -26,15 +27,24 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     vectors = wh.read_table(spark, run_id, S.CONTENT_VECTORS).select(S.SONG, S.FEATURES)
     catalogue = songs.count()
 
+    hybrid_cfg, blend = run_blend(wh, run_id, cfg)
+    factors = None
+    if cfg.hybrid.fit.mode == "fitted":  # the fit-blend step's refit: no second one here
+        factors = (
+            wh.read_table(spark, run_id, S.HOLDOUT_USER_FACTORS),
+            wh.read_table(spark, run_id, S.HOLDOUT_ITEM_FACTORS),
+        )
     held = protocol.split(interactions, cfg)
     try:
-        protocol.fit_models(held, songs, content_nbrs, vectors, cfg)
+        protocol.fit_models(
+            held, songs, content_nbrs, vectors, cfg, factors=factors, hybrid_cfg=hybrid_cfg
+        )
         protocol.model_lists(held)
         table = protocol.metrics_table(held, catalogue, vectors, cfg)
         wh.write_table(table.coalesce(1), run_id, S.METRICS)  # a few hundred rows at most
         rows = [r.asDict() for r in wh.read_table(spark, run_id, S.METRICS).collect()]
         paired = protocol.comparisons(held, cfg.evaluation.ks)
-        doc = protocol.report_doc(run_id, rows, held, catalogue, paired, cfg)
+        doc = protocol.report_doc(run_id, rows, held, catalogue, paired, cfg, blend)
     finally:
         held.release()
         songs.unpersist()

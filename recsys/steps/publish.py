@@ -134,6 +134,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         "inputs": input_fingerprints(spark, (quality or {}).get("files", {})),
         "tables": tables,
         "metrics": (evaluation or {}).get("models", {}),
+        "blend": _read_doc(wh, run_id, S.BLEND),
         "gates": gates,
         "published": passed,
         "previous_latest": previous,

@@ -1,0 +1,95 @@
+"""The fit-blend step: the hybrid's blend chosen on a validation split of the run's own plays.
+
+With ``hybrid.fit.mode: fitted`` (the default) the evaluation's split is taken, validation
+users (never the evaluation's) hide a share of their plays, ALS is refitted once on what is
+left, and every blend of the grid is scored on the validation plays (recsys.evaluation.
+blend_fit). The refit's factors are written so the evaluate step scores with them instead of
+refitting. With ``fixed`` the configured blend is recorded and nothing is fitted.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pyspark import StorageLevel
+
+from recsys import schemas as S
+from recsys.errors import WarehouseError
+from recsys.evaluation import blend_fit, protocol
+from recsys.models.als import AlsRecommender, released_rdds
+from recsys.models.hybrid import HybridRecommender
+from recsys.storage import files
+from recsys.storage.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from recsys.config import Config, HybridConfig
+
+
+def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
+    """Write ``blend.json`` (and, fitted, the refit's ``holdout_*_factors``)."""
+    wh = Warehouse.from_config(cfg)
+    if cfg.hybrid.fit.mode == "fixed":
+        wh.write_json(run_id, S.BLEND, blend_fit.fixed_blend(cfg.hybrid))
+        return {"mode": "fixed", "alpha": cfg.hybrid.alpha}
+    interactions = wh.read_table(spark, run_id, S.INTERACTIONS).select(S.USER, S.SONG, S.PLAYS)
+    songs = wh.read_table(spark, run_id, S.SONGS).persist(StorageLevel.MEMORY_AND_DISK)
+    held = protocol.split(interactions, cfg)
+    try:
+        with released_rdds(spark):
+            refit = AlsRecommender(cfg.als).fit(held.fit_plays)
+            wh.write_table(refit.user_factors, run_id, S.HOLDOUT_USER_FACTORS)
+            wh.write_table(refit.item_factors, run_id, S.HOLDOUT_ITEM_FACTORS)
+        if held.validation_users.limit(1).count() == 0:
+            doc = blend_fit.fixed_blend(cfg.hybrid)
+            doc.update(
+                mode="fitted",
+                note="no validation users (too few users with "
+                f"{cfg.evaluation.min_user_songs}+ songs): the configured blend is used",
+            )
+        else:
+            als = AlsRecommender.from_factors(
+                cfg.als,
+                held.fit_plays,
+                wh.read_table(spark, run_id, S.HOLDOUT_USER_FACTORS),
+                wh.read_table(spark, run_id, S.HOLDOUT_ITEM_FACTORS),
+            )
+            model = HybridRecommender(
+                cfg.hybrid,
+                songs,
+                als,
+                wh.read_table(spark, run_id, S.CONTENT_NEIGHBOURS),
+                wh.read_table(spark, run_id, S.CONTENT_VECTORS),
+            ).fit(held.fit_plays)
+            doc = blend_fit.fit_blend(
+                model, held.validation_users, held.validation, held.depth, cfg.publish.gate_metric
+            )
+    finally:
+        held.release()
+        songs.unpersist()
+    wh.write_json(run_id, S.BLEND, doc)
+    chosen = doc["chosen"]
+    return {
+        "mode": "fitted",
+        "alpha": chosen["alpha"],
+        "popularity_exponent": chosen["popularity_exponent"],
+        "alpha_curve": "yes" if chosen["alpha_curve"] else "no",
+        doc.get("metric", "value"): round(doc.get("value", float("nan")), 4),
+    }
+
+
+def run_blend(wh: Warehouse, run_id: str, cfg: Config) -> tuple[HybridConfig, dict[str, Any]]:
+    """The hybrid config with the run's blend, and its ``blend.json`` (for hybrid, evaluate).
+
+    A fitted blend must have been written by this step; a fixed one is the config's.
+    """
+    if cfg.hybrid.fit.mode == "fixed":
+        return cfg.hybrid, blend_fit.fixed_blend(cfg.hybrid)
+    if not files.exists(wh.doc_uri(run_id, S.BLEND)):
+        raise WarehouseError(
+            f"{S.BLEND} of run {run_id!r} is missing at {wh.doc_uri(run_id, S.BLEND)}: run the "
+            "fit-blend step first (or set hybrid.fit.mode=fixed)"
+        )
+    doc = wh.read_json(run_id, S.BLEND)
+    return blend_fit.apply_blend(cfg.hybrid, doc), doc
