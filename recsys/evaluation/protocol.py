@@ -250,4 +250,5 @@ def report_text(doc: dict[str, Any], rows: list[dict[str, Any]], map_tau: int) -
             if sweep_rows
             else ""
         )
+        + report.blend_markdown(doc.get("blend"))
     )

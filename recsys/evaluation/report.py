@@ -98,3 +98,48 @@ def comparison_markdown(comparisons: dict[str, dict[str, dict[str, float]]]) -> 
     lines.append("")
     lines.append("Bold: the whole interval is above 0.")
     return "\n".join(lines) + "\n"
+
+
+def blend_markdown(blend: Mapping[str, Any] | None, top: int = 5) -> str:
+    """The blend the hybrid was judged with: chosen values, how, and the best of its sweep."""
+    if not blend:
+        return ""
+    chosen = blend.get("chosen", {})
+    curve = chosen.get("alpha_curve") or []
+    lines = [
+        "",
+        "## Blend",
+        "",
+        f"Mode **{blend.get('mode')}**: alpha {chosen.get('alpha')}, popularity exponent "
+        f"{chosen.get('popularity_exponent')}"
+        + (f", alpha curve {curve}" if curve else ", no alpha curve")
+        + ".",
+    ]
+    if blend.get("note"):
+        lines += ["", str(blend["note"])]
+    sweep = blend.get("sweep") or []
+    if sweep:
+        lines += [
+            "",
+            f"Fitted on {blend.get('validation_users')} validation users "
+            f"({blend.get('validation_plays')} hidden plays) by {blend.get('metric')}; "
+            f"the best {min(top, len(sweep))} of {len(sweep)} grid points:",
+            "",
+            f"| alpha | popularity exponent | {blend.get('metric')} |",
+            "|---:|---:|---:|",
+        ]
+        ranked = sorted(sweep, key=lambda r: (-r["value"], -r["alpha"], r["popularity_exponent"]))
+        lines += [
+            f"| {r['alpha']:g} | {r['popularity_exponent']:g} | {r['value']:.4f} |"
+            for r in ranked[:top]
+        ]
+        curve_doc = blend.get("curve") or {}
+        if curve_doc.get("tried"):
+            used = "kept" if curve_doc.get("used") else "not kept"
+            lines += [
+                "",
+                f"Alpha curve {curve_doc.get('points')}: {curve_doc['value']:.4f}, {used}.",
+            ]
+        elif curve_doc.get("reason"):
+            lines += ["", f"No alpha curve: {curve_doc['reason']}."]
+    return "\n".join(lines) + "\n"
