@@ -6,6 +6,7 @@ steps, jobs and whole pipelines (marked ``integration`` automatically, see its c
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -58,21 +59,41 @@ def tiny_raw(tmp_path_factory):
     return out, planted
 
 
-@pytest.fixture(scope="session")
-def tiny_pipeline(spark, tiny_raw, tmp_path_factory):
-    """Every pipeline step run once on the tiny data: (cfg, run_id, step summaries, planted).
+TINY_RUN = "tiny"
 
-    Publishing here does not require beating popularity: on ~50 held-out tiny users that
-    comparison is noise (tests/test_small_data.py makes it on the small data).
-    """
-    from recsys.steps import run_steps
 
-    raw, planted = tiny_raw
-    cfg = make_config(
-        tmp_path_factory.mktemp("tiny_pipeline"),
+def tiny_overrides(raw: Path) -> tuple[str, ...]:
+    """The config overrides of ``tiny_pipeline`` (and of its copies) on the tiny raw data."""
+    return (
         f"input.dir={raw}",
         "evaluation.alpha_sweep=[0.0, 1.0]",
         "publish.require_beat_popularity=false",
     )
-    results = run_steps(spark, cfg, "tiny", log=lambda line: None)
-    return cfg, "tiny", results, planted
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(spark, tiny_raw, tmp_path_factory):
+    """Every pipeline step run once on the tiny data: (cfg, run_id, step summaries, planted).
+
+    Tests only read it; a test that re-runs or damages a run takes ``tiny_pipeline_copy``.
+    Publishing here does not require beating popularity: on ~50 held-out tiny users that
+    comparison is noise (tests/integration/test_small_data.py makes it on the small data).
+    """
+    from recsys.steps import run_steps
+
+    raw, planted = tiny_raw
+    cfg = make_config(tmp_path_factory.mktemp("tiny_pipeline"), *tiny_overrides(raw))
+    results = run_steps(spark, cfg, TINY_RUN, log=lambda line: None)
+    return cfg, TINY_RUN, results, planted
+
+
+@pytest.fixture()
+def tiny_pipeline_copy(tiny_pipeline, tiny_raw, tmp_path):
+    """A private copy of ``tiny_pipeline``'s warehouse to re-run or damage: (cfg, run_id).
+
+    The config is the tiny pipeline's own, pointed at the copy.
+    """
+    cfg, run_id, _, _ = tiny_pipeline
+    raw, _ = tiny_raw
+    shutil.copytree(cfg.warehouse.dir, tmp_path / "warehouse")
+    return make_config(tmp_path, *tiny_overrides(raw)), run_id

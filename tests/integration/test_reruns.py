@@ -60,22 +60,24 @@ def leftovers(run_dir: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def first_ingest(spark, tiny_raw, tmp_path_factory):
-    raw, _ = tiny_raw
-    cfg = make_config(tmp_path_factory.mktemp("rerun"), f"input.dir={raw}")
-    ingest_step.run(spark, cfg, RUN)
+def first_ingest(spark, tiny_pipeline):
+    """The tiny pipeline's ingest: its tables (held apart from the files) and its report."""
+    cfg, run_id, _, _ = tiny_pipeline
     wh = Warehouse.from_config(cfg)
-    return cfg, snapshot(spark, wh, RUN, INGEST_TABLES), wh.read_json(RUN, S.QUALITY_REPORT)
+    return snapshot(spark, wh, run_id, INGEST_TABLES), wh.read_json(run_id, S.QUALITY_REPORT)
 
 
-def test_ingest_twice_for_the_same_run_gives_identical_tables(spark, first_ingest):
-    cfg, before, report = first_ingest
+def test_ingest_twice_for_the_same_run_gives_identical_tables(
+    spark, first_ingest, tiny_pipeline_copy
+):
+    cfg, run_id = tiny_pipeline_copy  # ingest already ran there once, with this config
+    before, report = first_ingest
     wh = Warehouse.from_config(cfg)
-    run_dir = Path(wh.run_uri(RUN))
+    run_dir = Path(wh.run_uri(run_id))
     files_before = files_per_folder(run_dir)
-    ingest_step.run(spark, cfg, RUN)
-    assert_same_tables(spark, wh, RUN, before)  # no duplicates, no missing rows
-    assert wh.read_json(RUN, S.QUALITY_REPORT) == report
+    ingest_step.run(spark, cfg, run_id)
+    assert_same_tables(spark, wh, run_id, before)  # no duplicates, no missing rows
+    assert wh.read_json(run_id, S.QUALITY_REPORT) == report
     assert leftovers(run_dir) == []
     # as many files in each table as after the first attempt: nothing of it left beside
     assert files_per_folder(run_dir) == files_before
@@ -136,7 +138,7 @@ def test_killed_ingest_leaves_no_complete_looking_table_and_the_next_run_succeed
     ingest_step.run(spark, cfg, RUN)
     assert all(wh.has_table(RUN, t) for t in INGEST_TABLES)
     assert leftovers(Path(wh.run_uri(RUN))) == []
-    _, clean_tables, clean_report = first_ingest
+    clean_tables, clean_report = first_ingest
     assert_same_tables(spark, wh, RUN, clean_tables)
     report = wh.read_json(RUN, S.QUALITY_REPORT)
     assert report["inputs"] == clean_report["inputs"] and report["passed"]

@@ -1,9 +1,9 @@
 """Every step of the pipeline run twice for the same run id gives identical tables.
 
-The first pass runs all STEPS on tiny generated data; the second runs them again over the
-same run. Every table of the run must hold the same rows (no duplicates, no leftovers of the
-first attempt), the folders the same number of files, and ``latest`` the same run. Slow (two
-whole pipelines), so marked integration; some model knobs are turned down to keep it short.
+The first pass is ``tiny_pipeline`` (all STEPS on tiny generated data); the second runs them
+again over the same run, in a copy of its warehouse with the same config. Every published
+table must hold the same rows (no duplicates, no leftovers of the first attempt), the folders
+the same number of files, and ``latest`` the same run.
 """
 
 from __future__ import annotations
@@ -17,19 +17,10 @@ from pyspark.sql import types as T
 from recsys import schemas as S
 from recsys.steps import STEPS, publish, run_steps
 from recsys.storage.warehouse import Warehouse
-from tests.support import make_config
 
 from .test_reruns import files_per_folder, leftovers
 
 pytestmark = pytest.mark.integration
-RUN = "pipeline-rerun"
-FAST = (
-    "publish.require_beat_popularity=false",  # tiny data: the gate is not the point here
-    "als.max_iter=4",
-    "content.lda_max_iter=5",
-    "evaluation.alpha_sweep=[0.5]",
-    "neighbours.recall_sample=20",
-)
 
 
 def _has_floats(schema: T.StructType) -> bool:
@@ -46,27 +37,27 @@ def _has_floats(schema: T.StructType) -> bool:
 
 
 @pytest.fixture(scope="module")
-def first_pass(spark, tiny_raw, tmp_path_factory):
-    raw, _ = tiny_raw
-    cfg = make_config(tmp_path_factory.mktemp("pipeline_rerun"), f"input.dir={raw}", *FAST)
-    run_steps(spark, cfg, RUN, log=lambda _line: None)
+def first_pass(spark, tiny_pipeline):
+    """The tiny pipeline's published tables (held apart from the files), files and report."""
+    cfg, run_id, _, _ = tiny_pipeline
     wh = Warehouse.from_config(cfg)
-    run_dir = Path(wh.run_uri(RUN))
     tables = {
-        t: wh.read_table(spark, RUN, t).localCheckpoint(eager=True)
+        t: wh.read_table(spark, run_id, t).localCheckpoint(eager=True)
         for t in publish.PUBLISHED_TABLES
     }
-    return cfg, tables, files_per_folder(run_dir), wh.read_json(RUN, S.QUALITY_REPORT)
+    run_dir = Path(wh.run_uri(run_id))
+    return tables, files_per_folder(run_dir), wh.read_json(run_id, S.QUALITY_REPORT)
 
 
-def test_every_step_twice_gives_identical_tables(spark, first_pass):
-    cfg, before, files_before, report = first_pass
+def test_every_step_twice_gives_identical_tables(spark, first_pass, tiny_pipeline_copy):
+    cfg, run_id = tiny_pipeline_copy
+    before, files_before, report = first_pass
     wh = Warehouse.from_config(cfg)
-    assert wh.latest_run_id() == RUN
-    results = run_steps(spark, cfg, RUN, log=lambda _line: None)
+    assert wh.latest_run_id() == run_id
+    results = run_steps(spark, cfg, run_id, log=lambda _line: None)
     assert list(results) == [s.name for s in STEPS]
     for table, expected in before.items():
-        got = wh.read_table(spark, RUN, table)
+        got = wh.read_table(spark, run_id, table)
         assert got.count() == expected.count(), table  # nothing appended, nothing lost
         if _has_floats(expected.schema):
             # identical inputs and seeds: equal up to float noise (summation order)
@@ -75,8 +66,8 @@ def test_every_step_twice_gives_identical_tables(spark, first_pass):
             )
         else:
             assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
-    run_dir = Path(wh.run_uri(RUN))
+    run_dir = Path(wh.run_uri(run_id))
     assert leftovers(run_dir) == []
     assert files_per_folder(run_dir) == files_before
-    assert wh.read_json(RUN, S.QUALITY_REPORT) == report
-    assert wh.latest_run_id() == RUN
+    assert wh.read_json(run_id, S.QUALITY_REPORT) == report
+    assert wh.latest_run_id() == run_id
