@@ -5,6 +5,7 @@ import os
 import subprocess
 
 import pytest
+from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
@@ -96,6 +97,21 @@ def test_tables_have_their_schemas_and_dense_ids(spark, submitted):
     assert single >= 1
     quarantine = wh.read_table(spark, "tiny-1", S.QUARANTINE)
     assert quarantine.filter("line is null or line < 1").count() == 0
+
+
+def test_submitted_job_writes_what_the_step_writes_in_process(spark, submitted, tiny_pipeline):
+    """spark-submit of jobs/ingest.py and the tiny pipeline's in-process ingest agree."""
+    cfg, _, _ = submitted
+    tiny_cfg, tiny_run, _, _ = tiny_pipeline
+    job, step = Warehouse.from_config(cfg), Warehouse.from_config(tiny_cfg)
+    for table in (S.INTERACTIONS, S.USERS, S.SONGS, S.LYRICS, S.VOCABULARY, S.QUARANTINE):
+        assert_df_equality(
+            job.read_table(spark, "tiny-1", table),
+            step.read_table(spark, tiny_run, table),
+            ignore_row_order=True,
+        )
+    job_report = job.read_json("tiny-1", S.QUALITY_REPORT)
+    assert job_report["inputs"] == step.read_json(tiny_run, S.QUALITY_REPORT)["inputs"]
 
 
 def test_missing_optional_inputs_still_ingest(spark, tiny_raw, tmp_path):
