@@ -101,29 +101,61 @@ def unit_parts(
     return parts.withColumn(OWN_LYRICS, _any_present(lyric_part_names(widths)))
 
 
-def impute_from_artist(parts: DataFrame, names: list[str], widths: dict[str, int]) -> DataFrame:
-    """Songs without lyric parts borrow their artist's mean lyric parts (unit-normalised).
+def part_coverage(parts: DataFrame, names: list[str]) -> tuple[list[str], list[str]]:
+    """``(present, gappy)``: the parts of ``names`` some song has, and the lyric parts that some
+    song with lyrics of its own lacks (one aggregation over ``parts``).
 
-    ``parts`` has ``artist_key``, ``own_lyrics`` (the song has lyric parts of its own) and the
-    unit part columns ``names``. An artist's profile is the mean over its songs with lyrics; an
-    artist with none leaves the song's lyric parts null. Without this a lyric-less song's
-    vector is its metadata alone, and its cosine to a song with lyrics is diluted by the parts
-    only the other has, so it would mostly find other lyric-less songs.
+    Spark's Summarizer refuses a group with nothing in it, so a part no song has is neither
+    imputed nor centred, and a gappy one is imputed from the songs that have it.
     """
-    if not names:
-        return parts
+    counts = [F.count(F.col(n)).alias(n) for n in names]
+    lacking = [
+        F.count(F.when(F.col(OWN_LYRICS) & F.col(n).isNull(), 1)).alias(f"{n}_lacking")
+        for n in names
+    ]
+    row = parts.agg(*counts, *lacking).first()
+    present = [n for n in names if row[n]]
+    return present, [n for n in present if row[f"{n}_lacking"]]
+
+
+def _artist_sums(parts: DataFrame, names: list[str], widths: dict[str, int]) -> DataFrame:
+    """Per artist, the sum of each part over its songs with lyrics (``<name>_artist``)."""
     sums = []
     for name in names:
         zeros = F.array_repeat(F.lit(0.0), widths[name])
         weight = F.when(F.col(name).isNotNull(), F.lit(1.0)).otherwise(F.lit(0.0))
         vec = array_to_vector(F.coalesce(F.col(name), zeros))
         sums.append(vector_to_array(Summarizer.sum(vec, weight)).alias(f"{name}_artist"))
-    profiles = (
+    return (
         parts.where(F.col(OWN_LYRICS) & F.col(ARTIST_KEY).isNotNull())
         .groupBy(ARTIST_KEY)
         .agg(*sums)
     )
-    imputed = parts.join(profiles, ARTIST_KEY, "left")
+
+
+def impute_from_artist(
+    parts: DataFrame, names: list[str], widths: dict[str, int], gappy: list[str] | None = None
+) -> DataFrame:
+    """Songs without lyric parts borrow their artist's mean lyric parts (unit-normalised).
+
+    ``parts`` has ``artist_key``, ``own_lyrics`` (the song has lyric parts of its own) and the
+    unit part columns ``names``. An artist's profile is the mean over its songs with lyrics; an
+    artist with none leaves the song's lyric parts null. Without this a lyric-less song's
+    vector is its metadata alone, and its cosine to a song with lyrics is diluted by the parts
+    only the other has, so it would mostly find other lyric-less songs. Each part of ``gappy``
+    (some songs with lyrics lack it, see :func:`part_coverage`) is summed apart, over the
+    songs that have it.
+    """
+    if not names:
+        return parts
+    gappy = [n for n in gappy or [] if n in names]
+    full = [n for n in names if n not in gappy]
+    imputed = parts
+    if full:
+        imputed = imputed.join(_artist_sums(parts, full, widths), ARTIST_KEY, "left")
+    for name in gappy:
+        having = parts.where(F.col(name).isNotNull())
+        imputed = imputed.join(_artist_sums(having, [name], widths), ARTIST_KEY, "left")
     for name in names:
         borrowed = F.when(~F.col(OWN_LYRICS), unit_array(F.col(f"{name}_artist")))
         imputed = imputed.withColumn(name, F.coalesce(F.col(name), borrowed))
@@ -152,7 +184,12 @@ def _part_means(parts: DataFrame, names: list[str]) -> DataFrame:
 
 
 def centred_parts(parts: DataFrame, names: list[str]) -> DataFrame:
-    """Each unit part minus its mean over the songs that have it, re-normalised (null stays)."""
+    """Each unit part minus its mean over the songs that have it, re-normalised (null stays).
+
+    Every part of ``names`` must be present in some song (:func:`part_coverage`).
+    """
+    if not names:
+        return parts
     means = _part_means(parts, names)
     centred = parts.crossJoin(F.broadcast(means))
     for name in names:
@@ -204,8 +241,16 @@ def combined_parts(
 # ----------------------------------------------------------------------------- reduction
 
 
+def source_counts(combined: DataFrame) -> dict[str, int]:
+    """Songs by ``content_source`` (the five values, zeros included)."""
+    rows = combined.groupBy(S.CONTENT_SOURCE).agg(F.count(F.lit(1)).alias("n")).collect()
+    found = {r[S.CONTENT_SOURCE]: int(r["n"]) for r in rows}
+    return {source: found.get(source, 0) for source in S.CONTENT_SOURCES}
+
+
 def fit_reduction(combined: DataFrame, dim: int) -> PCAModel:
-    """PCA to ``dim`` components, fitted on the songs whose vector has some content."""
+    """PCA to ``dim`` components, fitted on the songs whose vector has some content (Spark's
+    PCA needs at least two)."""
     fit_rows = combined.where(F.col(S.CONTENT_SOURCE) != S.SOURCE_NONE)
     return PCA(k=dim, inputCol=COMBINED, outputCol=REDUCED).fit(fit_rows)
 

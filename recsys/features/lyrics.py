@@ -39,11 +39,41 @@ CACHE_LEVEL = StorageLevel.MEMORY_AND_DISK
 
 
 def vocabulary_size(vocabulary: DataFrame) -> int:
-    """The largest word index (word indexes are 1-based and dense)."""
+    """The largest word index (word indexes are 1-based and dense); 0 for no vocabulary."""
     size = vocabulary.agg(F.max(S.WORD_IDX)).first()[0]
-    if size is None:
-        raise ContentError("vocabulary is empty: ingest found no '%' word-list line")
-    return int(size)
+    return 0 if size is None else int(size)
+
+
+def check_vocabulary(vocab_size: int, lyrics: DataFrame) -> None:
+    """Lyrics need a vocabulary: ingest writes one whenever it writes a lyric.
+
+    Raises
+    ------
+    ContentError
+        When some song has lyrics but the vocabulary is empty.
+    """
+    if vocab_size == 0 and lyrics.take(1):
+        raise ContentError(
+            "vocabulary is empty but the lyrics table has rows: ingest found no '%' word-list "
+            "line for them; re-run ingest on the musiXmatch file with its '%' line"
+        )
+
+
+def word2vec_has_words(lyrics: DataFrame, min_count: int) -> bool:
+    """Whether Word2Vec would keep a word: some word occurs ``min_count`` times in all.
+
+    One cheap pass (the largest count in any song) settles it for real lyrics; only when no
+    single song has a word that often are the words' totals summed.
+    """
+    top = lyrics.agg(F.max(F.array_max(S.WORD_COUNT))).first()[0]
+    if top is not None and top >= min_count:
+        return True
+    totals = (
+        lyrics.select(F.explode(F.arrays_zip(S.WORD_IDX, S.WORD_COUNT)).alias("p"))
+        .groupBy(F.col("p")[S.WORD_IDX])
+        .agg(F.sum(F.col("p")[S.WORD_COUNT]).alias("n"))
+    )
+    return bool(totals.where(F.col("n") >= min_count).take(1))
 
 
 def count_vectors(lyrics: DataFrame, vocab_size: int) -> DataFrame:
@@ -207,7 +237,7 @@ def fit_lyrics(
     """
     idf_model = fit_idf(counts, content.min_doc_freq)
     models: dict[str, Any] = {"idf": idf_model}
-    summary = {"words_with_idf": sum(1 for v in idf_model.idf.toArray() if v > 0)}
+    summary: dict[str, Any] = {"words_with_idf": sum(1 for v in idf_model.idf.toArray() if v > 0)}
     tfidf = lyric_tfidf(lyrics, idf_table(lyrics.sparkSession, idf_model)).persist(CACHE_LEVEL)
 
     token_vectors: dict[str, tuple[DataFrame | Column, int]] = {}
@@ -216,7 +246,12 @@ def fit_lyrics(
             sign_projection(F.col(S.WORD_IDX), content.projection_dim, content.seed),
             content.projection_dim,
         )
-    if "w2v" in parts_on:
+    if "w2v" in parts_on and not word2vec_has_words(lyrics, content.w2v_min_count):
+        summary["w2v_skipped"] = (
+            f"no lyric word occurs content.w2v_min_count={content.w2v_min_count} times, so "
+            "Word2Vec has no word to learn; the w2v part is left out"
+        )
+    elif "w2v" in parts_on:
         sentences_df = sentences(lyrics, content.w2v_max_sentence_length, content.seed)
         models["w2v"] = fit_word2vec(sentences_df, content)
         token_vectors["w2v"] = (word_vectors(models["w2v"]), content.w2v_vector_size)

@@ -50,13 +50,22 @@ from recsys.features.combine import (
     impute_from_artist,
     lyric_part_names,
     metadata_part,
+    part_coverage,
     part_weights,
     part_widths,
     reduced_vectors,
+    source_counts,
     unit_parts,
     with_topics,
 )
-from recsys.features.lyrics import CACHE_LEVEL, LyricFit, count_vectors, fit_lyrics, vocabulary_size
+from recsys.features.lyrics import (
+    CACHE_LEVEL,
+    LyricFit,
+    check_vocabulary,
+    count_vectors,
+    fit_lyrics,
+    vocabulary_size,
+)
 
 if TYPE_CHECKING:
     from recsys.config import ContentConfig
@@ -67,7 +76,10 @@ class ContentResult:
     """The ``content_vectors`` and ``lda_topics`` tables, the fitted models and a summary.
 
     ``models`` maps ``idf``, ``w2v``, ``lda`` (each only when fitted: not without lyrics, ``w2v``
-    not when its part is off) and ``pca`` to the fitted Spark ML models.
+    not when its part is off or has no word) and ``pca`` (not when ``vectors`` is empty) to the
+    fitted Spark ML models. ``summary["sources"]`` counts the songs by ``content_source``;
+    ``vectors`` is empty (and ``summary["empty_reason"]`` says why) when fewer than
+    :data:`MIN_CONTENT_SONGS` songs have lyrics or metadata.
     """
 
     vectors: DataFrame
@@ -81,6 +93,9 @@ class ContentResult:
             df.unpersist()
 
 
+MIN_CONTENT_SONGS = 2  # Spark's PCA needs two rows for a covariance
+
+
 def build_content(
     lyrics: DataFrame, vocabulary: DataFrame, songs: DataFrame, content: ContentConfig
 ) -> ContentResult:
@@ -88,14 +103,21 @@ def build_content(
 
     ``lyrics`` is ``(song_idx, word_idx array<int>, word_count array<int>)``, ``vocabulary``
     ``(word_idx, word)``, ``songs`` ``(song_idx, artist, title, has_lyrics)``. The models are
-    fitted here (IDF, Word2Vec and LDA each take a pass over the lyrics; PCA one over the parts).
+    fitted here (IDF, Word2Vec and LDA each take a pass over the lyrics; PCA one over the parts)
+    from the signal that exists: no lyrics leaves the lyric parts out, no metadata the metadata
+    part, and with neither the vectors are an empty table.
     """
     weights = part_weights(content)
     widths = part_widths(content, weights)
     lyrics = lyrics.select(S.SONG, S.WORD_IDX, S.WORD_COUNT).where(F.size(S.WORD_IDX) > 0)
     vocab_size = vocabulary_size(vocabulary)
-    counts = count_vectors(lyrics, vocab_size).persist(CACHE_LEVEL)
-    n_lyrics = counts.count()
+    check_vocabulary(vocab_size, lyrics)
+    cached: list[DataFrame] = []
+    n_lyrics = 0
+    if vocab_size:
+        counts = count_vectors(lyrics, vocab_size).persist(CACHE_LEVEL)
+        cached.append(counts)
+        n_lyrics = counts.count()
     summary: dict[str, Any] = {"songs_with_lyrics": n_lyrics}
     if n_lyrics:
         summary["vocabulary"] = vocab_size
@@ -109,14 +131,29 @@ def build_content(
     # Materialised here: the part columns are array expressions that later steps refer to
     # several times, and a filter pushed into them would recompute them per reference.
     units = unit_parts(songs, fit.parts, metadata, widths).persist(CACHE_LEVEL)
-    imputed = impute_from_artist(units, lyric_part_names(widths), widths)
-    parts = centred_parts(with_topics(imputed, fit.mixtures), list(widths)).persist(CACHE_LEVEL)
+    present, gappy = part_coverage(units, list(widths))
+    lyric_parts = [name for name in lyric_part_names(widths) if name in present]
+    imputed = impute_from_artist(units, lyric_parts, widths, gappy)
+    parts = centred_parts(with_topics(imputed, fit.mixtures), present).persist(CACHE_LEVEL)
+    cached += [*fit.cached, units, parts]
 
     combined = combined_parts(parts, widths, weights)
+    sources = source_counts(combined)
+    summary["parts"] = ",".join(widths)
+    summary["parts_present"] = ",".join(present)
+    summary["sources"] = sources
+    with_content = sum(n for source, n in sources.items() if source != S.SOURCE_NONE)
+    if with_content < MIN_CONTENT_SONGS:
+        summary["empty_reason"] = (
+            "no song has lyrics or metadata (artist, title)"
+            if with_content == 0
+            else f"only {with_content} song has lyrics or metadata (artist, title), fewer than "
+            f"the {MIN_CONTENT_SONGS} the vectors need"
+        )
+        empty = lyrics.sparkSession.createDataFrame([], S.CONTENT_VECTORS_SCHEMA)
+        return ContentResult(empty, fit.topics, models, summary, cached)
     pca_model = fit_reduction(combined, content.dim)
     models["pca"] = pca_model
     summary["pca_explained_variance"] = round(float(sum(pca_model.explainedVariance)), 4)
-    summary["parts"] = ",".join(widths)
     vectors = reduced_vectors(pca_model, combined, content.dim)
-    cached = [counts, *fit.cached, units, parts]
     return ContentResult(vectors, fit.topics, models, summary, cached)

@@ -13,6 +13,7 @@ from recsys import schemas as S
 from recsys.config import ContentConfig
 from recsys.features.lyrics import (
     VECTOR,
+    check_vocabulary,
     count_vectors,
     fit_idf,
     idf_table,
@@ -252,3 +253,88 @@ def test_sign_projection_preserves_inner_products_roughly(spark):
         assert set(np.round(v * math.sqrt(dim), 6)) == {1.0, -1.0}
     # independent random signs: |cos| of distinct tokens is about 1/sqrt(dim)
     assert abs(rows["a"] @ rows["b"]) < 4 / math.sqrt(dim)
+
+
+# ----------------------------------------------------------------------------- little signal
+
+
+def _small_cfg() -> ContentConfig:
+    return ContentConfig(
+        min_doc_freq=2,
+        w2v_vector_size=4,
+        w2v_min_count=1,
+        lda_k=2,
+        lda_max_iter=2,
+        lda_subsampling_rate=1.0,
+        projection_dim=8,
+        dim=4,
+    )
+
+
+def _build(spark, lyrics, songs, vocab_size):
+    vocab = spark.createDataFrame(
+        [(i, f"w{i}") for i in range(1, vocab_size + 1)], "word_idx int, word string"
+    )
+    result = build_content(
+        spark.createDataFrame(lyrics, LYRICS_DDL),
+        vocab,
+        spark.createDataFrame(songs, SONGS_DDL),
+        _small_cfg(),
+    )
+    rows = {r[S.SONG]: r.asDict() for r in result.vectors.collect()}
+    result.unpersist()
+    return result, rows
+
+
+@pytest.mark.parametrize(
+    ("lyrics", "songs", "reason"),
+    [
+        # the triplets alone: no vocabulary, no lyrics, no artist or title
+        ([], [(0, None, None, False), (1, None, None, False)], "no song has lyrics or metadata"),
+        # one song with lyrics, none with metadata: too few for PCA
+        ([(0, [1, 2], [1, 1])], [(0, None, None, True), (1, None, None, False)], "only 1 song"),
+    ],
+)
+def test_without_enough_lyrics_or_metadata_the_vectors_are_empty(spark, lyrics, songs, reason):
+    result, rows = _build(spark, lyrics, songs, 2 if lyrics else 0)
+    assert rows == {}
+    assert reason in result.summary["empty_reason"]
+    assert "pca" not in result.models
+    assert result.lda_topics.count() == (2 * 2 if lyrics else 0)  # lda_k topics x 2 words
+
+
+def test_metadata_alone_gives_metadata_vectors(spark):
+    songs = [(0, "The Band", "Blue Song", False), (1, "The Band", "Red Song", False)]
+    songs += [(2, "Other Act", "Blue Sky", False), (3, None, None, False)]
+    result, rows = _build(spark, [], songs, 0)
+    assert result.summary["parts_present"] == "metadata"
+    assert result.summary["sources"][S.SOURCE_METADATA] == 3
+    assert {s: r[S.CONTENT_SOURCE] for s, r in rows.items()} == {
+        0: S.SOURCE_METADATA,
+        1: S.SOURCE_METADATA,
+        2: S.SOURCE_METADATA,
+        3: S.SOURCE_NONE,
+    }
+    assert set(result.models) == {"pca"}
+
+
+def test_a_lyric_part_some_lyric_songs_lack_is_imputed_from_those_that_have_it(spark):
+    # song 2's words are in no other song: IDF 0 at min_doc_freq 2, so it has no tfidf or w2v
+    # part (only LDA's); its artist's lyric-less song 3 must still borrow a profile (Spark's
+    # Summarizer refuses a group with nothing in it)
+    lyrics = [(0, [1, 2, 3], [2, 1, 1]), (1, [1, 2, 4], [1, 3, 1]), (2, [5, 6], [2, 2])]
+    songs = [(0, "A", "one", True), (1, "A", "two", True), (2, "B", "three", True)]
+    songs += [(3, "B", "four", False)]
+    result, rows = _build(spark, lyrics, songs, 6)
+    assert result.summary["parts_present"] == "tfidf,metadata,w2v,lda"
+    assert rows[2][S.CONTENT_SOURCE] == S.SOURCE_LYRICS_METADATA
+    assert rows[3][S.CONTENT_SOURCE] == S.SOURCE_METADATA_ARTIST
+    assert all(np.linalg.norm(r[S.FEATURES]) == pytest.approx(1.0, abs=1e-5) for r in rows.values())
+
+
+def test_lyrics_without_a_vocabulary_are_refused(spark):
+    from recsys.errors import ContentError
+
+    lyrics = spark.createDataFrame([(0, [1], [2])], LYRICS_DDL)
+    with pytest.raises(ContentError, match="vocabulary is empty but the lyrics table has rows"):
+        check_vocabulary(0, lyrics)
