@@ -23,7 +23,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
-from recsys.columns import dot, sum_arrays
+from recsys.columns import dot, sum_arrays, unit_array
 from recsys.models.base import Recommender, check_n
 from recsys.models.candidates import SEED, neighbour_relation, seed_hits, seeds, top_per_user
 
@@ -350,7 +350,11 @@ class HybridRecommender(Recommender):
         self.songs = songs
         self.als = als
         self.content_neighbours = content_neighbours
-        self.content_vectors = content_vectors.select(S.SONG, S.FEATURES)
+        # A song without content has an all-zero vector: no vector at all to the blend, so a
+        # user or candidate without content gets no content score (not a tie at 1.0).
+        self.content_vectors = content_vectors.select(S.SONG, S.FEATURES).where(
+            unit_array(F.col(S.FEATURES)).isNotNull()
+        )
         self._cached: list[DataFrame] = []
 
     def release(self) -> None:

@@ -9,6 +9,7 @@ from pyspark import StorageLevel
 
 from recsys import schemas as S
 from recsys.evaluation import protocol
+from recsys.steps.degradations import KEY, evaluation_degradations
 from recsys.steps.fit_blend import run_blend
 from recsys.storage.warehouse import Warehouse
 
@@ -49,6 +50,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         held.release()
         songs.unpersist()
     doc["created_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    doc[KEY] = evaluation_degradations(doc["models"])
     wh.write_json(run_id, S.EVALUATION_JSON, doc)
     wh.write_text(run_id, S.EVALUATION_MD, protocol.report_text(doc, rows, cfg.evaluation.map_tau))
     gate = cfg.publish.gate_metric

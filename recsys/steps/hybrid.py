@@ -10,10 +10,11 @@ from pyspark.sql import functions as F
 from recsys import schemas as S
 from recsys.models.als import AlsRecommender
 from recsys.models.hybrid import HybridRecommender
+from recsys.steps.degradations import HYBRID_SUMMARY, KEY
 from recsys.storage.warehouse import Warehouse
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from recsys.config import Config
 
@@ -53,9 +54,39 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         F.countDistinct(S.USER).alias("users"),
         F.countDistinct(S.SONG).alias("songs"),
     ).first()
-    return {
+    summary = {
         "user_recommendations": stats["rows"],
         "users": stats["users"],
         "distinct_songs": stats["songs"],
         "similar_songs": wh.read_table(spark, run_id, S.SIMILAR_SONGS).count(),
     }
+    summary.update(content_reach(wh.read_table(spark, run_id, S.USER_CANDIDATES)))
+    has_vectors = bool(wh.read_table(spark, run_id, S.CONTENT_VECTORS).take(1))
+    summary[KEY] = hybrid_degradations(summary, has_vectors)
+    wh.write_json(run_id, HYBRID_SUMMARY, summary)
+    return summary
+
+
+def content_reach(candidates: DataFrame) -> dict[str, int]:
+    """Users whose candidates have some content score, and candidates that have one."""
+    has_content = F.col(S.CONTENT_SCORE) > 0
+    row = candidates.agg(
+        F.countDistinct(F.when(has_content, F.col(S.USER))).alias("users_with_content"),
+        F.count(F.when(has_content, 1)).alias("candidates_with_content"),
+    ).first()
+    return {k: int(v) for k, v in row.asDict().items()}
+
+
+def hybrid_degradations(summary: dict[str, Any], has_vectors: bool) -> list[str]:
+    """Whether the lists blend anything: with no content score anywhere they are ALS's."""
+    if summary["candidates_with_content"]:
+        return []
+    why = (
+        "there are no content vectors"
+        if not has_vectors
+        else "no song a user played has a content neighbour or vector"
+    )
+    return [
+        f"hybrid: {why}, so every list is the collaborative (ALS) list with its reasons, and "
+        "similar_songs holds collaborative neighbours only"
+    ]

@@ -11,10 +11,11 @@ from pyspark.sql import functions as F
 
 from recsys import schemas as S
 from recsys.similarity.neighbours import content_neighbours, log, measure_recall
+from recsys.steps.degradations import KEY
 from recsys.storage.warehouse import Warehouse
 
 if TYPE_CHECKING:
-    from recsys.config import Config
+    from recsys.config import Config, NeighboursConfig
 
 
 def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
@@ -27,6 +28,8 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
+        if not vectors.take(1):
+            return _no_vectors(spark, wh, run_id, ncfg)
         started = time.perf_counter()
         wh.write_table(content_neighbours(vectors, ncfg), run_id, S.CONTENT_NEIGHBOURS)
         seconds = round(time.perf_counter() - started, 2)
@@ -53,6 +56,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
             doc.update(recall=None, measured=False, note="neighbours.recall_sample is 0")
         else:
             doc.update(measure_recall(vectors, written, ncfg), measured=True)
+        doc[KEY] = []
         wh.write_json(run_id, S.LSH_RECALL, doc)
     finally:
         vectors.unpersist()
@@ -70,3 +74,22 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         "method": ncfg.method,
         f"recall@{ncfg.k}": None if recall is None else round(recall, 4),
     }
+
+
+def _no_vectors(
+    spark: SparkSession, wh: Warehouse, run_id: str, ncfg: NeighboursConfig
+) -> dict[str, Any]:
+    """An empty ``content_neighbours`` and a recall document that says why."""
+    empty = spark.createDataFrame([], S.NEIGHBOURS_SCHEMA)
+    wh.write_table(empty, run_id, S.CONTENT_NEIGHBOURS)
+    reason = "neighbours: content_vectors is empty, so there are no content neighbours"
+    doc = {
+        "method": ncfg.method,
+        "k": ncfg.k,
+        "recall": None,
+        "measured": False,
+        "note": "no content vectors",
+        KEY: [reason],
+    }
+    wh.write_json(run_id, S.LSH_RECALL, doc)
+    return {"rows": 0, "songs": 0, "method": ncfg.method, f"recall@{ncfg.k}": None, KEY: [reason]}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from recsys import schemas as S
 from recsys.errors import JobFailed, WarehouseError
+from recsys.steps import degradations
 from recsys.storage.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -135,6 +136,10 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         "tables": tables,
         "metrics": (evaluation or {}).get("models", {}),
         "blend": _read_doc(wh, run_id, S.BLEND),
+        # what the inputs did not allow, from every step's document, in pipeline order
+        degradations.KEY: degradations.gather(
+            {name: _read_doc(wh, run_id, name) for _, name in degradations.STEP_DOCS}
+        ),
         "gates": gates,
         "published": passed,
         "previous_latest": previous,
