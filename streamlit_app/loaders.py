@@ -26,6 +26,7 @@ from recsys.storage.warehouse import Warehouse
 EXAMPLE_USERS = 20
 SEARCH_LIMIT = 50
 TOP_PLAYED = 20
+DEGRADATIONS = "degradations"  # the documents' key, recsys.steps.degradations.KEY
 SONG_COLUMNS = [names.SONG, names.ARTIST, names.TITLE]
 RECOMMENDATION_COLUMNS = [
     names.USER,
@@ -83,6 +84,18 @@ def runs(root: str) -> tuple[list[str], str | None]:
 def document(root: str, run_id: str, name: str) -> Any:
     """A JSON document of the run (manifest, quality report, evaluation)."""
     return _warehouse(root).read_json(run_id, name)
+
+
+def degradations(root: str, run_id: str) -> list[str]:
+    """What the run's inputs did not allow, one sentence each: the manifest's list, or the
+    quality report's for a run that has not reached publish (empty for either missing)."""
+    for name in (names.MANIFEST, names.QUALITY_REPORT):
+        if has_document(root, run_id, name):
+            doc = document(root, run_id, name)
+            found = doc.get(DEGRADATIONS) if isinstance(doc, dict) else None
+            if isinstance(found, list):
+                return [str(sentence) for sentence in found]
+    return []
 
 
 @st.cache_data(show_spinner=False)

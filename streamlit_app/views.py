@@ -387,6 +387,7 @@ RUN_TABS = ("Evaluation", "Quality report", "Manifest")
 
 def run_page(root: str, run_id: str) -> None:
     st.header(f"Run {run_id}")
+    draw_degradations(loaders.degradations(root, run_id))
     evaluation, quality, manifest = st.tabs(RUN_TABS)
     with evaluation:
         if loaders.has_table(root, run_id, names.METRICS):
@@ -402,6 +403,14 @@ def run_page(root: str, run_id: str) -> None:
                 render_document(loaders.document(root, run_id, name))
             else:
                 st.info(f"This run has no {name}.")
+
+
+def draw_degradations(sentences: list[str]) -> None:
+    """What the run's inputs did not allow (a missing input, a signal no played song has)."""
+    if sentences:
+        st.warning(
+            "This run did what its inputs allowed:\n\n" + "\n".join(f"- {s}" for s in sentences)
+        )
 
 
 def _scalar(value: Any) -> bool:

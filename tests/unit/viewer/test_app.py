@@ -213,6 +213,32 @@ def test_run_page_without_documents_or_metrics(warehouse_copy, viewer):
     assert "no metrics table" in info
 
 
+def test_run_page_names_the_runs_degradations(warehouse_copy, viewer):
+    run = warehouse_copy / "runs" / LATEST_RUN
+    manifest = json.loads((run / schemas.MANIFEST).read_text())
+    sentences = ["lyrics: no musiXmatch file", "content: no song has lyrics or metadata"]
+    manifest["degradations"] = sentences
+    (run / schemas.MANIFEST).write_text(json.dumps(manifest))
+    app = viewer(warehouse_copy, page="Run")
+    _ok(app)
+    (warning,) = app.warning
+    assert all(f"- {s}" in warning.value for s in sentences)
+
+
+def test_a_run_that_stopped_before_publish_shows_the_quality_reports(warehouse_copy, viewer):
+    run = warehouse_copy / "runs" / LATEST_RUN
+    (run / schemas.MANIFEST).unlink()
+    report = json.loads((run / schemas.QUALITY_REPORT).read_text())
+    (run / schemas.QUALITY_REPORT).write_text(json.dumps({**report, "degradations": ["tracks: x"]}))
+    app = viewer(warehouse_copy, page="Run")
+    assert "- tracks: x" in app.warning[0].value
+
+
+def test_run_page_without_degradations_warns_of_nothing(demo_warehouse, viewer):
+    app = viewer(demo_warehouse.root, page="Run")
+    assert not app.warning
+
+
 # ----------------------------------------------------------------------------- errors
 def test_no_warehouse_configured(viewer):
     app = viewer(None)
