@@ -123,5 +123,3 @@ def test_neighbours_from_config_stay_in_the_songs_cluster(spark, cfg_factory, me
     for r in rows:
         assert r[S.SONG] // 10 == r[S.NEIGHBOUR] // 10 and r[S.SONG] != r[S.NEIGHBOUR]
         assert 1 <= r[S.RANK] <= 3
-
-
