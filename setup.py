@@ -11,6 +11,7 @@ setup(
         "numpy>=1.26",
         "pandas>=2.2,<3",
         "pyarrow>=14",
+        "scipy>=1.11",
         "PyYAML>=6",
         "boto3>=1.34",
     ],

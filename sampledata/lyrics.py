@@ -27,7 +27,7 @@ from sampledata.sampling import InverseCdf
 LYRIC_CHUNK = 20_000  # lyric lines generated and written per chunk
 
 # A malformed line to insert: (before this valid line, the line, its reason).
-_BadLine = tuple[int, bytes, str]
+_BadLine = tuple[int, bytes, str, int]  # position, line, reason, variant
 
 
 @dataclass
@@ -222,7 +222,7 @@ def _bad_lines(
         sel = b_line == i
         tid, mxm = cat.tid_str[t], int(mxm_ids[is_bad][i])
         line = bad_lyric(reason, v, tid, mxm, b_word[sel], b_cnt[sel], sampler.vocab_size)
-        bad.append((int(bad_pos[i]), line, reason))
+        bad.append((int(bad_pos[i]), line, reason, v))
     return bad
 
 
@@ -245,7 +245,7 @@ def _write_lines(
         blob, line_len = format_lyrics(cat.tid[tr], mxm_ids[start:stop], *bags)
         inserts = [
             (pos - start, text)
-            for pos, text, _ in bad
+            for pos, text, _, _ in bad
             if start <= pos < stop or (stop >= n_good and pos >= stop)
         ]
         f.write(insert_lines(blob, line_len, inserts))
@@ -279,11 +279,14 @@ def write_lyrics(
     sampler = word_sampler(p, rng)
     all_lyric, mxm_ids, is_bad = _line_order(cat, rng, plan)
     bad = _bad_lines(cat, rng, sampler, plan, all_lyric, mxm_ids, is_bad)
+    # Every defect's track and bag is drawn (the random stream stays the same); a preset that
+    # writes fewer variants leaves the other tracks without a lyric line.
+    bad = [line for line in bad if line[3] < p.lyric_defect_variants]
     header = _header(p, seed)
     rows_before = header.count("\n") + 1  # comments and the word list
     malformed: dict[str, int] = {}
     malformed_at: dict[str, list[int]] = {}
-    for k, (pos, _text, reason) in enumerate(bad):  # sorted by position
+    for k, (pos, _text, reason, _variant) in enumerate(bad):  # sorted by position
         malformed[reason] = malformed.get(reason, 0) + 1
         malformed_at.setdefault(reason, []).append(rows_before + pos + k + 1)
     good_tracks = all_lyric[~is_bad]

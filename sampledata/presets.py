@@ -50,6 +50,9 @@ class SizePreset:
         Malformed triplet lines per reason code.
     zipf_exponent : float
         Exponent of the song popularity power law within a genre.
+    lyric_defect_variants : int
+        Variants of each malformed lyric reason written (tiny writes one of each: its ~300
+        lyric lines then stay under the ingest's default 1% limit).
     """
 
     name: str
@@ -64,10 +67,13 @@ class SizePreset:
     chunk_users: int
     malformed_per_reason: int
     zipf_exponent: float = 1.0
+    lyric_defect_variants: int = 2
 
 
 SIZES: dict[str, SizePreset] = {
-    "tiny": SizePreset("tiny", 250, 400, 4, 3, 1_000, 20.0, 0.9, 120, 5_000, 2, 0.9),
+    "tiny": SizePreset(
+        "tiny", 250, 400, 4, 3, 1_000, 20.0, 0.9, 120, 5_000, 2, 0.9, lyric_defect_variants=1
+    ),
     "small": SizePreset("small", 17_000, 10_000, 8, 4, 5_000, 17.0, 1.1, 1_500, 10_000, 3),
     "large": SizePreset("large", 200_000, 50_000, 8, 4, 5_000, 16.0, 1.1, 2_000, 20_000, 4),
 }

@@ -30,6 +30,7 @@ from recsys.config.sections import (
     HybridConfig,
     IngestConfig,
     InputConfig,
+    ItemKnnConfig,
     NeighboursConfig,
     PublishConfig,
     SparkConfig,
@@ -58,6 +59,7 @@ __all__ = [
     "HybridConfig",
     "IngestConfig",
     "InputConfig",
+    "ItemKnnConfig",
     "NeighboursConfig",
     "PublishConfig",
     "SparkConfig",
@@ -79,6 +81,7 @@ class Config:
     storage: StorageConfig = spec(factory=StorageConfig)
     ingest: IngestConfig = spec(factory=IngestConfig)
     als: AlsConfig = spec(factory=AlsConfig)
+    itemknn: ItemKnnConfig = spec(factory=ItemKnnConfig)
     content: ContentConfig = spec(factory=ContentConfig)
     neighbours: NeighboursConfig = spec(factory=NeighboursConfig)
     hybrid: HybridConfig = spec(factory=HybridConfig)

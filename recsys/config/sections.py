@@ -122,6 +122,23 @@ class AlsConfig:
 
 
 @dataclass(frozen=True)
+class ItemKnnConfig:
+    k: int = spec(50, min=1, max=1000, doc="co-play neighbours kept per song (and summed)")
+    asymmetry: float = spec(
+        0.85, min=0.0, max=1.0, doc="a in c_ij / (n_i^a n_j^(1-a)), i played; 0.5 is the cosine"
+    )
+    locality: float = spec(3.0, min=0.0, doc="q: similarities raised to this power")
+    max_songs_per_user: int = spec(
+        500, min=0, doc="seeded sample of each user's songs making pairs; 0 = no cap"
+    )
+    seed: int = spec(42)
+    block_size: int = spec(1024, min=1, doc="users per sparse scoring block")
+    score_partitions: int = spec(
+        0, min=0, doc="tasks scoring users; 0 = twice the default parallelism"
+    )
+
+
+@dataclass(frozen=True)
 class ContentConfig:
     min_doc_freq: int = spec(2, min=0, doc="terms in fewer songs get IDF 0 (lyrics and metadata)")
     w2v_vector_size: int = spec(32, min=2)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from recsys import names as S
+from recsys.errors import InputError
 
 KEY = "degradations"
 # Documents of the steps that write no other one.
@@ -53,3 +54,12 @@ def evaluation_degradations(models: dict[str, dict[str, float]]) -> list[str]:
                 "metric (absent, not measured)"
             )
     return out
+
+
+def nothing_held_out(min_user_songs: int) -> InputError:
+    """The error that stops a run whose plays leave the evaluation nobody to hold out."""
+    return InputError(
+        f"triplets: no user has played {min_user_songs} or more songs "
+        "(evaluation.min_user_songs), so the evaluation can hide none of their plays and the "
+        "run cannot be judged or published; add plays or lower evaluation.min_user_songs"
+    )

@@ -9,7 +9,7 @@ from pyspark import StorageLevel
 
 from recsys import schemas as S
 from recsys.evaluation import protocol
-from recsys.steps.degradations import KEY, evaluation_degradations
+from recsys.steps.degradations import KEY, evaluation_degradations, nothing_held_out
 from recsys.steps.fit_blend import run_blend
 from recsys.storage.warehouse import Warehouse
 
@@ -37,6 +37,8 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         )
     held = protocol.split(interactions, cfg)
     try:
+        if not held.test_users.take(1):  # too few plays: stop with a message, not a traceback
+            raise nothing_held_out(cfg.evaluation.min_user_songs)
         protocol.fit_models(
             held, songs, content_nbrs, vectors, cfg, factors=factors, hybrid_cfg=hybrid_cfg
         )

@@ -11,6 +11,7 @@ from recsys import schemas as S
 from recsys.models.als import AlsRecommender
 from recsys.models.hybrid import HybridRecommender
 from recsys.steps.degradations import HYBRID_SUMMARY, KEY
+from recsys.steps.fit_blend import run_blend
 from recsys.storage.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -33,8 +34,9 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         top_n=wh.read_table(spark, run_id, S.CF_USER_TOPN),
         neighbours=wh.read_table(spark, run_id, S.CF_NEIGHBOURS),
     )
+    hybrid_cfg, blend = run_blend(wh, run_id, cfg)
     model = HybridRecommender(
-        cfg.hybrid,
+        hybrid_cfg,
         songs,
         als,
         wh.read_table(spark, run_id, S.CONTENT_NEIGHBOURS),
@@ -59,6 +61,9 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         "users": stats["users"],
         "distinct_songs": stats["songs"],
         "similar_songs": wh.read_table(spark, run_id, S.SIMILAR_SONGS).count(),
+        "blend": f"{blend['mode']} alpha={hybrid_cfg.alpha:g} "
+        f"popularity_exponent={hybrid_cfg.popularity_exponent:g}"
+        + (" with an alpha curve" if hybrid_cfg.alpha_curve else ""),
     }
     summary.update(content_reach(wh.read_table(spark, run_id, S.USER_CANDIDATES)))
     has_vectors = bool(wh.read_table(spark, run_id, S.CONTENT_VECTORS).take(1))

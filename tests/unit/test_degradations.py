@@ -161,3 +161,11 @@ def test_publish_gathers_in_pipeline_order_once_each():
 
 def test_the_viewer_reads_the_documents_key():
     assert loaders.DEGRADATIONS == degradations.KEY
+
+
+def test_too_few_plays_to_evaluate_stop_the_run_with_a_message():
+    from recsys.errors import JobFailed
+
+    error = degradations.nothing_held_out(5)
+    assert isinstance(error, JobFailed)  # the CLI prints it and exits 1, no traceback
+    assert str(error).startswith("triplets: no user has played 5 or more songs")

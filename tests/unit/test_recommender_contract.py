@@ -21,6 +21,7 @@ from recsys.models.als import AlsRecommender
 from recsys.models.base import Recommender
 from recsys.models.content import ContentRecommender
 from recsys.models.hybrid import HybridRecommender
+from recsys.models.itemknn import ItemKNNRecommender
 from recsys.models.popularity import PopularityRecommender
 from recsys.similarity.neighbours import content_neighbours
 
@@ -90,8 +91,10 @@ def models(matrix, cfg_factory_module):
         "als": als,
         "content": ContentRecommender(nbrs, cfg.hybrid.seeds_per_user).fit(interactions),
         "hybrid": HybridRecommender(cfg.hybrid, songs, als, nbrs, vectors).fit(interactions),
+        "itemknn": ItemKNNRecommender(cfg.itemknn).fit(interactions),
     }
     yield fitted
+    fitted["itemknn"].release()
     nbrs.unpersist()
 
 
@@ -103,7 +106,7 @@ def cfg_factory_module(tmp_path_factory):
     return lambda *overrides: make_config(root, *overrides)
 
 
-MODEL_NAMES = ["popularity", "als", "content", "hybrid"]
+MODEL_NAMES = ["popularity", "als", "content", "hybrid", "itemknn"]
 
 
 def lists_of(recs) -> dict[int, list[tuple[int, float, int]]]:
@@ -151,7 +154,7 @@ def test_recommend_is_deterministic_and_covers_every_user_by_default(spark, mode
     assert lists_of(models[name].recommend(None, 3)) == first
 
 
-@pytest.mark.parametrize("name", ["als", "content", "hybrid"])
+@pytest.mark.parametrize("name", ["als", "content", "hybrid", "itemknn"])
 def test_known_answer_the_missing_song_of_the_users_block_first(spark, models, name):
     lists = lists_of(models[name].recommend(None, 2))
     assert {u: rows[0][0] for u, rows in lists.items()} == {
@@ -199,6 +202,7 @@ def test_a_list_length_that_is_not_a_positive_integer_is_refused(spark, models, 
         lambda cfg, nbrs: PopularityRecommender(),
         lambda cfg, nbrs: AlsRecommender(cfg.als),
         lambda cfg, nbrs: ContentRecommender(nbrs, 3),
+        lambda cfg, nbrs: ItemKNNRecommender(cfg.itemknn),
     ],
 )
 def test_recommend_before_fit_says_so(spark, cfg_factory_module, matrix, unfitted):
