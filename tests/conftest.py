@@ -26,10 +26,26 @@ def spark(spark_tmp):
     """One local[2] session for every test; jobs under test reuse it via getOrCreate."""
     from recsys.session import build_session
 
-    cfg = make_config(spark_tmp)
+    # The whole suite shares this JVM: 8g of heap (the laptop config's 4g ran the suite into
+    # back-to-back garbage collection once the contract, blend and item-based tests joined it).
+    cfg = make_config(spark_tmp, "spark.driver_memory=8g")
     session = build_session(cfg)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_spark_memory_after_each_module():
+    """Drop what a test module cached (DataFrames, ALS's RDDs) once its fixtures are done."""
+    yield
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is None:  # the module used no Spark
+        return
+    session.catalog.clearCache()
+    for rdd in session.sparkContext._jsc.getPersistentRDDs().values():
+        rdd.unpersist(False)
 
 
 @pytest.fixture()
