@@ -35,6 +35,7 @@ USER_FACTORS = "user_factors"
 ITEM_FACTORS = "item_factors"
 CF_USER_TOPN = "cf_user_topn"
 CF_NEIGHBOURS = "cf_neighbours"
+COPLAY_NEIGHBOURS = "coplay_neighbours"
 CONTENT_VECTORS = "content_vectors"
 LDA_TOPICS = "lda_topics"
 CONTENT_NEIGHBOURS = "content_neighbours"
@@ -76,6 +77,7 @@ FILTERED = "filtered"
 # user_recommendations is the final top_n after diversity rules, same columns.
 CF_SCORE = "cf_score"
 CONTENT_SCORE = "content_score"
+ITEM_SCORE = "item_score"  # the item-based (co-play) model's score, per-user min-max
 POPULARITY = "popularity"
 ALPHA = "alpha"
 REASON = "reason"
@@ -113,6 +115,12 @@ ALS_TUNING = "als_tuning.json"
 BLEND = "blend.json"
 HOLDOUT_USER_FACTORS = "holdout_user_factors"
 HOLDOUT_ITEM_FACTORS = "holdout_item_factors"
+# ... and the co-play neighbours of the refit's plays (the item-based model on the same split).
+HOLDOUT_COPLAY_NEIGHBOURS = "holdout_coplay_neighbours"
+# ----------------------------------------------------------------------------- item-based CF
+# Written by the train-itemknn step beside coplay_neighbours: its settings and counts.
+ITEMKNN_PARAMS = "itemknn_params.json"
+MODEL_ITEMKNN = "itemknn"
 # ----------------------------------------------------------------------------- content tables
 # content_vectors: one row per song of the catalogue. ``features`` is the combined unit vector
 # (content.dim floats; all zeros when a song has neither lyrics nor usable metadata, which

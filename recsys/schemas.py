@@ -120,6 +120,7 @@ RECOMMENDATIONS_SCHEMA = T.StructType(
         T.StructField(SCORE, T.FloatType(), False),
         T.StructField(CF_SCORE, T.FloatType(), False),  # per-user min-max normalised, 0..1
         T.StructField(CONTENT_SCORE, T.FloatType(), False),  # per-user min-max normalised, 0..1
+        T.StructField(ITEM_SCORE, T.FloatType(), False),  # co-play model, min-max, 0..1
         T.StructField(POPULARITY, T.FloatType(), False),  # song's play-count percentile, 0..1
         T.StructField(ALPHA, T.FloatType(), False),  # the cf weight used for this user
         T.StructField(ARTIST, T.StringType(), True),
@@ -137,7 +138,7 @@ SIMILAR_SONGS_SCHEMA = T.StructType(
         T.StructField(SCORE, T.FloatType(), False),
         T.StructField(CF_SCORE, T.FloatType(), False),
         T.StructField(CONTENT_SCORE, T.FloatType(), False),
-        T.StructField(SOURCE, T.StringType(), False),  # "cf", "content" or "both"
+        T.StructField(SOURCE, T.StringType(), False),  # "cf", "coplay", "content" joined by "+"
         T.StructField(IS_COLD, T.BooleanType(), False),  # the seed song has no plays
     ]
 )

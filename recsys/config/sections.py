@@ -205,6 +205,15 @@ class BlendFitConfig:
     )
     alphas: list = spec(factory=lambda: [0.0, 0.25, 0.5, 0.75, 0.9, 1.0])
     popularity_exponents: list = spec(factory=lambda: [0.0, 1.0, 2.0])
+    item_weights: list = spec(
+        factory=lambda: [0.0, 0.25, 0.5, 0.75],
+        doc="item-based shares of the collaborative score tried (first stage, at alpha 1)",
+    )
+    popularity_weights: list = spec(
+        factory=lambda: [0.0, 0.15, 0.3, 0.45],
+        doc="popularity shares of the collaborative score tried with each item weight "
+        "(pairs summing above 1 are skipped)",
+    )
     curve: bool = spec(
         True, doc="also try one alpha per third of users by songs played; kept where it scores"
     )
@@ -217,6 +226,8 @@ class BlendFitConfig:
         for name, values, lo, hi in (
             ("alphas", self.alphas, 0.0, 1.0),
             ("popularity_exponents", self.popularity_exponents, 0.0, float("inf")),
+            ("item_weights", self.item_weights, 0.0, 1.0),
+            ("popularity_weights", self.popularity_weights, 0.0, 1.0),
         ):
             if not values:
                 raise ConfigError(f"{key}.{name}: expected at least one value")
@@ -232,6 +243,15 @@ class HybridConfig:
     top_n: int = spec(20, min=1)
     extra_candidates: int = spec(30, min=0)
     alpha: float = spec(0.75, min=0.0, max=1.0, doc="weight of the collaborative score")
+    item_weight: float = spec(
+        0.0,
+        min=0.0,
+        max=1.0,
+        doc="share of the collaborative score from the item-based (co-play) model",
+    )
+    popularity_weight: float = spec(
+        0.0, min=0.0, max=1.0, doc="share of the collaborative score from song popularity"
+    )
     alpha_curve: list = spec(
         factory=list,
         doc="[[songs_played, alpha], ...] interpolated; empty uses alpha",
@@ -247,10 +267,22 @@ class HybridConfig:
     )
     similar_k: int = spec(20, min=1)
     similar_alpha: float = spec(0.5, min=0.0, max=1.0)
+    similar_coplay_weight: float = spec(
+        0.5,
+        min=0.0,
+        max=1.0,
+        doc="similar_songs: share of the collaborative similarity from co-plays (rest: ALS)",
+    )
     fit: BlendFitConfig = spec(factory=BlendFitConfig)
 
     def check(self, key: str) -> None:
-        """Each ``alpha_curve`` point is ``[songs_played, alpha]`` with alpha in [0, 1]."""
+        """Each ``alpha_curve`` point is ``[songs_played, alpha]`` with alpha in [0, 1]; the
+        collaborative shares leave ALS a share (``item_weight + popularity_weight <= 1``)."""
+        if self.item_weight + self.popularity_weight > 1.0 + 1e-9:
+            raise ConfigError(
+                f"{key}.item_weight + {key}.popularity_weight: expected at most 1 (ALS takes the "
+                f"rest), got {self.item_weight} + {self.popularity_weight}"
+            )
         for i, point in enumerate(self.alpha_curve):
             ok = (
                 isinstance(point, list)

@@ -1,11 +1,17 @@
 """Fitting the hybrid's blend to the run's own plays (``hybrid.fit``, mode ``fitted``).
 
 Validation users (never the evaluation's held-out users) hide a share of their plays; one ALS
-refit sees neither. The hybrid's candidate pool for the validation users does not depend on the
-blend, so it is built once; each grid point (alpha x popularity exponent) ranks it with the
-production rules and is scored by the publish gate metric on the hidden plays. The best point
-wins; ties go to the larger alpha (more collaborative), then the smaller exponent, so when
-content adds nothing the chosen blend is the collaborative list. Where ``fit.curve`` is on,
+refit (and one item-based refit) sees neither. The hybrid's candidate pool for the validation
+users does not depend on the blend, so it is built once; each grid point ranks it with the
+production rules and is scored by the publish gate metric on the hidden plays, in two stages:
+
+1. the collaborative score's shares (item-based weight x popularity weight, ALS the rest) at
+   alpha 1 (content left out); ties go to the smaller shares, so where neither adds anything
+   the collaborative score is ALS's;
+2. alpha x popularity exponent with those shares; ties go to the larger alpha (more
+   collaborative), then the smaller exponent, so when content adds nothing the chosen blend
+   is the collaborative list.
+ Where ``fit.curve`` is on,
 one alpha per third of the validation users by songs played is tried as an alpha curve (with
 at least ``MIN_CURVE_USERS`` users in each third), and kept only if it scores higher than the
 single alpha.
@@ -53,22 +59,28 @@ def grid_means(
     pool: DataFrame,
     hidden: DataFrame,
     buckets: DataFrame,
-    points: list[tuple[float, float]],
+    points: list[tuple[float, ...]],
     cfg: HybridConfig,
     depth: int,
     column: str,
     k: int,
 ) -> dict[int, dict[int, tuple[float, int]]]:
-    """``{point: {bucket: (sum of the metric, users)}}`` for every (alpha, exponent) point.
+    """``{point: {bucket: (sum of the metric, users)}}`` for every grid point.
 
-    The pool is ranked once for all points (each user's list per point, the point's alpha and
-    exponent as columns), and the lists are scored in one pass, keyed by user and point.
+    A point is ``(alpha, exponent)`` with the config's collaborative shares, or ``(alpha,
+    exponent, item_weight, popularity_weight)``. The pool is ranked once for all points (each
+    user's list per point, the point's values as columns), and the lists are scored in one
+    pass, keyed by user and point.
     """
     spark = pool.sparkSession
     n = len(points)
+    full = [
+        (float(p[0]), float(p[1]), *(map(float, p[2:]) if len(p) == 4 else shares(cfg)))
+        for p in points
+    ]
     grid = spark.createDataFrame(
-        [(i, float(a), float(g)) for i, (a, g) in enumerate(points)],
-        "_point int, _alpha double, _gamma double",
+        [(i, *p) for i, p in enumerate(full)],
+        "_point int, _alpha double, _gamma double, _w_item double, _w_pop double",
     )
     ranked = rank_candidates(
         pool.crossJoin(F.broadcast(grid)),
@@ -79,6 +91,8 @@ def grid_means(
         F.col("_gamma"),
         cfg.cold_slots,
         group_cols=("_point",),
+        item_weight=F.col("_w_item"),
+        popularity_weight=F.col("_w_pop"),
     )
     key = (F.col(S.USER).cast("long") * n + F.col("_point")).alias(_KEY)
     lists = ranked.select(key, S.SONG, S.RANK)
@@ -99,6 +113,41 @@ def grid_means(
     for r in rows:
         out[int(r["_point"])][int(r[_BUCKET])] = (float(r["total"]), int(r["n"]))
     return out
+
+
+def shares(cfg: HybridConfig) -> tuple[float, float]:
+    """The collaborative score's configured (item-based, popularity) shares."""
+    return float(cfg.item_weight), float(cfg.popularity_weight)
+
+
+def share_points(fit, with_items: bool) -> list[tuple[float, float]]:
+    """Stage 1's (item weight, popularity weight) pairs: sums of at most 1; without an
+    item-based model only item weight 0 (its score is 0 everywhere)."""
+    items = [float(w) for w in fit.item_weights] if with_items else [0.0]
+    pairs = {
+        (wi, float(wp))
+        for wi in items
+        for wp in fit.popularity_weights
+        if wi + float(wp) <= 1.0 + 1e-9
+    }
+    return sorted(pairs | {(0.0, 0.0)})
+
+
+def fit_shares(pool, hidden, buckets, cfg, depth, column, k, with_items: bool):
+    """Stage 1: the best (item weight, popularity weight) at alpha 1, and its sweep."""
+    pairs = share_points(cfg.fit, with_items)
+    means = grid_means(
+        pool, hidden, buckets, [(1.0, 0.0, wi, wp) for wi, wp in pairs], cfg, depth, column, k
+    )
+    sweep = []
+    for i, (wi, wp) in enumerate(pairs):
+        total, n = sum(v[0] for v in means[i].values()), sum(v[1] for v in means[i].values())
+        sweep.append({"item_weight": wi, "popularity_weight": wp, "value": total / max(n, 1)})
+    best = max(
+        sweep,
+        key=lambda r: (r["value"], -(r["item_weight"] + r["popularity_weight"]), -r["item_weight"]),
+    )
+    return (best["item_weight"], best["popularity_weight"]), sweep
 
 
 def activity_buckets(user_stats: DataFrame) -> tuple[DataFrame, list[float]]:
@@ -130,6 +179,11 @@ def fit_blend(
     buckets, medians = activity_buckets(stats)
     points = [(float(a), float(g)) for g in fit.popularity_exponents for a in fit.alphas]
     try:
+        with_items = model.itemknn is not None
+        (w_item, w_pop), share_sweep = fit_shares(
+            pool, hidden, buckets, cfg, depth, column, k, with_items
+        )
+        cfg = dataclasses.replace(cfg, item_weight=w_item, popularity_weight=w_pop)
         means = grid_means(pool, hidden, buckets, points, cfg, depth, column, k)
         by_bucket = {points[i]: means[i] for i in range(len(points))}
         sweep = []
@@ -149,6 +203,8 @@ def fit_blend(
         "alpha": best["alpha"],
         "popularity_exponent": best["popularity_exponent"],
         "alpha_curve": curve_doc["points"] if curve_doc.get("used") else [],
+        "item_weight": w_item,
+        "popularity_weight": w_pop,
     }
     return {
         "mode": "fitted",
@@ -161,6 +217,8 @@ def fit_blend(
         "single_alpha_value": best["value"],
         "curve": curve_doc,
         "sweep": sweep,
+        "share_sweep": share_sweep,
+        "item_based": with_items,
     }
 
 
@@ -193,7 +251,15 @@ def _fit_curve(pool, stats, hidden, best, by_bucket, medians, cfg, depth, column
         S.USER,
     )
     ranked = rank_candidates(
-        curved, cfg.novelty, cfg.max_per_artist, depth, None, gamma, cfg.cold_slots
+        curved,
+        cfg.novelty,
+        cfg.max_per_artist,
+        depth,
+        None,
+        gamma,
+        cfg.cold_slots,
+        item_weight=cfg.item_weight,
+        popularity_weight=cfg.popularity_weight,
     )
     value = per_user_ranking_metrics(ranked, hidden, [k]).agg(F.avg(column)).first()[0] or 0.0
     return {
@@ -214,6 +280,9 @@ def apply_blend(cfg: HybridConfig, blend: dict[str, Any]) -> HybridConfig:
         alpha=float(chosen["alpha"]),
         popularity_exponent=float(chosen["popularity_exponent"]),
         alpha_curve=[list(p) for p in chosen["alpha_curve"]],
+        # blends fitted before the item-based model chose no shares
+        item_weight=float(chosen.get("item_weight", 0.0)),
+        popularity_weight=float(chosen.get("popularity_weight", 0.0)),
     )
 
 
@@ -225,5 +294,7 @@ def fixed_blend(cfg: HybridConfig) -> dict[str, Any]:
             "alpha": cfg.alpha,
             "popularity_exponent": cfg.popularity_exponent,
             "alpha_curve": cfg.alpha_curve,
+            "item_weight": cfg.item_weight,
+            "popularity_weight": cfg.popularity_weight,
         },
     }

@@ -100,6 +100,12 @@ def comparison_markdown(comparisons: dict[str, dict[str, dict[str, float]]]) -> 
     return "\n".join(lines) + "\n"
 
 
+def _shares(chosen: Mapping[str, Any]) -> str:
+    w_item = float(chosen.get("item_weight", 0.0) or 0.0)
+    w_pop = float(chosen.get("popularity_weight", 0.0) or 0.0)
+    return f"{1 - w_item - w_pop:g} ALS + {w_item:g} item-based + {w_pop:g} popularity"
+
+
 def blend_markdown(blend: Mapping[str, Any] | None, top: int = 5) -> str:
     """The blend the hybrid was judged with: chosen values, how, and the best of its sweep."""
     if not blend:
@@ -113,10 +119,35 @@ def blend_markdown(blend: Mapping[str, Any] | None, top: int = 5) -> str:
         f"Mode **{blend.get('mode')}**: alpha {chosen.get('alpha')}, popularity exponent "
         f"{chosen.get('popularity_exponent')}"
         + (f", alpha curve {curve}" if curve else ", no alpha curve")
-        + ".",
+        + f"; collaborative score {_shares(chosen)}.",
     ]
     if blend.get("note"):
         lines += ["", str(blend["note"])]
+    shares = blend.get("share_sweep") or []
+    if shares:
+        ranked_shares = sorted(
+            shares,
+            key=lambda r: (
+                -r["value"],
+                r["item_weight"] + r["popularity_weight"],
+                r["item_weight"],
+            ),
+        )
+        lines += [
+            "",
+            f"First the collaborative score's shares, at alpha 1 (the best "
+            f"{min(top, len(shares))} of {len(shares)}"
+            + ("" if blend.get("item_based", True) else "; no item-based model in the pool")
+            + "):",
+            "",
+            f"| item-based | popularity | ALS | {blend.get('metric')} |",
+            "|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['item_weight']:g} | {r['popularity_weight']:g} | "
+            f"{1 - r['item_weight'] - r['popularity_weight']:g} | {r['value']:.4f} |"
+            for r in ranked_shares[:top]
+        ]
     sweep = blend.get("sweep") or []
     if sweep:
         lines += [

@@ -5,11 +5,14 @@ alpha, novelty or artist cap; the hybrid job computes the same lists in Spark. B
 exactly these rules, per ``user_idx``:
 
 1. ``a`` is the given ``alpha``, or each row's stored ``alpha`` when it is None.
-2. ``blended = a * cf_score + (1 - a) * content_score * popularity ** gamma`` where ``gamma``
-   is ``popularity_exponent`` (0 gives the plain blend; ``0 ** 0`` is 1). The content score says
-   how close a song is to what the user played; weighting it by the song's popularity makes it
-   an estimate of a play rather than of a resemblance (lyrics alone say nothing about which of
-   two similar songs people actually play).
+2. ``collaborative = (1 - w_item - w_pop) * cf_score + w_item * item_score + w_pop *
+   popularity`` (``item_weight`` and ``popularity_weight``; both 0 leave ``cf_score``, the ALS
+   score; a missing ``item_score`` column, as in runs before the item-based model, counts 0),
+   then ``blended = a * collaborative + (1 - a) * content_score * popularity ** gamma`` where
+   ``gamma`` is ``popularity_exponent`` (0 gives the plain blend; ``0 ** 0`` is 1). The
+   content score says how close a song is to what the user played; weighting it by the
+   song's popularity makes it an estimate of a play rather than of a resemblance (lyrics alone
+   say nothing about which of two similar songs people actually play).
 3. ``score = (1 - novelty) * blended + novelty * (1 - popularity)``, computed in float64 from
    the stored float32 values, then rounded to float32 (the type ``score`` is stored in).
 4. A row is *cold* when its ``popularity`` is 0 (nobody played the song). Order warm rows by
@@ -24,9 +27,9 @@ exactly these rules, per ``user_idx``:
    the last ``c`` places of the list: they reach every user with content near their taste,
    without pushing out songs people play).
 
-In Spark: cast ``alpha``, ``cf_score``, ``content_score`` and ``popularity`` to double before
-step 2 (Spark multiplies two float columns in float32), cast the score to float, and use
-windows over the order of step 4.
+In Spark: cast ``alpha``, ``cf_score``, ``content_score``, ``item_score`` and ``popularity``
+to double before step 2 (Spark multiplies two float columns in float32), cast the score to
+float, and use windows over the order of step 4.
 """
 
 from __future__ import annotations
@@ -39,7 +42,13 @@ import pandas as pd
 from recsys import names
 from recsys.errors import BlendError
 
-_FLOAT_COLUMNS = (names.SCORE, names.CF_SCORE, names.CONTENT_SCORE, names.POPULARITY)
+_FLOAT_COLUMNS = (
+    names.SCORE,
+    names.CF_SCORE,
+    names.CONTENT_SCORE,
+    names.ITEM_SCORE,
+    names.POPULARITY,
+)
 
 
 def _check_params(
@@ -49,6 +58,8 @@ def _check_params(
     top_n: int,
     popularity_exponent: float,
     cold_slots: int,
+    item_weight: float = 0.0,
+    popularity_weight: float = 0.0,
 ) -> None:
     if alpha is not None and not 0.0 <= alpha <= 1.0:
         raise BlendError(f"alpha must be in [0, 1] or None, got {alpha!r}")
@@ -62,6 +73,13 @@ def _check_params(
         raise BlendError(f"popularity_exponent must be >= 0, got {popularity_exponent!r}")
     if cold_slots < 0:
         raise BlendError(f"cold_slots must be >= 0, got {cold_slots}")
+    if not (
+        0.0 <= item_weight and 0.0 <= popularity_weight and item_weight + popularity_weight <= 1.0
+    ):
+        raise BlendError(
+            "item_weight and popularity_weight must be >= 0 with a sum of at most 1, got "
+            f"{item_weight!r} and {popularity_weight!r}"
+        )
 
 
 def blend_scores(
@@ -71,42 +89,28 @@ def blend_scores(
     weight: np.ndarray,
     novelty: float,
     popularity_exponent: float,
+    item: np.ndarray | None = None,
+    item_weight: float = 0.0,
+    popularity_weight: float = 0.0,
 ) -> np.ndarray:
     """Steps 2 and 3 in float64; the caller rounds to float32."""
     prior = np.power(popularity, popularity_exponent)
-    blended = weight * cf + (1.0 - weight) * (content * prior)
+    item = np.zeros_like(cf) if item is None else item
+    collaborative = (1.0 - item_weight - popularity_weight) * cf + item_weight * item
+    collaborative = collaborative + popularity_weight * popularity
+    blended = weight * collaborative + (1.0 - weight) * (content * prior)
     return (1.0 - novelty) * blended + novelty * (1.0 - popularity)
 
 
-def rerank(
-    candidates: pd.DataFrame,
+def _blend_frame(
+    out: pd.DataFrame,
     alpha: float | None,
     novelty: float,
-    max_per_artist: int,
-    top_n: int,
-    popularity_exponent: float = 0.0,
-    cold_slots: int = 0,
-) -> pd.DataFrame:
-    """Re-blend and re-rank candidates per user; see the module docstring for the rules.
-
-    Returns the kept rows with the candidates' columns, ``score``, ``alpha`` (the weight
-    used) and ``rank`` replaced, sorted by ``user_idx`` then ``rank``. Without a
-    ``popularity`` column every row counts as warm (and ``popularity_exponent`` and
-    ``novelty`` must be 0).
-    """
-    _check_params(alpha, novelty, max_per_artist, top_n, popularity_exponent, cold_slots)
-    needed = {names.USER, names.SONG, names.CF_SCORE, names.CONTENT_SCORE}
-    if novelty > 0 or popularity_exponent > 0 or cold_slots > 0:
-        needed.add(names.POPULARITY)
-    if alpha is None:
-        needed.add(names.ALPHA)
-    if max_per_artist > 0:
-        needed.add(names.ARTIST)
-    missing = sorted(needed - set(candidates.columns))
-    if missing:
-        raise BlendError(f"candidates lack column(s) {', '.join(missing)}")
-
-    out = candidates.copy()
+    popularity_exponent: float,
+    item_weight: float,
+    popularity_weight: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 1-3 over a candidates frame: (the alpha used, popularity, float64 score)."""
     cf = out[names.CF_SCORE].to_numpy(dtype=np.float64)
     content = out[names.CONTENT_SCORE].to_numpy(dtype=np.float64)
     if alpha is None:
@@ -117,7 +121,68 @@ def rerank(
         popularity = out[names.POPULARITY].fillna(0.0).to_numpy(dtype=np.float64)
     else:
         popularity = np.ones(len(out), dtype=np.float64)
-    score = blend_scores(cf, content, popularity, weight, novelty, popularity_exponent)
+    item = (
+        out[names.ITEM_SCORE].fillna(0.0).to_numpy(dtype=np.float64)
+        if names.ITEM_SCORE in out.columns
+        else None
+    )
+    score = blend_scores(
+        cf,
+        content,
+        popularity,
+        weight,
+        novelty,
+        popularity_exponent,
+        item,
+        item_weight,
+        popularity_weight,
+    )
+    return weight, popularity, score
+
+
+def rerank(
+    candidates: pd.DataFrame,
+    alpha: float | None,
+    novelty: float,
+    max_per_artist: int,
+    top_n: int,
+    popularity_exponent: float = 0.0,
+    cold_slots: int = 0,
+    item_weight: float = 0.0,
+    popularity_weight: float = 0.0,
+) -> pd.DataFrame:
+    """Re-blend and re-rank candidates per user; see the module docstring for the rules.
+
+    Returns the kept rows with the candidates' columns, ``score``, ``alpha`` (the weight
+    used) and ``rank`` replaced, sorted by ``user_idx`` then ``rank``. Without a
+    ``popularity`` column every row counts as warm (and ``popularity_exponent`` and
+    ``novelty`` must be 0).
+    """
+    _check_params(
+        alpha,
+        novelty,
+        max_per_artist,
+        top_n,
+        popularity_exponent,
+        cold_slots,
+        item_weight,
+        popularity_weight,
+    )
+    needed = {names.USER, names.SONG, names.CF_SCORE, names.CONTENT_SCORE}
+    if novelty > 0 or popularity_exponent > 0 or cold_slots > 0 or popularity_weight > 0:
+        needed.add(names.POPULARITY)
+    if alpha is None:
+        needed.add(names.ALPHA)
+    if max_per_artist > 0:
+        needed.add(names.ARTIST)
+    missing = sorted(needed - set(candidates.columns))
+    if missing:
+        raise BlendError(f"candidates lack column(s) {', '.join(missing)}")
+
+    out = candidates.copy()
+    weight, popularity, score = _blend_frame(
+        out, alpha, novelty, popularity_exponent, item_weight, popularity_weight
+    )
     out[names.SCORE] = score.astype(np.float32)
     out[names.ALPHA] = weight.astype(np.float32)
     cold = popularity <= 0.0

@@ -16,6 +16,7 @@ SEED = "seed_idx"
 
 
 KIND = "kind"
+COPLAY = "coplay"
 
 
 def seeds(interactions: DataFrame, per_user: int) -> DataFrame:
@@ -28,23 +29,29 @@ def seeds(interactions: DataFrame, per_user: int) -> DataFrame:
     )
 
 
-def neighbour_relation(cf_neighbours: DataFrame | None, content_neighbours: DataFrame) -> DataFrame:
-    """(seed_idx, song_idx, similarity, kind) from both neighbour tables."""
+def neighbour_relation(
+    cf_neighbours: DataFrame | None,
+    content_neighbours: DataFrame,
+    coplay_neighbours: DataFrame | None = None,
+) -> DataFrame:
+    """(seed_idx, song_idx, similarity, kind) from the neighbour tables (kind ``cf``,
+    ``content`` or ``coplay``)."""
     rel = content_neighbours.select(
         F.col(S.SONG).alias(SEED),
         F.col(S.NEIGHBOUR).alias(S.SONG),
         S.SIMILARITY,
         F.lit("content").alias(KIND),
     )
-    if cf_neighbours is not None:
-        rel = rel.unionByName(
-            cf_neighbours.select(
-                F.col(S.SONG).alias(SEED),
-                F.col(S.NEIGHBOUR).alias(S.SONG),
-                S.SIMILARITY,
-                F.lit("cf").alias(KIND),
+    for kind, table in (("cf", cf_neighbours), (COPLAY, coplay_neighbours)):
+        if table is not None:
+            rel = rel.unionByName(
+                table.select(
+                    F.col(S.SONG).alias(SEED),
+                    F.col(S.NEIGHBOUR).alias(S.SONG),
+                    S.SIMILARITY,
+                    F.lit(kind).alias(KIND),
+                )
             )
-        )
     return rel
 
 
@@ -53,18 +60,21 @@ def seed_hits(interactions: DataFrame, relation: DataFrame, seeds_per_user: int)
 
     ``content_raw`` sums ``similarity * weight`` over the user's seed songs' content
     neighbours (null when only collaborative neighbours reach the song); the reason is the
-    seed that contributed most through either kind of neighbour. Played songs are excluded.
+    seed that contributed most through an ALS or content neighbour, else through a co-play
+    neighbour (so adding the item-based model names a reason where there was none, and changes
+    no other). Played songs are excluded.
     """
     hits = seeds(interactions, seeds_per_user).join(relation, SEED)
     played = interactions.select(S.USER, S.SONG)
     hits = hits.join(played, [S.USER, S.SONG], "left_anti")
     contribution = F.col(S.SIMILARITY) * F.col("weight")
-    best = F.max(
-        F.struct(contribution.alias("c"), (-F.col(SEED)).alias("s"), F.col(SEED).alias("v"))
-    )
+    best = F.struct(contribution.alias("c"), (-F.col(SEED)).alias("s"), F.col(SEED).alias("v"))
+    coplay = F.col(KIND) == COPLAY
     return hits.groupBy(S.USER, S.SONG).agg(
         F.sum(F.when(F.col(KIND) == "content", contribution)).alias("content_raw"),
-        best.getField("v").alias(S.REASON_SONG),
+        F.coalesce(
+            F.max(F.when(~coplay, best)).getField("v"), F.max(F.when(coplay, best)).getField("v")
+        ).alias(S.REASON_SONG),
     )
 
 

@@ -4,9 +4,11 @@ The blend is the one :mod:`recsys.models.blend` documents (the viewer re-blends 
 candidates with it in pandas); here it is written with Spark built-ins, and the tests check both
 agree:
 
-* ``blended = alpha * cf_score + (1 - alpha) * content_score * popularity ** gamma`` with both
-  scores min-max normalised per user to [0, 1] (a missing component counts 0), ``alpha`` from
-  the user's number of played songs through the configured curve;
+* ``collaborative = (1 - w_item - w_pop) * cf_score + w_item * item_score + w_pop * popularity``:
+  ALS, the item-based (co-play) model and popularity, in the configured shares;
+* ``blended = alpha * collaborative + (1 - alpha) * content_score * popularity ** gamma`` with
+  the model scores min-max normalised per user to [0, 1] (a missing component counts 0),
+  ``alpha`` from the user's number of played songs through the configured curve;
 * ``score = (1 - novelty) * blended + novelty * (1 - popularity)``;
 * order by score, then song id; at most ``max_per_artist`` songs per artist; top N, of which
   the last ``cold_slots`` go to the songs nobody played that are nearest the user's taste.
@@ -26,10 +28,12 @@ from recsys import schemas as S
 from recsys.columns import dot, sum_arrays, unit_array
 from recsys.models.base import Recommender, check_n
 from recsys.models.candidates import SEED, neighbour_relation, seed_hits, seeds, top_per_user
+from recsys.models.similar import similar_songs, with_reasons
 
 if TYPE_CHECKING:
     from recsys.config import HybridConfig
     from recsys.models.als import AlsRecommender
+    from recsys.models.itemknn import ItemKNNRecommender
 
 
 # ----------------------------------------------------------------------------- column math
@@ -77,21 +81,28 @@ def rank_candidates(
     popularity_exponent: float | Column = 0.0,
     cold_slots: int = 0,
     group_cols: tuple[str, ...] = (),
+    item_weight: float | Column = 0.0,
+    popularity_weight: float | Column = 0.0,
 ) -> DataFrame:
     """Blend, apply the diversity rules and the cold slots, keep the top ``top_n`` per user.
 
-    ``candidates`` has user_idx, song_idx, cf_score, content_score, popularity, alpha, artist;
-    ``alpha`` given overrides each row's stored alpha (the evaluation's alpha sweep). The rules
-    are :mod:`recsys.models.blend`'s, step by step. ``group_cols`` rank each user's list
-    separately per value of those columns, and ``alpha`` / ``popularity_exponent`` may then be
-    columns: the blend fit ranks every grid point of a pool in one pass.
+    ``candidates`` has user_idx, song_idx, cf_score, content_score, item_score, popularity,
+    alpha, artist; ``alpha`` given overrides each row's stored alpha (the evaluation's alpha
+    sweep). The rules are :mod:`recsys.models.blend`'s, step by step. ``group_cols`` rank each
+    user's list separately per value of those columns, and ``alpha``, ``popularity_exponent``,
+    ``item_weight`` and ``popularity_weight`` may then be columns: the blend fit ranks every
+    grid point of a pool in one pass.
     """
     # In double precision, then rounded to float, exactly as recsys.blend does.
     a = F.col(S.ALPHA).cast("double") if alpha is None else _number(alpha)
     cf, content = F.col(S.CF_SCORE).cast("double"), F.col(S.CONTENT_SCORE).cast("double")
+    has_item = S.ITEM_SCORE in candidates.columns  # pools built without the item-based model
+    item = F.coalesce(F.col(S.ITEM_SCORE).cast("double"), F.lit(0.0)) if has_item else F.lit(0.0)
     pop = F.coalesce(F.col(S.POPULARITY).cast("double"), F.lit(0.0))
     prior = F.pow(pop, _number(popularity_exponent))
-    blended = a * cf + (F.lit(1.0) - a) * (content * prior)
+    w_item, w_pop = _number(item_weight), _number(popularity_weight)
+    collaborative = (F.lit(1.0) - w_item - w_pop) * cf + w_item * item + w_pop * pop
+    blended = a * collaborative + (F.lit(1.0) - a) * (content * prior)
     score = F.lit(1.0 - novelty) * blended + F.lit(novelty) * (F.lit(1.0) - pop)
     scored = (
         candidates.withColumn(S.SCORE, score.cast("float"))
@@ -188,12 +199,15 @@ def user_candidates(
     cfg: HybridConfig,
     content_depth: int,
     signals: Signals | None = None,
+    item_topn: DataFrame | None = None,
 ) -> DataFrame:
     """The candidate pool with normalised component scores, alpha, popularity and reason.
 
     The pool is each user's collaborative top-N plus the ``content_depth`` songs nearest to
-    what they played. With ``signals`` every pooled song is scored by both models; without,
-    each keeps only the score of the list that proposed it (the other counts 0).
+    what they played, plus the item-based model's list (``item_topn``, when given). With
+    ``signals`` every pooled song is scored by ALS and content; without, each keeps only the
+    score of the list that proposed it (the other counts 0). The item-based score is its own
+    list's, min-max normalised: a song beyond that list counts 0, as the list's last does.
     """
     hits = seed_hits(interactions, relation, cfg.seeds_per_user).persist(
         StorageLevel.MEMORY_AND_DISK
@@ -203,15 +217,29 @@ def user_candidates(
     )
     cf = cf_topn.select(S.USER, S.SONG, F.col(S.SCORE).alias("cf_raw"))
     pool = cf.join(content.drop(S.REASON_SONG), [S.USER, S.SONG], "full_outer")
+    if item_topn is not None:
+        item = item_topn.where(F.col(S.SCORE) > 0).select(
+            S.USER, S.SONG, F.col(S.SCORE).alias("item_raw")
+        )
+        pool = pool.join(item, [S.USER, S.SONG], "full_outer")
+    else:
+        pool = pool.withColumn("item_raw", F.lit(None).cast("float"))
     pool = pool.join(hits.select(S.USER, S.SONG, S.REASON_SONG), [S.USER, S.SONG], "left")
     if signals is not None:
         pool = rescore(pool, interactions, signals, cfg.seeds_per_user)
-    pool = pool.withColumn(
-        S.CF_SCORE,
-        F.when(F.col("cf_raw").isNull(), 0.0).otherwise(minmax_per(S.USER, "cf_raw")),
-    ).withColumn(
-        S.CONTENT_SCORE,
-        F.when(F.col("content_raw").isNull(), 0.0).otherwise(minmax_per(S.USER, "content_raw")),
+    pool = (
+        pool.withColumn(
+            S.CF_SCORE,
+            F.when(F.col("cf_raw").isNull(), 0.0).otherwise(minmax_per(S.USER, "cf_raw")),
+        )
+        .withColumn(
+            S.CONTENT_SCORE,
+            F.when(F.col("content_raw").isNull(), 0.0).otherwise(minmax_per(S.USER, "content_raw")),
+        )
+        .withColumn(
+            S.ITEM_SCORE,
+            F.when(F.col("item_raw").isNull(), 0.0).otherwise(minmax_per(S.USER, "item_raw")),
+        )
     )
     user_alpha = users.select(
         S.USER, alpha_column(F.col("n_songs"), cfg.alpha_curve, cfg.alpha).alias(S.ALPHA)
@@ -225,67 +253,13 @@ def user_candidates(
             S.SONG,
             F.col(S.CF_SCORE).cast("float").alias(S.CF_SCORE),
             F.col(S.CONTENT_SCORE).cast("float").alias(S.CONTENT_SCORE),
+            F.col(S.ITEM_SCORE).cast("float").alias(S.ITEM_SCORE),
             S.POPULARITY,
             F.col(S.ALPHA).cast("float").alias(S.ALPHA),
             S.ARTIST,
             S.REASON_SONG,
         )
     )
-
-
-def with_reasons(recs: DataFrame, songs: DataFrame) -> DataFrame:
-    """A sentence per row: the played song that led to it, or the collaborative signal."""
-    names = songs.select(
-        F.col(S.SONG).alias(S.REASON_SONG),
-        F.concat_ws(" - ", F.coalesce(S.ARTIST, F.lit("?")), F.coalesce(S.TITLE, F.lit("?"))).alias(
-            "_name"
-        ),
-    )
-    return recs.join(names, S.REASON_SONG, "left").withColumn(
-        S.REASON,
-        F.when(
-            F.col("_name").isNotNull(), F.concat(F.lit("because you played "), F.col("_name"))
-        ).otherwise(F.lit("listeners with your taste play it")),
-    )
-
-
-def similar_songs(
-    songs: DataFrame,
-    cf_neighbours: DataFrame | None,
-    content_neighbours: DataFrame,
-    k: int,
-    alpha: float,
-) -> DataFrame:
-    """Per song the top ``k`` by ``alpha * cf + (1 - alpha) * content`` (cosines clipped at 0)."""
-    content = content_neighbours.select(
-        S.SONG, F.col(S.NEIGHBOUR).alias(S.SIMILAR), F.col(S.SIMILARITY).alias("content_sim")
-    )
-    if cf_neighbours is not None:
-        cf = cf_neighbours.select(
-            S.SONG, F.col(S.NEIGHBOUR).alias(S.SIMILAR), F.col(S.SIMILARITY).alias("cf_sim")
-        )
-        both = cf.join(content, [S.SONG, S.SIMILAR], "full_outer")
-    else:
-        both = content.withColumn("cf_sim", F.lit(None).cast("float"))
-    cf_s = F.greatest(F.coalesce("cf_sim", F.lit(0.0)), F.lit(0.0))
-    ct_s = F.greatest(F.coalesce("content_sim", F.lit(0.0)), F.lit(0.0))
-    source = (
-        F.when(F.col("cf_sim").isNotNull() & F.col("content_sim").isNotNull(), "both")
-        .when(F.col("cf_sim").isNotNull(), "cf")
-        .otherwise("content")
-    )
-    scored = both.select(
-        S.SONG,
-        S.SIMILAR,
-        cf_s.alias(S.CF_SCORE),
-        ct_s.alias(S.CONTENT_SCORE),
-        (F.lit(alpha) * cf_s + F.lit(1.0 - alpha) * ct_s).alias(S.SCORE),
-        source.alias(S.SOURCE),
-    )
-    w = Window.partitionBy(S.SONG).orderBy(F.col(S.SCORE).desc(), F.col(S.SIMILAR).asc())
-    ranked = scored.withColumn(S.RANK, F.row_number().over(w)).filter(F.col(S.RANK) <= k)
-    cold = songs.select(S.SONG, (F.col("n_listeners") == 0).alias(S.IS_COLD))
-    return S.to_schema(ranked.join(cold, S.SONG), S.SIMILAR_SONGS_SCHEMA)
 
 
 def play_statistics(interactions: DataFrame, songs: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -312,8 +286,11 @@ def ranked_tables(
     """``(user_candidates, user_recommendations)`` of a pool: the whole pool ranked without
     the artist cap (what the viewer re-blends), and the final ``top_n`` with every rule."""
     depth, gamma, slots = pool_size(cfg, cfg.top_n), cfg.popularity_exponent, cfg.cold_slots
-    candidates = rank_candidates(pool, cfg.novelty, 0, depth, None, gamma, slots)
-    final = rank_candidates(pool, cfg.novelty, cfg.max_per_artist, cfg.top_n, None, gamma, slots)
+    shares = {"item_weight": cfg.item_weight, "popularity_weight": cfg.popularity_weight}
+    candidates = rank_candidates(pool, cfg.novelty, 0, depth, None, gamma, slots, **shares)
+    final = rank_candidates(
+        pool, cfg.novelty, cfg.max_per_artist, cfg.top_n, None, gamma, slots, **shares
+    )
     return (
         S.to_schema(with_reasons(candidates, songs), S.RECOMMENDATIONS_SCHEMA),
         S.to_schema(with_reasons(final, songs), S.RECOMMENDATIONS_SCHEMA),
@@ -327,13 +304,17 @@ def pool_size(cfg: HybridConfig, n: int) -> int:
 
 
 class HybridRecommender(Recommender):
-    """The blend of a fitted ALS model and content neighbours (see the module docstring).
+    """The blend of a fitted ALS model, content neighbours and, optionally, the item-based
+    (co-play) model (see the module docstring).
 
     ``songs`` is the catalogue (``song_idx``, ``artist``, ``title``; cold songs included);
     ``content_neighbours`` and ``content_vectors`` come from the content and neighbours steps
     (they never see plays). :meth:`candidates` is the scored pool, as deep as production's
     ``top_n + extra_candidates`` is than ``top_n``; :meth:`rank` applies the blend, the
-    diversity rules and the cold slots to it.
+    diversity rules and the cold slots to it. With ``itemknn`` (fitted on the same plays) its
+    lists join the pool, its neighbours give reasons, and ``item_score`` carries its score;
+    without, ``item_score`` is 0 and the pool is ALS's and content's alone. ``coplay``
+    (a co-play neighbour table) feeds :meth:`similar_songs` either way.
     """
 
     name = "hybrid"
@@ -345,8 +326,12 @@ class HybridRecommender(Recommender):
         als: AlsRecommender,
         content_neighbours: DataFrame,
         content_vectors: DataFrame,
+        itemknn: ItemKNNRecommender | None = None,
+        coplay: DataFrame | None = None,
     ) -> None:
         self.cfg = cfg
+        self.itemknn = itemknn
+        self.coplay = coplay if coplay is not None or itemknn is None else itemknn.neighbours
         self.songs = songs
         self.als = als
         self.content_neighbours = content_neighbours
@@ -383,12 +368,24 @@ class HybridRecommender(Recommender):
             user_stats = user_stats.join(users, S.USER, "left_semi")
             user_factors = user_factors.join(users, S.USER, "left_semi")
         cf_topn = self.als.recommend(users, max(depth, self.als.cfg.top_n))
+        item_topn, coplay = None, None
+        if self.itemknn is not None:
+            item_topn = self.itemknn.recommend(users, depth)
+            coplay = self.itemknn.similar_items(self.itemknn.cfg.k)
         relation = neighbour_relation(
-            self.als.similar_items(self.als.cfg.neighbours_k), self.content_neighbours
+            self.als.similar_items(self.als.cfg.neighbours_k), self.content_neighbours, coplay
         )
         signals = Signals(user_factors, self.als.item_factors, self.content_vectors)
         return user_candidates(
-            played, user_stats, self.catalogue, cf_topn, relation, self.cfg, depth, signals
+            played,
+            user_stats,
+            self.catalogue,
+            cf_topn,
+            relation,
+            self.cfg,
+            depth,
+            signals,
+            item_topn=item_topn,
         )
 
     def rank(
@@ -402,7 +399,17 @@ class HybridRecommender(Recommender):
         """The top ``n`` of a pool by the blend; ``alpha`` overrides each user's own."""
         h = self.cfg
         cap = h.max_per_artist if max_per_artist is None else max_per_artist
-        return rank_candidates(pool, h.novelty, cap, n, alpha, h.popularity_exponent, h.cold_slots)
+        return rank_candidates(
+            pool,
+            h.novelty,
+            cap,
+            n,
+            alpha,
+            h.popularity_exponent,
+            h.cold_slots,
+            item_weight=h.item_weight,
+            popularity_weight=h.popularity_weight,
+        )
 
     def recommend(self, users: DataFrame | None, n: int) -> DataFrame:
         ranked = self.rank(self.candidates(users, n), n)
@@ -425,6 +432,8 @@ class HybridRecommender(Recommender):
             self.content_neighbours,
             k or self.cfg.similar_k,
             self.cfg.similar_alpha,
+            coplay_neighbours=self.coplay,
+            coplay_weight=self.cfg.similar_coplay_weight,
         )
 
     def similar_items(self, k: int) -> DataFrame:

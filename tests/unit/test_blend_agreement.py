@@ -6,6 +6,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
+from recsys.errors import BlendError
 from recsys.models import blend, hybrid
 
 from .test_hybrid import POOL_SCHEMA
@@ -88,6 +89,62 @@ def test_spark_and_pandas_rank_identically(random_pool, alpha, novelty, cap, top
     np.testing.assert_array_equal(
         spark_rows[S.SCORE].to_numpy(np.float32), pandas_rows[S.SCORE].to_numpy(np.float32)
     )
+
+
+@pytest.mark.parametrize(
+    "alpha, cap, gamma, slots, w_item, w_pop",
+    [
+        (None, 0, 0.0, 0, 0.5, 0.0),
+        (1.0, 0, 0.0, 0, 0.25, 0.3),
+        (0.6, 2, 1.0, 1, 0.0, 0.45),
+        (None, 1, 2.0, 2, 0.75, 0.25),
+    ],
+)
+def test_the_collaborative_shares_rank_identically(
+    spark, random_pool, alpha, cap, gamma, slots, w_item, w_pop
+):
+    """The three-part collaborative score (ALS, item-based, popularity) in both."""
+    pool, _ = random_pool
+    rng = np.random.default_rng(11)
+    pool = pool.assign(**{S.ITEM_SCORE: (rng.integers(0, 101, len(pool)) / 100).astype("float32")})
+    schema = f"{POOL_SCHEMA}, {S.ITEM_SCORE} float"
+    names = [part.split()[0] for part in schema.split(", ")]
+    pool_df = spark.createDataFrame(pool[names], schema)
+    shares = {"item_weight": w_item, "popularity_weight": w_pop}
+    columns = [S.USER, S.RANK, S.SONG, S.SCORE]
+    spark_rows = (
+        hybrid.rank_candidates(pool_df, 0.0, cap, 10, alpha, gamma, slots, **shares)
+        .select(*columns)
+        .toPandas()
+        .sort_values([S.USER, S.RANK])
+        .reset_index(drop=True)
+    )
+    pandas_rows = (
+        blend.rerank(pool, alpha, 0.0, cap, 10, gamma, slots, **shares)[columns]
+        .sort_values([S.USER, S.RANK])
+        .reset_index(drop=True)
+    )
+    plain = blend.rerank(pool, alpha, 0.0, cap, 10, gamma, slots)[columns]
+    assert len(spark_rows) == len(pandas_rows) > 0
+    assert not plain[S.SONG].equals(pandas_rows[S.SONG])  # the shares move the lists
+    assert (spark_rows[S.SONG].to_numpy() == pandas_rows[S.SONG].to_numpy()).all()
+    np.testing.assert_array_equal(
+        spark_rows[S.SCORE].to_numpy(np.float32), pandas_rows[S.SCORE].to_numpy(np.float32)
+    )
+
+
+def test_shares_of_zero_are_the_two_part_blend_and_bad_shares_are_refused(random_pool):
+    pool, _ = random_pool
+    with_items = pool.assign(**{S.ITEM_SCORE: np.float32(0.7)})
+    zero = blend.rerank(with_items, None, 0.1, 0, 10, 1.0, 1, item_weight=0.0)
+    assert zero[S.SCORE].equals(blend.rerank(pool, None, 0.1, 0, 10, 1.0, 1)[S.SCORE])
+    # ALS alone at alpha 1 is the cf order; all on popularity it is the popularity order
+    pop = blend.rerank(pool, 1.0, 0.0, 0, 5, popularity_weight=1.0)
+    first = pop.groupby(S.USER)[S.SCORE].first()
+    best = pool.groupby(S.USER)[S.POPULARITY].max()
+    np.testing.assert_allclose(first.to_numpy(), best.loc[first.index].to_numpy(), rtol=1e-6)
+    with pytest.raises(BlendError, match="sum of at most 1"):
+        blend.rerank(pool, None, 0.0, 0, 10, item_weight=0.7, popularity_weight=0.5)
 
 
 # The alpha curve: the Spark column the hybrid job uses and the numpy function, each against

@@ -17,6 +17,7 @@ from recsys.errors import EvaluationError
 from recsys.evaluation import blend_fit
 from recsys.models.als import AlsRecommender
 from recsys.models.hybrid import HybridRecommender
+from recsys.models.itemknn import ItemKNNRecommender
 from recsys.similarity.neighbours import content_neighbours
 from tests.unit.test_recommender_contract import (
     N_SONGS,
@@ -62,15 +63,20 @@ def factors(spark, interactions, cfg, item_block):
     return AlsRecommender.from_factors(cfg.als, interactions, user_f, item_f)
 
 
-def fitted(cfg_factory, spark, tables, item_block, *, content=True):
+def fitted(cfg_factory, spark, tables, item_block, *, content=True, items=False):
     interactions, hidden, users, songs, vectors, nbrs = tables
     cfg = cfg_factory()
     if not content:
         nbrs = nbrs.limit(0)
         vectors = vectors.limit(0)
     als = factors(spark, interactions, cfg, item_block)
-    model = HybridRecommender(cfg.hybrid, songs, als, nbrs, vectors).fit(interactions)
-    return blend_fit.fit_blend(model, users, hidden, 10, "ndcg@10")
+    knn = ItemKNNRecommender(cfg.itemknn).fit(interactions) if items else None
+    try:
+        model = HybridRecommender(cfg.hybrid, songs, als, nbrs, vectors, itemknn=knn)
+        return blend_fit.fit_blend(model.fit(interactions), users, hidden, 10, "ndcg@10")
+    finally:
+        if knn is not None:
+            knn.release()
 
 
 def test_when_only_content_finds_the_hidden_song_the_blend_leans_on_content(
@@ -91,8 +97,43 @@ def test_when_only_content_finds_the_hidden_song_the_blend_leans_on_content(
 
 def test_without_content_the_chosen_blend_is_the_collaborative_list(spark, cfg_factory, tables):
     doc = fitted(cfg_factory, spark, tables, block, content=False)
-    assert doc["chosen"] == {"alpha": 1.0, "popularity_exponent": 0.0, "alpha_curve": []}
+    assert doc["chosen"] == {
+        "alpha": 1.0,
+        "popularity_exponent": 0.0,
+        "alpha_curve": [],
+        "item_weight": 0.0,
+        "popularity_weight": 0.0,
+    }
     assert doc["value"] == pytest.approx(1.0)
+    # without an item-based model only its share 0 is tried; popularity (every song has the
+    # same listeners here) adds nothing, so the tie goes to ALS alone
+    assert {r["item_weight"] for r in doc["share_sweep"]} == {0.0}
+    assert len(doc["share_sweep"]) == len(HybridConfig().fit.popularity_weights)
+    assert not doc["item_based"]
+
+
+def test_when_only_co_plays_find_the_hidden_song_the_shares_lean_on_the_item_based_model(
+    spark, cfg_factory, tables
+):
+    # ALS points every user at the other block; co-plays within the block find the song
+    doc = fitted(cfg_factory, spark, tables, lambda s: 1 - block(s), content=False, items=True)
+    assert doc["item_based"]
+    shares = {(r["item_weight"], r["popularity_weight"]): r["value"] for r in doc["share_sweep"]}
+    assert shares[(0.0, 0.0)] < 0.5  # ALS alone misses it
+    best_item = max(w for w, p in shares if p == 0.0)
+    assert shares[(best_item, 0.0)] == pytest.approx(1.0)
+    chosen = doc["chosen"]
+    assert chosen["item_weight"] > 0 and chosen["alpha"] == 1.0  # content absent: alpha 1
+    assert doc["value"] == pytest.approx(1.0)
+    # every pair of the grid whose shares sum to at most 1, and no other
+    fit = HybridConfig().fit
+    expected = {
+        (float(i), float(p))
+        for i in fit.item_weights
+        for p in fit.popularity_weights
+        if i + p <= 1.0
+    }
+    assert set(shares) == expected
 
 
 def test_apply_blend_sets_the_chosen_values_and_fixed_keeps_the_config():
@@ -111,6 +152,11 @@ def test_apply_blend_sets_the_chosen_values_and_fixed_keeps_the_config():
         1.0,
         [[2.0, 0.5], [9.0, 0.9]],
     )
+    # a blend fitted before the item-based model chose no shares: both 0
+    assert (got.item_weight, got.popularity_weight) == (0.0, 0.0)
+    doc["chosen"].update(item_weight=0.5, popularity_weight=0.15)
+    got = blend_fit.apply_blend(cfg, doc)
+    assert (got.item_weight, got.popularity_weight) == (0.5, 0.15)
     assert blend_fit.apply_blend(cfg, blend_fit.fixed_blend(cfg)) == cfg
 
 

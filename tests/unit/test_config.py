@@ -26,6 +26,11 @@ def test_local_and_emr_configs_load():
         ("spark.kryo=maybe", "spark.kryo: expected true or false"),
         ("nosuch.key=1", "nosuch: unknown key"),
         ("hybrid.alpha_curve=[[1, 2]]", "hybrid.alpha_curve[0]"),
+        ("hybrid.fit.item_weights=[0.5, 1.5]", "hybrid.fit.item_weights[1]"),
+        (
+            "hybrid.fit.popularity_weights=[]",
+            "hybrid.fit.popularity_weights: expected at least one",
+        ),
         ("evaluation.ks=[10, 0]", "evaluation.ks[1]"),
         ("input.dir=", "input.dir: expected a non-empty string"),
     ],

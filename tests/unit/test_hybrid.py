@@ -228,3 +228,66 @@ def test_signals_score_every_candidate_by_both_models(spark):
     assert u0[3][S.CONTENT_SCORE] == u0[5][S.CONTENT_SCORE] == 1.0
     assert u0[2][S.CONTENT_SCORE] == 0.0
     assert 0.0 < u0[4][S.CONTENT_SCORE] < 1.0
+
+
+def test_item_based_lists_join_the_pool_with_their_score_and_a_co_play_reason(spark):
+    interactions, users, songs, cf_topn, content_nbrs, cf_nbrs = tables(spark)
+    # co-play neighbours: song 1 -> 6 (user 0 played 1; only co-plays reach 6 for user 0)
+    # and 0 -> 4 (content already reaches 4 from song 1: its reason must stay song 1)
+    coplay = spark.createDataFrame([(1, 6, 0.8, 1), (0, 4, 0.3, 1)], S.NEIGHBOURS_SCHEMA)
+    relation = candidates_mod.neighbour_relation(cf_nbrs, content_nbrs, coplay)
+    item_topn = spark.createDataFrame(
+        # the item-based model's own list for user 0; a zero score is a fill, not evidence
+        [(0, 6, 0.8, 1), (0, 4, 0.3, 2), (0, 3, 0.0, 3)],
+        S.TOPN_SCHEMA,
+    )
+    cfg = HybridConfig(
+        top_n=3, extra_candidates=3, alpha=1.0, alpha_curve=[], item_weight=0.6, cold_slots=0
+    )
+    depth = hybrid.pool_size(cfg, cfg.top_n)
+    pool = hybrid.user_candidates(
+        interactions, users, songs, cf_topn, relation, cfg, depth, item_topn=item_topn
+    )
+    u0 = {r[S.SONG]: r for r in pool.filter("user_idx = 0").collect()}
+    assert set(u0) == {2, 3, 4, 5, 6}  # 6 enters through the item-based list
+    assert (u0[6][S.ITEM_SCORE], u0[4][S.ITEM_SCORE]) == (1.0, 0.0)  # min-max of 0.8, 0.3
+    assert u0[3][S.ITEM_SCORE] == 0.0 and u0[2][S.ITEM_SCORE] == 0.0
+    assert u0[6][S.REASON_SONG] == 1  # the played song whose co-play neighbour it is
+    assert u0[4][S.REASON_SONG] == 1  # content's reason (song 1), not the co-play one (0)
+    _, recs = hybrid.ranked_tables(pool, songs, cfg)
+    # alpha 1: 0.4 * cf + 0.6 * item; song 6 (no ALS score) 0.6 beats song 3 (cf 0 -> 0)
+    top = recs.filter("user_idx = 0").orderBy(S.RANK).collect()
+    assert [r[S.SONG] for r in top] == [6, 2, 3]
+    assert top[0][S.SCORE] == pytest.approx(0.6) and top[1][S.SCORE] == pytest.approx(0.4)
+    assert top[0][S.REASON] == "because you played artist1 - title1"
+    # without the item-based model's share its list still scores but does not move ALS's
+    plain = HybridConfig(top_n=3, extra_candidates=3, alpha=1.0, alpha_curve=[], cold_slots=0)
+    _, als_only = hybrid.ranked_tables(pool, songs, plain)
+    assert [r[S.SONG] for r in als_only.filter("user_idx = 0").orderBy(S.RANK).collect()][:2] == [
+        2,
+        3,
+    ]
+
+
+def test_similar_songs_blend_co_plays_normalised_by_the_songs_best(spark):
+    interactions, users, songs, cf_topn, content_nbrs, cf_nbrs = tables(spark)
+    coplay = spark.createDataFrame(
+        [(0, 3, 0.2, 1), (0, 6, 0.1, 2), (2, 3, 0.05, 1)], S.NEIGHBOURS_SCHEMA
+    )
+    similar = hybrid.similar_songs(
+        songs, cf_nbrs, content_nbrs, k=5, alpha=0.5, coplay_neighbours=coplay, coplay_weight=0.5
+    )
+    got = {(r[S.SONG], r[S.SIMILAR]): r for r in similar.collect()}
+    # 0 -> 3: ALS 0.7 and co-plays 0.2 / 0.2 = 1 -> collaborative 0.85, no content
+    assert got[(0, 3)][S.SOURCE] == "cf+coplay"
+    assert got[(0, 3)][S.CF_SCORE] == pytest.approx(0.85)
+    assert got[(0, 3)][S.SCORE] == pytest.approx(0.5 * 0.85)
+    # 0 -> 6: co-plays only, 0.1 / 0.2
+    assert got[(0, 6)][S.SOURCE] == "coplay"
+    assert got[(0, 6)][S.CF_SCORE] == pytest.approx(0.5 * 0.5)
+    assert got[(0, 5)][S.SOURCE] == "content"
+    # 2 -> 3: the song's own best co-play is 1 however small (0.05)
+    assert got[(2, 3)][S.CF_SCORE] == pytest.approx(0.5 * 0.9 + 0.5 * 1.0)
+    # without co-plays the table is what it was: ALS alone, old source names
+    before = hybrid.similar_songs(songs, cf_nbrs, content_nbrs, k=5, alpha=0.5)
+    assert {r[S.SOURCE] for r in before.collect()} <= {"cf", "content", "both"}
