@@ -30,4 +30,4 @@ sudo "$PYTHON" -m pip install --quiet --no-cache-dir -r "$work/requirements-emr.
 # --no-deps: the pins above are the dependencies; the wheel must not pull anything else.
 sudo "$PYTHON" -m pip install --quiet --no-cache-dir --no-deps --force-reinstall "$work"/*.whl
 
-"$PYTHON" -c "import numpy, pandas, pyarrow, yaml, recsys; print('[recsys bootstrap] ok', recsys.__file__)"
+"$PYTHON" -c "import numpy, pandas, pyarrow, scipy, yaml, recsys; print('[recsys bootstrap] ok', recsys.__file__)"

@@ -170,7 +170,11 @@ def most_played(root: str, run_id: str, user_idx: int, n: int = TOP_PLAYED) -> p
 def recommendations(root: str, run_id: str, table: str, user_idx: int) -> pd.DataFrame:
     """The user's rows of ``user_recommendations`` or ``user_candidates`` with titles."""
     rows = _warehouse(root).read_table_arrow(
-        run_id, table, columns=RECOMMENDATION_COLUMNS, filters=pc.field(names.USER) == user_idx
+        run_id,
+        table,
+        columns=RECOMMENDATION_COLUMNS,
+        filters=pc.field(names.USER) == user_idx,
+        optional=[names.ITEM_SCORE],  # runs before the item-based model have none
     )
     rows = rows.sort_values(names.RANK)
     return _with_songs(root, run_id, rows, names.SONG).reset_index(drop=True)

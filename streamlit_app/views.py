@@ -23,7 +23,14 @@ from streamlit_app import loaders
 LOG = logging.getLogger(__name__)
 WAREHOUSE_ENV = "RECSYS_WAREHOUSE"
 PAGES = ("User", "Song", "Run")
-SOURCE_LABELS = {"cf": "collaborative", "content": "content", "both": "both"}
+# similar_songs.source: the lists a row came from, joined by "+" ("both" = cf + content)
+SOURCE_LABELS = {"cf": "ALS", "coplay": "co-plays", "content": "content"}
+
+
+def source_label(source: str) -> str:
+    """``"cf+coplay"`` -> ``"ALS + co-plays"``; older runs' ``"both"`` is ALS + content."""
+    parts = ["cf", "content"] if source == "both" else str(source).split("+")
+    return " + ".join(SOURCE_LABELS.get(p, p) for p in parts)
 
 
 class ViewerError(RuntimeError):
@@ -181,6 +188,9 @@ SCORE_BARS = {
     names.CONTENT_SCORE: st.column_config.ProgressColumn(
         "Content", min_value=0.0, max_value=1.0, format="%.2f"
     ),
+    names.ITEM_SCORE: st.column_config.ProgressColumn(
+        "Item-based", min_value=0.0, max_value=1.0, format="%.2f"
+    ),
     names.REASON: st.column_config.TextColumn("Why"),
 }
 
@@ -292,6 +302,8 @@ def reblend_controls(root: str, run_id: str, user_idx: int, stored: pd.DataFrame
     # the run's own blend rules (older runs without these keys used the plain blend)
     gamma = float(settings.get("popularity_exponent", 0.0) or 0.0)
     cold_slots = int(settings.get("cold_slots", 0) or 0)
+    w_item = float(settings.get("item_weight", 0.0) or 0.0)
+    w_pop = float(settings.get("popularity_weight", 0.0) or 0.0)
     shown = rerank(
         candidates,
         alpha=weight,
@@ -300,11 +312,15 @@ def reblend_controls(root: str, run_id: str, user_idx: int, stored: pd.DataFrame
         top_n=top_n,
         popularity_exponent=gamma,
         cold_slots=cold_slots,
+        item_weight=w_item,
+        popularity_weight=w_pop,
     )
     st.caption(
         f"Re-blended {len(candidates)} stored candidates: alpha {alpha:.2f}, "
         f"novelty {novelty:.2f}, max per artist {int(max_per_artist) or 'none'}; "
-        f"content weighted by popularity^{gamma:g}, {cold_slots} cold slot(s)."
+        f"collaborative score {1 - w_item - w_pop:.2f} ALS + {w_item:.2f} item-based + "
+        f"{w_pop:.2f} popularity; content weighted by popularity^{gamma:g}, "
+        f"{cold_slots} cold slot(s)."
     )
     return shown
 
@@ -317,7 +333,7 @@ def draw_recommendations(recs: pd.DataFrame) -> None:
     st.dataframe(
         recs.fillna({names.ARTIST: "unknown artist"}),
         hide_index=True,
-        column_order=list(SCORE_BARS),
+        column_order=[c for c in SCORE_BARS if c in recs.columns],  # older runs: no item_score
         column_config=SCORE_BARS,
         key="recommendations",
     )
@@ -363,7 +379,12 @@ def song_page(root: str, run_id: str) -> None:
     if similar.empty:
         st.info("No similar songs were stored for this song.")
         return
-    similar = similar.assign(match=similar[names.SOURCE].map(SOURCE_LABELS))
+    similar = similar.assign(match=similar[names.SOURCE].map(source_label))
+    if similar[names.SOURCE].str.contains("coplay").any():
+        st.caption(
+            f"Listeners of {song[names.TITLE] or 'this song'} also played the songs found by "
+            "co-plays (the item-based model)."
+        )
     st.dataframe(
         similar.fillna({names.ARTIST: "unknown artist"}),
         hide_index=True,

@@ -108,6 +108,8 @@ def _frames(seed: int) -> dict[str, pd.DataFrame]:
                     schemas.SCORE: 0.0,
                     schemas.CF_SCORE: 0.0 if song == COLD_SONG else round(rng.random(), 3),
                     schemas.CONTENT_SCORE: round(rng.random(), 3),
+                    # from the ids, not the generator: the other columns stay as they were
+                    schemas.ITEM_SCORE: ((user * 7 + song) % 11) / 10,
                     schemas.POPULARITY: popularity[song],
                     schemas.ALPHA: alpha,
                     schemas.ARTIST: ARTISTS_TITLES[song][0],
@@ -121,6 +123,7 @@ def _frames(seed: int) -> dict[str, pd.DataFrame]:
             schemas.SONG: "int32",
             schemas.CF_SCORE: "float32",
             schemas.CONTENT_SCORE: "float32",
+            schemas.ITEM_SCORE: "float32",
             schemas.POPULARITY: "float32",
             schemas.ALPHA: "float32",
             schemas.REASON_SONG: "int32",
@@ -134,9 +137,13 @@ def _frames(seed: int) -> dict[str, pd.DataFrame]:
         others = rng.choice([s for s in range(n_songs) if s != song], size=4, replace=False)
         neighbours = []
         for j, other in enumerate(others):
-            source = "content" if song == COLD_SONG else ("cf", "content", "both")[(song + j) % 3]
+            # "both" is how runs before the item-based model wrote cf + content
+            kinds = ("cf", "content", "both", "cf+coplay")
+            source = "content" if song == COLD_SONG else kinds[(song + j) % 4]
             cf = 0.0 if source == "content" else round(float(rng.uniform(0.3, 1.0)), 3)
-            content = 0.0 if source == "cf" else round(float(rng.uniform(0.3, 1.0)), 3)
+            content = (
+                0.0 if source in ("cf", "cf+coplay") else round(float(rng.uniform(0.3, 1.0)), 3)
+            )
             neighbours.append((0.5 * cf + 0.5 * content, int(other), cf, content, source))
         neighbours.sort(key=lambda n: (-n[0], n[1]))
         for rank, (score, other, cf, content, source) in enumerate(neighbours, 1):

@@ -35,7 +35,7 @@ from recsys.config import Config
 from recsys.emr import definitions as defs
 
 # What the cluster needs beside EMR's Spark: pinned exactly as requirements.txt pins them.
-CLUSTER_REQUIREMENTS = ("numpy", "pandas", "pyarrow", "PyYAML", "boto3")
+CLUSTER_REQUIREMENTS = ("numpy", "pandas", "pyarrow", "scipy", "PyYAML", "boto3")
 PACKAGED_PATHS = ("recsys", "jobs", "conf", "emr", "setup.py", "requirements.txt")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same bytes
 

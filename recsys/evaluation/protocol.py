@@ -5,8 +5,8 @@ the one splitter). The production recommenders are fitted on the rest with the p
 settings — ALS refitted on the training plays (its neighbours by the configured method, its
 top-N in the configured blocks), the run's content neighbours (they never see plays), the
 hybrid over both — and each one's list for the held-out users, from its own ``recommend``, is
-scored: popularity (baseline), ALS alone, content alone, the hybrid, and the hybrid at each
-alpha of the configured sweep.
+scored: popularity (baseline), ALS alone, the item-based (co-play) model alone, content alone,
+the hybrid, and the hybrid at each alpha of the configured sweep.
 
 The hybrid job picks ``top_n`` songs from a pool ``top_n + extra_candidates`` deep (ALS's
 top-N and the content candidates); the evaluation's lists are ``max(ks)`` long, so its pool is
@@ -29,6 +29,7 @@ from recsys.evaluation.split import holdout_split
 from recsys.models.als import AlsRecommender
 from recsys.models.content import ContentRecommender
 from recsys.models.hybrid import HybridRecommender, pool_size
+from recsys.models.itemknn import ItemKNNRecommender
 from recsys.models.popularity import PopularityRecommender
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from recsys.config import Config, HybridConfig
     from recsys.models.base import Recommender
 
-MODELS = ("popularity", "als", "content", "hybrid")
+MODELS = ("popularity", "als", "itemknn", "content", "hybrid")
 _LEVEL = StorageLevel.MEMORY_AND_DISK
 
 
@@ -64,6 +65,9 @@ class HeldOut:
     cached: list[DataFrame] = field(default_factory=list)
 
     def release(self) -> None:
+        knn = self.models.get("itemknn")
+        if knn is not None:
+            knn.release()  # type: ignore[attr-defined]
         for df in (*self.cached, self.train, self.test):
             df.unpersist()
 
@@ -101,12 +105,14 @@ def fit_models(
     cfg: Config,
     *,
     factors: tuple[DataFrame, DataFrame] | None = None,
+    coplay: DataFrame | None = None,
     hybrid_cfg: HybridConfig | None = None,
 ) -> dict[str, Recommender]:
     """Every production recommender fitted on ``held.fit_plays`` with production settings.
 
     ``factors`` (user, item) are the refit's factor tables when the fit-blend step made them;
-    without, ALS is refitted here. ``hybrid_cfg`` is the hybrid's config with the run's blend
+    without, ALS is refitted here; ``coplay`` likewise the item-based refit's neighbours.
+    ``hybrid_cfg`` is the hybrid's config with the run's blend
     (default ``cfg.hybrid``). ALS's list for the test users (as deep as the hybrid's pool
     needs) is computed once and cached; the ALS model serves it to both.
     """
@@ -124,11 +130,25 @@ def fit_models(
     als = AlsRecommender.from_factors(
         cfg.als, plays, user_f, item_f, top_n=cf_lists, top_n_depth=cf_depth
     )
+    if coplay is None:
+        itemknn = ItemKNNRecommender(cfg.itemknn).fit(plays)
+    else:
+        itemknn = ItemKNNRecommender.from_neighbours(cfg.itemknn, plays, coplay)
+    held.models["itemknn"] = itemknn  # released with the split, whatever fails next
     content = ContentRecommender(content_neighbours, hybrid_cfg.seeds_per_user)
-    hybrid = HybridRecommender(hybrid_cfg, songs, als, content_neighbours, content_vectors)
+    hybrid = HybridRecommender(
+        hybrid_cfg,
+        songs,
+        als,
+        content_neighbours,
+        content_vectors,
+        itemknn=itemknn if hybrid_cfg.item_weight > 0 else None,
+        coplay=itemknn.similar_items(cfg.itemknn.k),
+    )
     held.models = {
         "popularity": PopularityRecommender().fit(plays),
         "als": als,
+        "itemknn": itemknn,
         "content": content.fit(plays),
         "hybrid": hybrid.fit(plays),
     }

@@ -42,6 +42,11 @@ STEPS: tuple[Step, ...] = (
         "implicit ALS: factors, model, cf_user_topn and cf_neighbours (optionally tuned)",
     ),
     Step(
+        "train-itemknn",
+        "recsys.steps.train_itemknn:run",
+        "item-based CF: co-play neighbours (asymmetric cosine, locality exponent)",
+    ),
+    Step(
         "content", "recsys.steps.content:run", "TF-IDF, Word2Vec, LDA and combined content vectors"
     ),
     Step("neighbours", "recsys.steps.neighbours:run", "content neighbours by LSH, recall vs exact"),

@@ -20,6 +20,7 @@ HYBRID_SUMMARY = "hybrid_summary.json"
 # The document in which each step records its degradations, in pipeline order.
 STEP_DOCS = (
     ("ingest", S.QUALITY_REPORT),
+    ("train-itemknn", S.ITEMKNN_PARAMS),
     ("content", CONTENT_SUMMARY),
     ("neighbours", S.LSH_RECALL),
     ("hybrid", HYBRID_SUMMARY),

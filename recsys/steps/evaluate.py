@@ -29,18 +29,26 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     catalogue = songs.count()
 
     hybrid_cfg, blend = run_blend(wh, run_id, cfg)
-    factors = None
-    if cfg.hybrid.fit.mode == "fitted":  # the fit-blend step's refit: no second one here
+    factors, coplay = None, None
+    if cfg.hybrid.fit.mode == "fitted":  # the fit-blend step's refits: no second one here
         factors = (
             wh.read_table(spark, run_id, S.HOLDOUT_USER_FACTORS),
             wh.read_table(spark, run_id, S.HOLDOUT_ITEM_FACTORS),
         )
+        coplay = wh.read_table(spark, run_id, S.HOLDOUT_COPLAY_NEIGHBOURS)
     held = protocol.split(interactions, cfg)
     try:
         if not held.test_users.take(1):  # too few plays: stop with a message, not a traceback
             raise nothing_held_out(cfg.evaluation.min_user_songs)
         protocol.fit_models(
-            held, songs, content_nbrs, vectors, cfg, factors=factors, hybrid_cfg=hybrid_cfg
+            held,
+            songs,
+            content_nbrs,
+            vectors,
+            cfg,
+            factors=factors,
+            coplay=coplay,
+            hybrid_cfg=hybrid_cfg,
         )
         protocol.model_lists(held)
         table = protocol.metrics_table(held, catalogue, vectors, cfg)

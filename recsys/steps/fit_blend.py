@@ -1,10 +1,11 @@
 """The fit-blend step: the hybrid's blend chosen on a validation split of the run's own plays.
 
 With ``hybrid.fit.mode: fitted`` (the default) the evaluation's split is taken, validation
-users (never the evaluation's) hide a share of their plays, ALS is refitted once on what is
-left, and every blend of the grid is scored on the validation plays (recsys.evaluation.
-blend_fit). The refit's factors are written so the evaluate step scores with them instead of
-refitting. With ``fixed`` the configured blend is recorded and nothing is fitted.
+users (never the evaluation's) hide a share of their plays, ALS and the item-based model are
+refitted once on what is left, and every blend of the grid is scored on the validation plays
+(recsys.evaluation.blend_fit). The refits' factors and co-play neighbours are written so the
+evaluate step scores with them instead of refitting. With ``fixed`` the configured blend is
+recorded and nothing is fitted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from recsys.errors import WarehouseError
 from recsys.evaluation import blend_fit, protocol
 from recsys.models.als import AlsRecommender, released_rdds
 from recsys.models.hybrid import HybridRecommender
+from recsys.models.itemknn import ItemKNNRecommender
 from recsys.storage import files
 from recsys.storage.warehouse import Warehouse
 
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
-    """Write ``blend.json`` (and, fitted, the refit's ``holdout_*_factors``)."""
+    """Write ``blend.json`` (and, fitted, the refits' ``holdout_*`` factors and neighbours)."""
     wh = Warehouse.from_config(cfg)
     if cfg.hybrid.fit.mode == "fixed":
         wh.write_json(run_id, S.BLEND, blend_fit.fixed_blend(cfg.hybrid))
@@ -36,11 +38,18 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     interactions = wh.read_table(spark, run_id, S.INTERACTIONS).select(S.USER, S.SONG, S.PLAYS)
     songs = wh.read_table(spark, run_id, S.SONGS).persist(StorageLevel.MEMORY_AND_DISK)
     held = protocol.split(interactions, cfg)
+    itemknn = None
     try:
         with released_rdds(spark):
             refit = AlsRecommender(cfg.als).fit(held.fit_plays)
             wh.write_table(refit.user_factors, run_id, S.HOLDOUT_USER_FACTORS)
             wh.write_table(refit.item_factors, run_id, S.HOLDOUT_ITEM_FACTORS)
+        knn = ItemKNNRecommender(cfg.itemknn).fit(held.fit_plays)
+        try:
+            wh.write_table(knn.similar_items(cfg.itemknn.k), run_id, S.HOLDOUT_COPLAY_NEIGHBOURS)
+        finally:
+            knn.release()
+        itemknn = holdout_itemknn(wh, spark, run_id, cfg, held.fit_plays)
         if held.validation_users.limit(1).count() == 0:
             doc = blend_fit.fixed_blend(cfg.hybrid)
             doc.update(
@@ -61,11 +70,14 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
                 als,
                 wh.read_table(spark, run_id, S.CONTENT_NEIGHBOURS),
                 wh.read_table(spark, run_id, S.CONTENT_VECTORS),
+                itemknn=itemknn if any(w > 0 for w in cfg.hybrid.fit.item_weights) else None,
             ).fit(held.fit_plays)
             doc = blend_fit.fit_blend(
                 model, held.validation_users, held.validation, held.depth, cfg.publish.gate_metric
             )
     finally:
+        if itemknn is not None:
+            itemknn.release()
         held.release()
         songs.unpersist()
     wh.write_json(run_id, S.BLEND, doc)
@@ -74,9 +86,20 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         "mode": "fitted",
         "alpha": chosen["alpha"],
         "popularity_exponent": chosen["popularity_exponent"],
+        "item_weight": chosen["item_weight"],
+        "popularity_weight": chosen["popularity_weight"],
         "alpha_curve": "yes" if chosen["alpha_curve"] else "no",
         doc.get("metric", "value"): round(doc.get("value", float("nan")), 4),
     }
+
+
+def holdout_itemknn(
+    wh: Warehouse, spark: SparkSession, run_id: str, cfg: Config, plays
+) -> ItemKNNRecommender:
+    """The item-based refit this step wrote (fitted on ``plays``, the split's fit plays)."""
+    return ItemKNNRecommender.from_neighbours(
+        cfg.itemknn, plays, wh.read_table(spark, run_id, S.HOLDOUT_COPLAY_NEIGHBOURS)
+    )
 
 
 def run_blend(wh: Warehouse, run_id: str, cfg: Config) -> tuple[HybridConfig, dict[str, Any]]:

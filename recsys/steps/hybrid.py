@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 from recsys import schemas as S
 from recsys.models.als import AlsRecommender
 from recsys.models.hybrid import HybridRecommender
+from recsys.models.itemknn import ItemKNNRecommender
 from recsys.steps.degradations import HYBRID_SUMMARY, KEY
 from recsys.steps.fit_blend import run_blend
 from recsys.storage.warehouse import Warehouse
@@ -17,7 +18,7 @@ from recsys.storage.warehouse import Warehouse
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from recsys.config import Config
+    from recsys.config import Config, HybridConfig
 
 
 def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
@@ -35,12 +36,22 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         neighbours=wh.read_table(spark, run_id, S.CF_NEIGHBOURS),
     )
     hybrid_cfg, blend = run_blend(wh, run_id, cfg)
+    coplay = wh.read_table(spark, run_id, S.COPLAY_NEIGHBOURS)
+    # The item-based model joins the pool only when the blend gives it a share: with none the
+    # lists are exactly ALS's and content's.
+    itemknn = (
+        ItemKNNRecommender.from_neighbours(cfg.itemknn, interactions, coplay)
+        if hybrid_cfg.item_weight > 0
+        else None
+    )
     model = HybridRecommender(
         hybrid_cfg,
         songs,
         als,
         wh.read_table(spark, run_id, S.CONTENT_NEIGHBOURS),
         wh.read_table(spark, run_id, S.CONTENT_VECTORS),
+        itemknn=itemknn,
+        coplay=coplay,
     ).fit(interactions)
     try:
         candidates, recommendations = model.tables()
@@ -49,6 +60,8 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         wh.write_table(model.similar_songs(), run_id, S.SIMILAR_SONGS)
     finally:
         model.release()
+        if itemknn is not None:
+            itemknn.release()
         songs.unpersist()
     recs = wh.read_table(spark, run_id, S.USER_RECOMMENDATIONS)
     stats = recs.agg(
@@ -62,12 +75,14 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         "distinct_songs": stats["songs"],
         "similar_songs": wh.read_table(spark, run_id, S.SIMILAR_SONGS).count(),
         "blend": f"{blend['mode']} alpha={hybrid_cfg.alpha:g} "
-        f"popularity_exponent={hybrid_cfg.popularity_exponent:g}"
+        f"popularity_exponent={hybrid_cfg.popularity_exponent:g} "
+        f"item_weight={hybrid_cfg.item_weight:g} "
+        f"popularity_weight={hybrid_cfg.popularity_weight:g}"
         + (" with an alpha curve" if hybrid_cfg.alpha_curve else ""),
     }
     summary.update(content_reach(wh.read_table(spark, run_id, S.USER_CANDIDATES)))
     has_vectors = bool(wh.read_table(spark, run_id, S.CONTENT_VECTORS).take(1))
-    summary[KEY] = hybrid_degradations(summary, has_vectors)
+    summary[KEY] = hybrid_degradations(summary, has_vectors, hybrid_cfg)
     wh.write_json(run_id, HYBRID_SUMMARY, summary)
     return summary
 
@@ -82,16 +97,26 @@ def content_reach(candidates: DataFrame) -> dict[str, int]:
     return {k: int(v) for k, v in row.asDict().items()}
 
 
-def hybrid_degradations(summary: dict[str, Any], has_vectors: bool) -> list[str]:
-    """Whether the lists blend anything: with no content score anywhere they are ALS's."""
+def hybrid_degradations(
+    summary: dict[str, Any], has_vectors: bool, hybrid_cfg: HybridConfig | None = None
+) -> list[str]:
+    """Whether the lists blend content: with no content score anywhere they are the
+    collaborative lists (ALS's, with the item-based and popularity shares where the blend has
+    them)."""
     if summary["candidates_with_content"]:
         return []
+    parts = ["ALS"]
+    if hybrid_cfg is not None and hybrid_cfg.item_weight > 0:
+        parts.append("item-based")
+    if hybrid_cfg is not None and hybrid_cfg.popularity_weight > 0:
+        parts.append("popularity")
     why = (
         "there are no content vectors"
         if not has_vectors
         else "no song a user played has a content neighbour or vector"
     )
     return [
-        f"hybrid: {why}, so every list is the collaborative (ALS) list with its reasons, and "
+        f"hybrid: {why}, so every list is the collaborative ({' + '.join(parts)}) list with "
+        "its reasons, and "
         "similar_songs holds collaborative neighbours only"
     ]

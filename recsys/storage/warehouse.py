@@ -100,6 +100,7 @@ class Warehouse:
         columns: list[str] | None = None,
         filters: Any = None,
         limit: int | None = None,
+        optional: list[str] | None = None,
     ) -> pd.DataFrame:
         """Read (part of) a complete table without Spark, for the viewer and small tables.
 
@@ -107,7 +108,8 @@ class Warehouse:
         DNF tuples such as ``[("user_id", "==", "u1")]``) is pushed into the scan, so row
         groups whose statistics exclude it are skipped and only matching rows are kept;
         ``limit`` stops the scan after that many rows. Works on local folders and ``s3://``
-        (with ``AWS_ENDPOINT_URL`` for a custom endpoint).
+        (with ``AWS_ENDPOINT_URL`` for a custom endpoint). ``optional`` columns are read where
+        the table has them (columns added since older runs were written).
         """
         import pyarrow as pa
         import pyarrow.dataset as pads
@@ -119,6 +121,8 @@ class Warehouse:
             filters = pq.filters_to_expression(filters)
         try:
             dataset = pads.dataset(path, filesystem=fs, format="parquet", partitioning="hive")
+            if columns is not None and optional:
+                columns = [*columns, *(c for c in optional if c in dataset.schema.names)]
             unknown = sorted(set(columns or []) - set(dataset.schema.names))
             if unknown:
                 raise WarehouseError(

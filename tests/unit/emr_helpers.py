@@ -117,6 +117,16 @@ def expected_args(step: pipeline.Step, code_root: str, conf: str, run_id: str) -
 
 def fake_steps() -> tuple[pipeline.Step, ...]:
     """The pipeline as it will be once every branch lands, for ordering tests."""
-    names = ["ingest", "train-als", "content", "neighbours", "hybrid", "evaluate", "publish"]
+    names = [
+        "ingest",
+        "train-als",
+        "train-itemknn",
+        "content",
+        "neighbours",
+        "fit-blend",
+        "hybrid",
+        "evaluate",
+        "publish",
+    ]
     real = {s.name: s for s in pipeline.STEPS}
     return tuple(real.get(n) or pipeline.Step(n, f"recsys.{n}:run", n) for n in names)

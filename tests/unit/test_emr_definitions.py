@@ -513,7 +513,7 @@ def test_bootstrap_installs_requirements_then_the_wheel(tmp_path):
     assert calls[wheel_at:].split("\n")[0].endswith(definitions.wheel_name())
     for pin in files["requirements-emr.txt"].decode().split():
         assert pin in calls
-    assert "import numpy, pandas, pyarrow, yaml, recsys" in calls
+    assert "import numpy, pandas, pyarrow, scipy, yaml, recsys" in calls
 
 
 def test_partial_node_override_keeps_the_roles_defaults():

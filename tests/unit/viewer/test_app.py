@@ -160,7 +160,11 @@ def test_song_search_and_similar_songs(demo_warehouse, viewer):
     shown = _frame(app, schemas.SIMILAR)
     assert shown[schemas.SIMILAR].tolist() == expected[schemas.SIMILAR].tolist()
     assert shown[schemas.SOURCE].tolist() == expected[schemas.SOURCE].tolist()
-    assert set(shown["match"]) <= {"collaborative", "content", "both"}
+    labels = {"both": "ALS + content", "cf+coplay": "ALS + co-plays", "cf": "ALS"}
+    assert shown["match"].tolist() == [labels.get(s, s) for s in expected[schemas.SOURCE]]
+    co_played = expected[schemas.SOURCE].str.contains("coplay").any()
+    title = songs.loc[songs[schemas.SONG] == song_idx, schemas.TITLE].iloc[0]
+    assert (f"Listeners of {title} also played" in _messages(app.caption)) == co_played
     assert not app.warning  # a played song is not cold
     # a title search, lower case
     app.text_input(key="song_query").set_value("computer love").run()
