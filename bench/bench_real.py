@@ -65,10 +65,19 @@ LYRICS = "mxm_dataset_test.sample.txt"
 LIST_LENGTH = 500  # the Challenge's list length and mAP truncation
 KS = [10, 50, LIST_LENGTH]
 CELLS = [("map", LIST_LENGTH), ("ndcg", 10), ("recall", 50)]  # the three reported metrics
-MODELS = ("popularity", "als", "implicit_als", "implicit_cosine", "hybrid_fixed", "hybrid")
+MODELS = (
+    "popularity",
+    "als",
+    "itemknn",
+    "implicit_als",
+    "implicit_cosine",
+    "hybrid_fixed",
+    "hybrid",
+)
 LABELS = {
     "popularity": "popularity",
     "als": "ALS (ours)",
+    "itemknn": "item-based, co-plays (ours)",
     "implicit_als": "implicit ALS",
     "implicit_cosine": "implicit item-item cosine",
     "hybrid_fixed": "hybrid, configured blend",
@@ -222,19 +231,22 @@ def _held_out_stats(held_out, trained) -> dict:
 
 
 def project_lists(
-    cfg, tables: dict, train, users, n: int, hybrids: dict
+    cfg, tables: dict, train, users, n: int, hybrids: dict, cached_models: list
 ) -> tuple[dict, dict, list]:
-    """Popularity, ALS and each hybrid of ``hybrids`` (name: its config), each fitted on
-    ``train`` and asked ``recommend(users, n)``; ALS is fitted once and serves the hybrids (as
-    the evaluate step does)."""
+    """Popularity, ALS, the item-based model and each hybrid of ``hybrids`` (name: its
+    config), each fitted on ``train`` and asked ``recommend(users, n)``; ALS and the item-based
+    model are fitted once and serve the hybrids (as the evaluate step does; a hybrid whose
+    blend gives the item-based model no share leaves it out, as production does)."""
     from pyspark import StorageLevel
 
     from recsys.models.als import AlsRecommender
     from recsys.models.hybrid import HybridRecommender, pool_size
+    from recsys.models.itemknn import ItemKNNRecommender
     from recsys.models.popularity import PopularityRecommender
 
     level = StorageLevel.MEMORY_AND_DISK
     lists, seconds, cached = {}, {}, []
+    knn_release = cached_models
 
     def timed(name, make):
         started = time.perf_counter()
@@ -259,6 +271,10 @@ def project_lists(
         cfg.als, train, user_f, item_f, top_n=lists.pop("als_pool"), top_n_depth=depth
     )
     timed("als", lambda: als.recommend(users, n))
+    started = time.perf_counter()
+    knn = ItemKNNRecommender(cfg.itemknn).fit(train)
+    seconds["itemknn_fit"] = round(time.perf_counter() - started, 1)
+    timed("itemknn", lambda: knn.recommend(users, n))
     for name, hybrid_cfg in hybrids.items():
         hybrid = HybridRecommender(
             hybrid_cfg,
@@ -266,8 +282,10 @@ def project_lists(
             als,
             tables["content_neighbours"],
             tables["content_vectors"],
+            itemknn=knn if hybrid_cfg.item_weight > 0 else None,
         ).fit(train)
         timed(name, lambda h=hybrid: h.recommend(users, n))
+    knn_release.append(knn)
     return lists, seconds, cached
 
 
@@ -283,6 +301,7 @@ def fitted_blend(cfg, tables: dict, train, evaluated) -> dict:
     from recsys.evaluation.split import holdout_split
     from recsys.models.als import AlsRecommender, released_rdds
     from recsys.models.hybrid import HybridRecommender
+    from recsys.models.itemknn import ItemKNNRecommender
 
     fit = cfg.hybrid.fit
     if fit.mode == "fixed":
@@ -296,19 +315,24 @@ def fitted_blend(cfg, tables: dict, train, evaluated) -> dict:
         plays, hidden = holdout_split(train, *split, min_songs, fit.seed)
         source = "the evaluated users' training plays (no other user qualifies)"
     users = hidden.select(S.USER).distinct().persist()
+    knn = None
     try:
         with released_rdds(train.sparkSession):
             refit = AlsRecommender(cfg.als).fit(plays)
+            knn = ItemKNNRecommender(cfg.itemknn).fit(plays)
             model = HybridRecommender(
                 cfg.hybrid,
                 tables["songs"],
                 refit,
                 tables["content_neighbours"],
                 tables["content_vectors"],
+                itemknn=knn if any(w > 0 for w in fit.item_weights) else None,
             ).fit(plays)
             depth = max(cfg.evaluation.ks)  # production's fit-blend step ranks this deep
             doc = blend_fit.fit_blend(model, users, hidden, depth, cfg.publish.gate_metric)
     finally:
+        if knn is not None:
+            knn.release()
         for df in (users, plays, hidden):
             df.unpersist()
     doc["validation_from"] = source
@@ -444,7 +468,8 @@ def run_protocol(spark, cfg, tables: dict, train, held_out, args) -> dict:
     hybrids = {"hybrid": apply_blend(cfg.hybrid, blend)}
     if blend["mode"] == "fitted":
         hybrids["hybrid_fixed"] = cfg.hybrid
-    lists, seconds, cached = project_lists(cfg, tables, train, users, LIST_LENGTH, hybrids)
+    models: list = []
+    lists, seconds, cached = project_lists(cfg, tables, train, users, LIST_LENGTH, hybrids, models)
     seconds["blend_fit"] = blend_seconds
     peers, peer_seconds = implicit_lists(train, users, cfg, LIST_LENGTH, args.cosine_k, 2)
     for name, pdf in peers.items():
@@ -459,6 +484,8 @@ def run_protocol(spark, cfg, tables: dict, train, held_out, args) -> dict:
     scored["blend"] = blend
     for df in (*cached, users):
         df.unpersist()
+    for model in models:
+        model.release()
     scored["seconds"] = seconds
     scored["list_lengths"] = {
         name: {"min": int(r[0] or 0), "mean": float(r[1] or 0.0)} for name, r in lengths.items()
@@ -502,7 +529,8 @@ def blend_sentence(blend: dict) -> str:
     chosen = blend["chosen"]
     values = (
         f"alpha {chosen['alpha']}, popularity exponent {chosen['popularity_exponent']}, "
-        f"alpha curve {chosen['alpha_curve'] or 'none'}"
+        f"alpha curve {chosen['alpha_curve'] or 'none'}, collaborative shares: item-based "
+        f"{chosen.get('item_weight', 0.0)}, popularity {chosen.get('popularity_weight', 0.0)}"
     )
     if blend["mode"] != "fitted":
         return f"Hybrid blend: configured ({values})."
