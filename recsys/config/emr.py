@@ -42,7 +42,9 @@ class EmrTaskNodesConfig(EmrNodesConfig):
     """Task nodes (YARN only): Spot capacity that managed scaling adds and removes."""
 
     instance_types: list[str] = spec(factory=lambda: list(_WORKER_TYPES))
-    count: int = spec(0, min=0)
+    count: int = spec(
+        1, min=0, doc="fleets: at least 1 when managed scaling may add task nodes (no 0 fleet)"
+    )
     market: str = spec("SPOT", choices=("ON_DEMAND", "SPOT"))
 
 
@@ -54,7 +56,9 @@ class EmrScalingConfig:
     min_units: int = spec(2, min=1)
     max_units: int = spec(12, min=1)
     max_on_demand_units: int = spec(3, min=0, doc="above this, scaling adds Spot capacity")
-    max_core_units: int = spec(4, min=1, doc="above this, scaling adds task nodes")
+    max_core_units: int = spec(
+        4, min=1, doc="above this, scaling adds task nodes (on-demand core groups: <= on-demand)"
+    )
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,15 @@ class EmrScheduleConfig:
         None, doc="role EventBridge Scheduler assumes to start the state machine"
     )
     enabled: bool = spec(True)
+    timeout_seconds: int = spec(
+        28800, min=600, max=86400, doc="the whole execution; uncatchable, see emr/README.md"
+    )
+    step_timeout_seconds: int = spec(
+        10800, min=60, max=86400, doc="each pipeline step state; over it, terminate and fail"
+    )
+    cluster_timeout_seconds: int = spec(
+        3600, min=300, max=86400, doc="the create-cluster and terminate-cluster states"
+    )
 
 
 @dataclass(frozen=True)

@@ -94,10 +94,7 @@ def cluster_problems(cfg: Config, spark_version: str | None = None) -> list[str]
             problems.append(f"emr.release_label: {problem}")
     for role in ("primary", "core", "task"):
         problems.extend(_node_problems(f"emr.{role}", getattr(emr, role), emr.instance_mode))
-    if emr.primary.count not in (1, 3):
-        problems.append(f"emr.primary.count: {emr.primary.count} must be 1 (or 3 for HA)")
-    if emr.core.count < 1:
-        problems.append("emr.core.count: at least 1 core node is needed (YARN and HDFS)")
+    problems.extend(_count_problems(emr))
     for i, subnet in enumerate(emr.subnet_ids):
         if not isinstance(subnet, str) or not SUBNET.match(subnet):
             problems.append(
@@ -105,19 +102,7 @@ def cluster_problems(cfg: Config, spark_version: str | None = None) -> list[str]
             )
     if emr.instance_mode == "groups" and len(emr.subnet_ids) > 1:
         problems.append("emr.subnet_ids: instance groups take one subnet; use fleets for several")
-    scaling = emr.managed_scaling
-    if scaling.enabled:
-        if scaling.min_units > scaling.max_units:
-            problems.append(
-                f"emr.managed_scaling.min_units: {scaling.min_units} is above max_units "
-                f"{scaling.max_units}"
-            )
-        for name in ("max_on_demand_units", "max_core_units"):
-            if getattr(scaling, name) > scaling.max_units:
-                problems.append(
-                    f"emr.managed_scaling.{name}: {getattr(scaling, name)} is above max_units "
-                    f"{scaling.max_units}"
-                )
+    problems.extend(scaling_problems(emr))
     if not emr.python.startswith("/"):
         problems.append(f"emr.python: {emr.python!r} must be an absolute path on the nodes")
     for key, value in emr.spark_defaults.items():
@@ -128,6 +113,78 @@ def cluster_problems(cfg: Config, spark_version: str | None = None) -> list[str]
             problems.append(f"emr.tags.{key}: {value!r} must be a string")
     problems.extend(definitions_problems(cfg))
     return [p for p in problems if p]
+
+
+def _count_problems(emr) -> list[str]:
+    """Node counts RunJobFlow takes. ``InstanceFleetConfig``: "At least one of
+    TargetSpotCapacity and TargetOnDemandCapacity should be greater than 0. For a master
+    instance fleet, only one of TargetSpotCapacity and TargetOnDemandCapacity can be specified,
+    and its value must be 1." A fleet is sent with one capacity field, its role's count, so
+    the primary count must be 1 with fleets and a task fleet exists only with a count above 0;
+    managed scaling then grows that task fleet (see ``definitions._wants_task_nodes``)."""
+    problems = []
+    fleets = emr.instance_mode == "fleets"
+    if fleets and emr.primary.count != 1:
+        problems.append(
+            f"emr.primary.count: {emr.primary.count} must be 1 with instance fleets (a master "
+            "fleet takes one capacity field, of value 1); use instance_mode groups for 3 (HA)"
+        )
+    elif emr.primary.count not in (1, 3):
+        problems.append(f"emr.primary.count: {emr.primary.count} must be 1 (or 3 for HA)")
+    if emr.core.count < 1:
+        problems.append("emr.core.count: at least 1 core node is needed (YARN and HDFS)")
+    scaling = emr.managed_scaling
+    task_units = scaling.max_units - scaling.max_core_units if scaling.enabled else 0
+    if fleets and emr.task.count == 0 and task_units > 0:
+        problems.append(
+            f"emr.task.count: 0 with instance fleets, but managed scaling may put {task_units} "
+            f"unit(s) on task nodes (emr.managed_scaling.max_units {scaling.max_units} > "
+            f"max_core_units {scaling.max_core_units}); a fleet of capacity 0 is not a valid "
+            "request, so there would be no task fleet to scale: set emr.task.count to 1 or "
+            "more (a task fleet that managed scaling grows from there), or set "
+            "emr.managed_scaling.max_core_units to max_units (core-only scaling)"
+        )
+    return problems
+
+
+def scaling_problems(emr) -> list[str]:
+    """Managed scaling limits RunJobFlow rejects.
+
+    The ComputeLimits API reference describes the limits, not how they relate:
+    "MaximumOnDemandCapacityUnits: The upper boundary of On-Demand Amazon EC2 units. [...] The
+    parameter is used to split capacity allocation between On-Demand and Spot Instances." and
+    "MaximumCoreCapacityUnits: The upper boundary of Amazon EC2 units for core node type in a
+    cluster. [...] The parameter is used to split capacity allocation between core and task
+    nodes." The rule for on-demand core groups is RunJobFlow's own ValidationException (quoted
+    in boto/boto3#3963): "Invalid configuration for managed scaling. If you select On-Demand
+    market type for core nodes in a cluster with instance groups, MaximumCoreCapacityUnits must
+    be less than or equal to MaximumOnDemandCapacityUnits." (The Management Guide's scenario
+    "On-Demand Instances on core nodes and Spot Instances on task nodes" likewise asks for
+    "The On-Demand limit must be equal to the maximum core node.")"""
+    scaling = emr.managed_scaling
+    if not scaling.enabled:
+        return []
+    problems = []
+    if scaling.min_units > scaling.max_units:
+        problems.append(
+            f"emr.managed_scaling.min_units: {scaling.min_units} is above max_units "
+            f"{scaling.max_units}"
+        )
+    for name in ("max_on_demand_units", "max_core_units"):
+        if getattr(scaling, name) > scaling.max_units:
+            problems.append(
+                f"emr.managed_scaling.{name}: {getattr(scaling, name)} is above max_units "
+                f"{scaling.max_units}"
+            )
+    on_demand_core = emr.instance_mode == "groups" and emr.core.market == "ON_DEMAND"
+    if on_demand_core and scaling.max_core_units > scaling.max_on_demand_units:
+        problems.append(
+            f"emr.managed_scaling.max_core_units: {scaling.max_core_units} is above "
+            f"emr.managed_scaling.max_on_demand_units {scaling.max_on_demand_units}; with "
+            "instance groups and on-demand core nodes (emr.core.market ON_DEMAND) RunJobFlow "
+            "requires max_core_units <= max_on_demand_units"
+        )
+    return problems
 
 
 def definitions_problems(cfg: Config) -> list[str]:
@@ -159,12 +216,41 @@ def schedule_problems(cfg: Config) -> list[str]:
             )
         elif not ROLE_ARN.match(arn):
             problems.append(f"emr.schedule.{key}: {arn!r} is not an IAM role ARN")
+    problems.extend(timeout_problems(cfg))
     for key in ("state_machine_name", "schedule_name", "schedule_group"):
         if not NAME.match(getattr(sched, key)):
             problems.append(
                 f"emr.schedule.{key}: {getattr(sched, key)!r} must be 1-64 letters, digits, '.', "
                 "'_' or '-'"
             )
+    return problems
+
+
+def timeout_problems(cfg: Config) -> list[str]:
+    """The state machine's timeouts fit inside each other. The execution's own
+    ``TimeoutSeconds`` cannot be caught ("Step Functions catchers are available for Task,
+    Parallel and Map states, but not for top-level state machine execution failures"), so each
+    task's timeout, which is caught and terminates the cluster, must fire before it; and the
+    create state must outlast the Spot wait of a fleet (``emr.spot_timeout_minutes``)."""
+    sched, emr = cfg.emr.schedule, cfg.emr
+    problems = []
+    for key in ("step_timeout_seconds", "cluster_timeout_seconds"):
+        if getattr(sched, key) >= sched.timeout_seconds:
+            problems.append(
+                f"emr.schedule.{key}: {getattr(sched, key)} must be below "
+                f"emr.schedule.timeout_seconds {sched.timeout_seconds} (the execution's timeout "
+                "is not caught, so a task must time out first and terminate the cluster)"
+            )
+    nodes = (emr.primary, emr.core, emr.task)
+    spot = any(n.market == "SPOT" and n.count > 0 for n in nodes)
+    spot_wait = emr.spot_timeout_minutes * 60
+    if emr.instance_mode == "fleets" and spot and sched.cluster_timeout_seconds < spot_wait + 600:
+        problems.append(
+            f"emr.schedule.cluster_timeout_seconds: {sched.cluster_timeout_seconds} leaves no "
+            f"time to start a cluster whose fleets wait {spot_wait} s for Spot "
+            f"(emr.spot_timeout_minutes {emr.spot_timeout_minutes}); give at least "
+            f"{spot_wait + 600} (the wait plus 10 minutes of provisioning and bootstrap)"
+        )
     return problems
 
 

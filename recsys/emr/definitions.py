@@ -182,19 +182,34 @@ def _with_ebs(item: dict[str, Any], nodes: EmrNodesConfig) -> dict[str, Any]:
 
 
 def _wants_task_nodes(cfg: Config) -> bool:
+    """Whether the request carries task nodes.
+
+    A fleet never goes out with a capacity of 0 (``InstanceFleetConfig``: "At least one of
+    TargetSpotCapacity and TargetOnDemandCapacity should be greater than 0"), so with fleets a
+    task fleet exists only when ``emr.task.count > 0``, and that fleet is how managed scaling
+    gets task capacity: it resizes the fleets the cluster has. The EMR guide says scaling
+    creates a Spot task *group* when needed, nothing like it for fleets, so the checks ask for
+    ``emr.task.count >= 1`` with fleets whenever ``max_units > max_core_units`` lets scaling put
+    capacity on task nodes. With groups, a task group of 0 instances fixes the market and the
+    instance type of the nodes scaling adds."""
+    if cfg.emr.task.count > 0:
+        return True
     scaling = cfg.emr.managed_scaling
-    return cfg.emr.task.count > 0 or (
-        scaling.enabled and scaling.max_units > scaling.max_core_units
+    return (
+        cfg.emr.instance_mode == "groups"
+        and scaling.enabled
+        and scaling.max_units > scaling.max_core_units
     )
 
 
 def _fleet(cfg: Config, name: str, fleet_type: str, nodes: EmrNodesConfig) -> dict[str, Any]:
+    """One fleet with exactly one capacity field: Spot or on-demand, never the other at 0 (a
+    MASTER fleet must name only one, of value 1; ``emr.primary.count`` is checked to be 1)."""
     spot = nodes.market == "SPOT"
     fleet: dict[str, Any] = {
         "Name": name,
         "InstanceFleetType": fleet_type,
-        "TargetOnDemandCapacity": 0 if spot else nodes.count,
-        "TargetSpotCapacity": nodes.count if spot else 0,
+        ("TargetSpotCapacity" if spot else "TargetOnDemandCapacity"): nodes.count,
         "InstanceTypeConfigs": [
             _with_ebs({"InstanceType": t, "WeightedCapacity": 1}, nodes)
             for t in nodes.instance_types
@@ -404,11 +419,33 @@ def asl_state_name(step: pipeline.Step) -> str:
     return f"Run {step.name}"
 
 
+def _step_state(cfg: Config, config: dict[str, Any], nxt: str) -> dict[str, Any]:
+    """One ``addStep.sync`` state: bounded by ``emr.schedule.step_timeout_seconds`` (a
+    ``States.Timeout`` is caught like any error), any error terminates the cluster."""
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::elasticmapreduce:addStep.sync",
+        "Parameters": {"ClusterId.$": "$.cluster.ClusterId", "Step": asl_dynamic(config)},
+        "ResultPath": None,
+        "TimeoutSeconds": cfg.emr.schedule.step_timeout_seconds,
+        "Catch": [
+            {
+                "ErrorEquals": ["States.ALL"],
+                "ResultPath": "$.error",
+                "Next": "Terminate after failure",
+            }
+        ],
+        "Next": nxt,
+    }
+
+
 def state_machine_definition(
     cfg: Config, layout: CodeLayout, overrides: tuple[str, ...] = ()
 ) -> dict[str, Any]:
-    """The nightly ASL from ``emr/nightly.asl.json``: create a cluster, one ``addStep.sync``
-    state per pipeline step, terminate; a failure anywhere terminates and fails."""
+    """The nightly ASL from ``emr/nightly.asl.json``: create a cluster (retried with backoff),
+    one ``addStep.sync`` state per pipeline step, terminate; a failure anywhere terminates and
+    fails, a terminate that still fails after its retries fails the execution. Every task and
+    the whole execution are bounded by the ``emr.schedule.*timeout_seconds`` keys."""
     cluster = cluster_request(
         cfg,
         layout,
@@ -422,25 +459,15 @@ def state_machine_definition(
     for i, step in enumerate(steps):
         config = step_definition(step, layout, RUN_ID_SENTINEL, "TERMINATE_CLUSTER", overrides)
         nxt = asl_state_name(steps[i + 1]) if i + 1 < len(steps) else "Terminate cluster"
-        step_states[asl_state_name(step)] = {
-            "Type": "Task",
-            "Resource": "arn:aws:states:::elasticmapreduce:addStep.sync",
-            "Parameters": {"ClusterId.$": "$.cluster.ClusterId", "Step": asl_dynamic(config)},
-            "ResultPath": None,
-            "Catch": [
-                {
-                    "ErrorEquals": ["States.ALL"],
-                    "ResultPath": "$.error",
-                    "Next": "Terminate after failure",
-                }
-            ],
-            "Next": nxt,
-        }
+        step_states[asl_state_name(step)] = _step_state(cfg, config, nxt)
+    sched = cfg.emr.schedule
     values = {
         "cluster": asl_dynamic(cluster),
         "first_step": asl_state_name(steps[0]) if steps else "Terminate cluster",
         "pipeline_steps": step_states,
         "code_version": layout.version,
+        "timeout_seconds": sched.timeout_seconds,
+        "cluster_timeout_seconds": sched.cluster_timeout_seconds,
     }
     path = definitions_dir(cfg) / STATE_MACHINE_TEMPLATE
     return templates.render(templates.load(path), values, str(path))

@@ -130,3 +130,40 @@ def fake_steps() -> tuple[pipeline.Step, ...]:
     ]
     real = {s.name: s for s in pipeline.STEPS}
     return tuple(real.get(n) or pipeline.Step(n, f"recsys.{n}:run", n) for n in names)
+
+
+# --------------------------------------------------------------------------- AWS rules
+
+CAPACITY_FIELDS = ("TargetOnDemandCapacity", "TargetSpotCapacity")
+
+
+def capacities(fleet: dict) -> dict[str, Any]:
+    """The capacity fields a fleet sends, with their values."""
+    return {k: fleet[k] for k in CAPACITY_FIELDS if k in fleet}
+
+
+def task_states(asl: dict) -> dict[str, dict]:
+    """Every ``Task`` state of a state machine, by name."""
+    return {name: s for name, s in asl["States"].items() if s["Type"] == "Task"}
+
+
+def transitions(state: dict) -> list[str]:
+    """Every state ``state`` can move to: Next, Default, Choices and Catch targets."""
+    targets = [state.get("Next"), state.get("Default")]
+    targets += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
+    return [t for t in targets if t]
+
+
+def endings(asl: dict, start: str) -> set[str]:
+    """The states an execution can end in from ``start`` (``End`` or a Fail/Succeed state)."""
+    states, seen, todo, out = asl["States"], set(), [start], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        state = states[name]
+        if state.get("End") or state["Type"] in ("Fail", "Succeed"):
+            out.add(name)
+        todo += transitions(state)
+    return out

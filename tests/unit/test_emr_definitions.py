@@ -17,7 +17,16 @@ from recsys import steps as pipeline
 from recsys.emr import checks, definitions, package, releases, shapes, templates
 from tests.support import REPO
 
-from .emr_helpers import evaluate, expected_args, fake_steps, resolve_parameters
+from .emr_helpers import (
+    CAPACITY_FIELDS,
+    capacities,
+    endings,
+    evaluate,
+    expected_args,
+    fake_steps,
+    resolve_parameters,
+    task_states,
+)
 
 EMR_CONF = REPO / "conf" / "emr.yaml"
 CODE = "s3://my-recsys-bucket/code"
@@ -203,9 +212,8 @@ def test_run_job_flow_request_matches_the_emr_api(mode, layout):
     assert request["ManagedScalingPolicy"]["ComputeLimits"]["MaximumCapacityUnits"] == 12
     if mode == "fleets":
         fleets = {f["InstanceFleetType"]: f for f in request["Instances"]["InstanceFleets"]}
-        assert fleets["MASTER"]["TargetOnDemandCapacity"] == 1
-        assert fleets["CORE"]["TargetSpotCapacity"] == 2
-        assert fleets["CORE"]["TargetOnDemandCapacity"] == 0
+        assert capacities(fleets["MASTER"]) == {"TargetOnDemandCapacity": 1}
+        assert capacities(fleets["CORE"]) == {"TargetSpotCapacity": 2}  # no on-demand 0
         assert "SpotSpecification" in fleets["TASK"]["LaunchSpecifications"]
     else:
         groups = {g["InstanceRole"]: g for g in request["Instances"]["InstanceGroups"]}
@@ -367,6 +375,245 @@ def test_asl_literals_escape_what_intrinsics_reserve():
     assert evaluate(definitions.asl_literal(text), {}) == text
 
 
+# --------------------------------------------------------------------------- AWS rules
+# Rules of the real API that moto does not check; each test walks the rendered request.
+
+FLEET_CASES = [
+    pytest.param([], id="spot-core-task"),
+    pytest.param(["emr.core.market=ON_DEMAND", "emr.task.market=ON_DEMAND"], id="on-demand"),
+    pytest.param(["emr.primary.market=SPOT"], id="spot-primary"),
+    pytest.param(["emr.task.count=0", "emr.managed_scaling.max_core_units=12"], id="no-task"),
+    pytest.param(["emr.task.count=3", "emr.managed_scaling.enabled=false"], id="no-scaling"),
+]
+
+
+def fleets_of(*overrides: str) -> list[dict]:
+    cfg = emr_cfg("emr.instance_mode=fleets", *overrides)
+    checks.validate(cfg, schedule=True)
+    layout = definitions.layout_for(cfg, "abc1234")
+    request = definitions.transient_cluster_request(cfg, layout, "2026-03-01")
+    shapes.check_request("emr", "RunJobFlow", request)
+    return request["Instances"]["InstanceFleets"]
+
+
+@pytest.mark.parametrize("overrides", FLEET_CASES)
+def test_no_fleet_sends_a_capacity_of_zero(overrides):
+    """InstanceFleetConfig: at least one capacity above 0; none is sent at 0."""
+    for fleet in fleets_of(*overrides):
+        sent = capacities(fleet)
+        assert sent and all(v > 0 for v in sent.values()), (fleet["Name"], sent)
+
+
+@pytest.mark.parametrize("market", ["ON_DEMAND", "SPOT"])
+def test_primary_fleet_sends_exactly_one_capacity_of_one(market):
+    """InstanceFleetConfig: a master fleet names only one capacity field, of value 1."""
+    (primary,) = [f for f in fleets_of(f"emr.primary.market={market}") if f["Name"] == "primary"]
+    field = "TargetSpotCapacity" if market == "SPOT" else "TargetOnDemandCapacity"
+    assert primary["InstanceFleetType"] == "MASTER"
+    assert capacities(primary) == {field: 1}
+
+
+@pytest.mark.parametrize(
+    "mode, overrides, task",
+    [
+        ("fleets", [], {"TargetSpotCapacity": 1}),
+        (
+            "fleets",
+            ["emr.task.count=4", "emr.task.market=ON_DEMAND"],
+            {"TargetOnDemandCapacity": 4},
+        ),
+        ("fleets", ["emr.task.count=0", "emr.managed_scaling.max_core_units=12"], None),
+        ("fleets", ["emr.task.count=0"], None),  # the checks refuse it; still never a 0 fleet
+        ("fleets", ["emr.task.count=0", "emr.managed_scaling.enabled=false"], None),
+        ("groups", ["emr.task.count=0"], 0),  # groups: scaling adds to a 0-instance group
+        ("groups", ["emr.task.count=0", "emr.managed_scaling.enabled=false"], None),
+    ],
+)
+def test_a_task_fleet_is_sent_only_with_capacity(mode, overrides, task):
+    cfg = emr_cfg(f"emr.instance_mode={mode}", *overrides)
+    instances = definitions.instances(cfg, keep_alive=False)
+    if mode == "fleets":
+        got = [
+            capacities(f) for f in instances["InstanceFleets"] if f["InstanceFleetType"] == "TASK"
+        ]
+    else:
+        got = [
+            g["InstanceCount"] for g in instances["InstanceGroups"] if g["InstanceRole"] == "TASK"
+        ]
+    assert got == ([] if task is None else [task])
+
+
+@pytest.mark.parametrize("mode, count, refused", [("fleets", 3, True), ("groups", 3, False)])
+def test_primary_count_other_than_one_is_refused_with_fleets(mode, count, refused):
+    cfg = emr_cfg(f"emr.instance_mode={mode}", f"emr.primary.count={count}")
+    if not refused:
+        checks.validate(cfg)
+        return
+    with pytest.raises(checks.EmrConfigError) as err:
+        checks.validate(cfg)
+    assert err.value.problems == [
+        "emr.primary.count: 3 must be 1 with instance fleets (a master fleet takes one capacity "
+        "field, of value 1); use instance_mode groups for 3 (HA)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "overrides, refused",
+    [
+        (["emr.instance_mode=fleets", "emr.task.count=0"], True),
+        (
+            [
+                "emr.instance_mode=fleets",
+                "emr.task.count=0",
+                "emr.managed_scaling.max_core_units=12",
+            ],
+            False,
+        ),
+        (["emr.instance_mode=fleets", "emr.task.count=1"], False),
+        (["emr.instance_mode=groups", "emr.task.count=0"], False),
+    ],
+)
+def test_task_scaling_without_a_task_fleet_is_refused(overrides, refused):
+    """Fleets: managed scaling needs a task fleet to put capacity on, and none is sent at 0."""
+    cfg = emr_cfg(*overrides)
+    if not refused:
+        checks.validate(cfg)
+        return
+    with pytest.raises(checks.EmrConfigError) as err:
+        checks.validate(cfg)
+    (problem,) = err.value.problems
+    assert problem.startswith("emr.task.count: 0 with instance fleets")
+    assert "8 unit(s) on task nodes" in problem
+    assert "set emr.task.count to 1 or more" in problem
+    assert "emr.managed_scaling.max_core_units to max_units (core-only scaling)" in problem
+
+
+@pytest.mark.parametrize(
+    "mode, market, max_core, max_on_demand, refused",
+    [
+        ("groups", "ON_DEMAND", 4, 3, True),
+        ("groups", "ON_DEMAND", 3, 3, False),
+        ("groups", "SPOT", 4, 3, False),
+        ("fleets", "ON_DEMAND", 4, 3, False),
+    ],
+)
+def test_on_demand_core_groups_keep_max_core_within_on_demand(
+    mode, market, max_core, max_on_demand, refused
+):
+    """RunJobFlow: on-demand core groups need max_core_units <= max_on_demand_units."""
+    cfg = emr_cfg(
+        f"emr.instance_mode={mode}",
+        f"emr.core.market={market}",
+        f"emr.managed_scaling.max_core_units={max_core}",
+        f"emr.managed_scaling.max_on_demand_units={max_on_demand}",
+    )
+    if not refused:
+        checks.validate(cfg)
+        return
+    with pytest.raises(checks.EmrConfigError) as err:
+        checks.validate(cfg)
+    (problem,) = err.value.problems
+    assert problem.startswith(
+        "emr.managed_scaling.max_core_units: 4 is above emr.managed_scaling.max_on_demand_units 3"
+    )
+
+
+def machine(*overrides: str) -> dict:
+    cfg = emr_cfg(*overrides)
+    checks.validate(cfg, schedule=True)
+    return definitions.state_machine_definition(cfg, definitions.layout_for(cfg, "abc1234"))
+
+
+@pytest.mark.parametrize(
+    "overrides, expected", [([], 28800), (["emr.schedule.timeout_seconds=14400"], 14400)]
+)
+def test_state_machine_has_an_overall_timeout_from_config(overrides, expected):
+    assert machine(*overrides)["TimeoutSeconds"] == expected
+
+
+@pytest.mark.parametrize("mode", ["fleets", "groups"])
+def test_every_task_state_has_its_timeout(mode):
+    asl = machine(
+        f"emr.instance_mode={mode}",
+        "emr.schedule.step_timeout_seconds=5400",
+        "emr.schedule.cluster_timeout_seconds=2400",
+    )
+    tasks = task_states(asl)
+    assert len(tasks) == len(pipeline.STEPS) + 3  # create, the steps, two terminates
+    for name, state in tasks.items():
+        step = state["Resource"].endswith(":addStep.sync")
+        assert state["TimeoutSeconds"] == (5400 if step else 2400), name
+
+
+def test_cluster_creation_retries_with_backoff():
+    (retry,) = machine()["States"]["Create cluster"]["Retry"]
+    assert set(retry["ErrorEquals"]) == {"EMR.AmazonElasticMapReduceException", "States.TaskFailed"}
+    assert retry["IntervalSeconds"] > 0 and retry["MaxAttempts"] >= 1
+    assert retry["BackoffRate"] > 1
+    # a timed-out create may leave its cluster starting: never start a second one
+    assert not {"States.ALL", "States.Timeout"} & set(retry["ErrorEquals"])
+
+
+@pytest.mark.parametrize("mode", ["fleets", "groups"])
+def test_every_task_state_catches_and_a_failure_ends_in_a_fail_state(mode):
+    asl = machine(f"emr.instance_mode={mode}")
+    states = asl["States"]
+    for name, state in task_states(asl).items():
+        (catch,) = state["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"], name
+        ends = endings(asl, catch["Next"])
+        assert ends and all(states[e]["Type"] == "Fail" for e in ends), (name, ends)
+        if name != "Create cluster":  # the cluster exists: a failure terminates it first
+            assert catch["Next"] in ("Terminate after failure", "Terminate failed"), name
+    for name in ("Terminate cluster", "Terminate after failure"):
+        (retry,) = states[name]["Retry"]
+        assert retry["MaxAttempts"] >= 2 and retry["BackoffRate"] > 1, name
+        assert states[name]["Catch"][0]["Next"] == "Terminate failed"
+    assert states["Terminate failed"] == {
+        "Type": "Fail",
+        "Error": "RecsysTerminateFailed",
+        "CausePath": "$.terminate_error.Cause",
+    }
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["emr.schedule.step_timeout_seconds=28800"], "emr.schedule.step_timeout_seconds: 28800"),
+        (
+            ["emr.schedule.cluster_timeout_seconds=30000"],
+            "emr.schedule.cluster_timeout_seconds: 30000",
+        ),
+        (["emr.schedule.cluster_timeout_seconds=1500"], "leaves no time to start a cluster"),
+        (
+            ["emr.schedule.timeout_seconds=5"],
+            "emr.schedule.timeout_seconds: 5 is below the minimum",
+        ),
+    ],
+)
+def test_timeouts_that_do_not_nest_are_refused(overrides, expected):
+    with pytest.raises(config.ConfigError) as err:
+        checks.validate(emr_cfg(*overrides), schedule=True)
+    assert expected in str(err.value)
+
+
+@pytest.mark.parametrize("mode", ["fleets", "groups"])
+def test_render_output_follows_the_aws_rules(tmp_path, capsys, mode):
+    from recsys import cli
+
+    out = tmp_path / "emr"
+    args = ["emr", "render", "--conf", str(EMR_CONF), "--build-id", "b1", "--out", str(out)]
+    assert cli.main([*args, "--set", f"emr.instance_mode={mode}"]) == 0, capsys.readouterr().err
+    request = json.loads((out / "run-job-flow.json").read_text())
+    for fleet in request["Instances"].get("InstanceFleets", []):
+        assert all(fleet.get(k, 1) > 0 for k in CAPACITY_FIELDS), fleet["Name"]
+        assert capacities(fleet), fleet["Name"]
+    asl = json.loads((out / "state-machine.asl.json").read_text())
+    assert asl["TimeoutSeconds"] > 0
+    assert all(s["TimeoutSeconds"] > 0 for s in task_states(asl).values())
+    assert asl["States"]["Create cluster"]["Retry"]
+
+
 # --------------------------------------------------------------------------- packaging
 
 
@@ -520,5 +767,5 @@ def test_partial_node_override_keeps_the_roles_defaults():
     cfg = config.from_dict({"emr": {"core": {"count": 5}, "task": {"ebs_gb": 0}}})
     assert cfg.emr.core.count == 5
     assert cfg.emr.core.market == "SPOT" and cfg.emr.core.instance_types[0] == "r5.2xlarge"
-    assert cfg.emr.task.market == "SPOT" and cfg.emr.task.count == 0
+    assert cfg.emr.task.market == "SPOT" and cfg.emr.task.count == 1  # a 1-unit task fleet
     assert cfg.emr.primary.market == "ON_DEMAND" and cfg.emr.primary.count == 1
