@@ -14,9 +14,10 @@ from pathlib import Path
 
 from recsys import config as config_mod
 from recsys.emr import cli as emr_cli
-from recsys.errors import JobFailed, WarehouseError
+from recsys.errors import JobFailed, StorageError, WarehouseError
 from recsys.steps import STEPS, run_steps
-from recsys.steps.job import add_job_arguments, load_config, run_job
+from recsys.steps.job import DEFAULT_CONF, add_job_arguments, load_config, run_job
+from recsys.storage import retention
 from recsys.storage.warehouse import Warehouse, check_run_id
 
 
@@ -97,6 +98,74 @@ def _cmd_viewer(args: argparse.Namespace) -> int:
     return subprocess.call(viewer_command(args.warehouse, args.port))
 
 
+def _runs_target(args: argparse.Namespace) -> tuple[Warehouse, config_mod.Config]:
+    """The warehouse of ``recsys runs``: ``--warehouse`` (with the built-in defaults unless
+    ``--conf`` is given too) or the config's ``warehouse.dir``."""
+    if args.warehouse and not args.conf:
+        cfg = config_mod.from_dict(config_mod.apply_overrides({}, args.set))
+    else:
+        cfg = config_mod.load(args.conf or DEFAULT_CONF, args.set)
+    return Warehouse(args.warehouse or cfg.warehouse.dir, cfg.storage.spark_s3_scheme), cfg
+
+
+def _cmd_runs_list(args: argparse.Namespace) -> int:
+    wh, _ = _runs_target(args)
+    try:
+        runs = retention.scan(wh)
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not runs:
+        print(f"no runs in {wh.runs_uri()}")
+        return 0
+    for line in retention.format_runs(runs):
+        print(line)
+    return 0
+
+
+def _cmd_runs_prune(args: argparse.Namespace) -> int:
+    wh, cfg = _runs_target(args)
+    keep = cfg.warehouse.retention.keep if args.keep is None else args.keep
+    if keep < 1:
+        raise config_mod.ConfigError(f"--keep: expected at least 1, got {keep}")
+    policy = retention.Policy(
+        keep, cfg.warehouse.retention.min_age_days, cfg.warehouse.retention.in_progress_hours
+    )
+    command = ["recsys", "runs", "prune", "--keep", str(keep)]
+    command += ["--conf", args.conf] if args.conf else []
+    command += ["--warehouse", args.warehouse] if args.warehouse else []
+    by = {"command": " ".join(command + [f"--set {s}" for s in args.set]), **_who()}
+    try:
+        decisions = retention.plan(retention.scan(wh), policy, dt.datetime.now(dt.UTC))
+        for line in retention.format_plan(wh, decisions, policy, args.dry_run):
+            print(line)
+        if not args.dry_run:
+            retention.prune(wh, decisions, by, policy)
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _who() -> dict[str, str]:
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return {"user": user, "host": socket.gethostname()}
+
+
+def _add_runs_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--conf", help=f"config YAML (path or s3:// URI; default {DEFAULT_CONF})")
+    parser.add_argument(
+        "--warehouse", help="local folder or s3:// prefix (instead of the config's warehouse.dir)"
+    )
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recsys", description="Batch music recommender on Spark")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warehouse", default="warehouse", help="local folder or s3:// prefix")
     p.add_argument("--port", type=int, help="port to serve on (default: streamlit's 8501)")
     p.set_defaults(func=_cmd_viewer)
+
+    p = sub.add_parser("runs", help="list the warehouse's runs; prune old runs' tables")
+    runs = p.add_subparsers(dest="runs_command", required=True)
+    p = runs.add_parser("list", help="one line per run, newest first")
+    _add_runs_arguments(p)
+    p.set_defaults(func=_cmd_runs_list)
+    p = runs.add_parser(
+        "prune", help="delete old runs' tables, keeping their documents (warehouse.retention)"
+    )
+    _add_runs_arguments(p)
+    p.add_argument("--keep", type=int, help="newest runs kept (default warehouse.retention.keep)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, delete nothing")
+    p.set_defaults(func=_cmd_runs_prune)
     return parser
 
 

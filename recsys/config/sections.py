@@ -36,8 +36,18 @@ class InputConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    keep: int = spec(14, min=1, doc="recsys runs prune keeps the newest this many runs ...")
+    min_age_days: int = spec(7, min=0, doc="... and every run younger than this ...")
+    in_progress_hours: int = spec(
+        24, min=1, doc="... and every run written to within this many hours (in progress)"
+    )
+
+
+@dataclass(frozen=True)
 class WarehouseConfig:
     dir: str = spec("warehouse", doc="local folder or s3:// prefix for runs/<run_id>/")
+    retention: RetentionConfig = spec(factory=RetentionConfig)
 
 
 @dataclass(frozen=True)
