@@ -53,7 +53,8 @@ STEPS: tuple[Step, ...] = (
     Step(
         "fit-blend",
         "recsys.steps.fit_blend:run",
-        "choose the hybrid's blend on a validation split (one ALS refit, reused by evaluate)",
+        "choose the hybrid's blend on a validation split (one ALS and one item-based refit, "
+        "reused by evaluate)",
     ),
     Step("hybrid", "recsys.steps.hybrid:run", "blend collaborative and content into top-N tables"),
     Step(
