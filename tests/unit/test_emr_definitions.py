@@ -457,6 +457,18 @@ def test_primary_count_other_than_one_is_refused_with_fleets(mode, count, refuse
     ]
 
 
+def only_problem(cfg, refused: bool) -> str | None:
+    """The one problem ``checks.validate`` names when it must refuse ``cfg``; None when it
+    must (and does) accept it."""
+    if not refused:
+        checks.validate(cfg)
+        return None
+    with pytest.raises(checks.EmrConfigError) as err:
+        checks.validate(cfg)
+    (problem,) = err.value.problems
+    return problem
+
+
 @pytest.mark.parametrize(
     "overrides, refused",
     [
@@ -475,13 +487,9 @@ def test_primary_count_other_than_one_is_refused_with_fleets(mode, count, refuse
 )
 def test_task_scaling_without_a_task_fleet_is_refused(overrides, refused):
     """Fleets: managed scaling needs a task fleet to put capacity on, and none is sent at 0."""
-    cfg = emr_cfg(*overrides)
+    problem = only_problem(emr_cfg(*overrides), refused)
     if not refused:
-        checks.validate(cfg)
         return
-    with pytest.raises(checks.EmrConfigError) as err:
-        checks.validate(cfg)
-    (problem,) = err.value.problems
     assert problem.startswith("emr.task.count: 0 with instance fleets")
     assert "8 unit(s) on task nodes" in problem
     assert "set emr.task.count to 1 or more" in problem
@@ -507,12 +515,9 @@ def test_on_demand_core_groups_keep_max_core_within_on_demand(
         f"emr.managed_scaling.max_core_units={max_core}",
         f"emr.managed_scaling.max_on_demand_units={max_on_demand}",
     )
+    problem = only_problem(cfg, refused)
     if not refused:
-        checks.validate(cfg)
         return
-    with pytest.raises(checks.EmrConfigError) as err:
-        checks.validate(cfg)
-    (problem,) = err.value.problems
     assert problem.startswith(
         "emr.managed_scaling.max_core_units: 4 is above emr.managed_scaling.max_on_demand_units 3"
     )
