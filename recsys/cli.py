@@ -55,7 +55,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"run {run_id}: warehouse {cfg.warehouse.dir}, input {cfg.input.dir}")
     spark = build_session(cfg)
     try:
-        run_steps(spark, cfg, run_id, names)
+        run_steps(spark, cfg, run_id, names, conf_path=args.conf)
     finally:
         spark.stop()
     wh = Warehouse.from_config(cfg)

@@ -335,3 +335,9 @@ class EvaluationConfig:
 class PublishConfig:
     gate_metric: str = spec("ndcg@10")
     require_beat_popularity: bool = spec(True)
+    stale_inputs: str = spec(
+        "warn",
+        choices=("warn", "refuse", "ignore"),
+        doc="inputs' fingerprints the same as the last published run's: say so in the "
+        "manifest (warn), or also keep latest where it is (refuse)",
+    )

@@ -75,6 +75,38 @@ def step(name: str) -> Step:
     raise KeyError(f"unknown step {name!r}; steps are: {', '.join(s.name for s in STEPS)}")
 
 
+STEP_RECORD = "step-{name}.json"  # one per step, beside the run's other documents
+
+
+def record_step(
+    cfg: Config,
+    run_id: str,
+    name: str,
+    summary: dict[str, Any],
+    seconds: float,
+    conf_path: str | None = None,
+) -> None:
+    """Write the step's record (``step-<name>.json``): its seconds, when it finished, the code
+    that ran it (:func:`recsys.version.code_version`) and its summary. Publish gathers them
+    into the manifest; a step that runs again overwrites its own."""
+    import datetime as dt
+
+    from recsys.storage.warehouse import Warehouse
+    from recsys.version import code_version
+
+    Warehouse.from_config(cfg).write_json(
+        run_id,
+        STEP_RECORD.format(name=name),
+        {
+            "step": name,
+            "seconds": round(seconds, 1),
+            "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "code": code_version(conf_path),
+            "summary": summary,
+        },
+    )
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, (dict, list)))
 
@@ -85,8 +117,10 @@ def run_steps(
     run_id: str,
     names: list[str] | None = None,
     log: Callable[[str], None] = print,
+    conf_path: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run the named steps (all by default) in pipeline order, one progress line each."""
+    """Run the named steps (all by default) in pipeline order, one progress line each, and
+    record each (:func:`record_step`)."""
     chosen = [s for s in STEPS if names is None or s.name in names]
     results: dict[str, dict[str, Any]] = {}
     for i, current in enumerate(chosen, 1):
@@ -95,5 +129,6 @@ def run_steps(
         summary = current.load()(spark, cfg, run_id) or {}
         seconds = time.perf_counter() - started
         results[current.name] = {**summary, "seconds": round(seconds, 1)}
+        record_step(cfg, run_id, current.name, summary, seconds, conf_path)
         log(f"[{i}/{len(chosen)}] {current.name} done in {seconds:.1f}s: {format_summary(summary)}")
     return results

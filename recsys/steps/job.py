@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from recsys import config as config_mod
 from recsys.errors import JobFailed, WarehouseError
-from recsys.steps import format_summary, step
+from recsys.steps import format_summary, record_step, step
 from recsys.storage.warehouse import check_run_id
 
 DEFAULT_CONF = "conf/local.yaml"
@@ -48,7 +48,9 @@ def run_job(name: str, argv: Sequence[str] | None = None) -> int:
     try:
         started = time.perf_counter()
         summary = step(name).load()(spark, cfg, args.run_id) or {}
-        print(f"{name} done in {time.perf_counter() - started:.1f}s: {format_summary(summary)}")
+        seconds = time.perf_counter() - started
+        record_step(cfg, args.run_id, name, summary, seconds, args.conf)
+        print(f"{name} done in {seconds:.1f}s: {format_summary(summary)}")
         return 0
     except (JobFailed, WarehouseError) as exc:
         print(f"error: {name} failed: {exc}", file=sys.stderr)

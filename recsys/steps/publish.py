@@ -8,6 +8,7 @@ beats the popularity baseline on ``publish.gate_metric``. The manifest is writte
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +108,45 @@ def check_gates(
     return gates
 
 
+def step_records(wh: Warehouse, run_id: str) -> dict[str, dict[str, Any]]:
+    """The records of the steps that ran before publish (``step-<name>.json``), by name."""
+    from recsys.steps import STEP_RECORD, STEPS
+
+    found = {}
+    for s in STEPS:
+        doc = _read_doc(wh, run_id, STEP_RECORD.format(name=s.name))
+        if doc is not None:
+            found[s.name] = doc
+    return found
+
+
+def code_of(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The code the run's steps ran: one version, or each step's when they differ (a deploy
+    in the middle of a run)."""
+    from recsys.version import code_version
+
+    versions = {json.dumps(r.get("code"), sort_keys=True): r.get("code") for r in records.values()}
+    if len(versions) == 1:
+        return next(iter(versions.values())) or code_version()
+    if not versions:
+        return code_version()
+    return {"mixed": {name: r.get("code") for name, r in records.items()}}
+
+
+def stale_inputs(
+    inputs: dict[str, list], previous: dict[str, Any] | None, previous_id: str | None
+) -> str | None:
+    """A sentence when every input file's path, size and modification time are the last
+    published run's (tonight's input is last night's), else None."""
+    if not previous or not inputs or previous.get("inputs") != inputs:
+        return None
+    files = sum(len(v) for v in inputs.values())
+    return (
+        f"inputs: the {files} input file(s) have the same paths, sizes and modification times "
+        f"as those of the last published run {previous_id}: tonight's input is that run's"
+    )
+
+
 def _read_doc(wh: Warehouse, run_id: str, name: str) -> dict[str, Any] | None:
     try:
         return wh.read_json(run_id, name)
@@ -127,13 +167,24 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     gates = check_gates(
         tables, quality, evaluation, cfg.publish.gate_metric, cfg.publish.require_beat_popularity
     )
-    passed = all(g["passed"] for g in gates)
     previous = wh.latest_run_id()
+    inputs = input_fingerprints(spark, (quality or {}).get("files", {}))
+    stale = None
+    if cfg.publish.stale_inputs != "ignore" and previous and previous != run_id:
+        stale = stale_inputs(inputs, _read_doc(wh, previous, S.MANIFEST), previous)
+    if stale and cfg.publish.stale_inputs == "refuse":
+        gates.append({"name": "fresh_inputs", "passed": False, "detail": stale})
+    passed = all(g["passed"] for g in gates)
+    records = step_records(wh, run_id)
     manifest = {
         "run_id": run_id,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "code": code_of(records),
+        # in pipeline order (a list: the documents are written with sorted keys)
+        "steps": [{"step": name, "seconds": r.get("seconds")} for name, r in records.items()],
         "config": cfg.to_dict(),
-        "inputs": input_fingerprints(spark, (quality or {}).get("files", {})),
+        "inputs": inputs,
+        "warnings": [stale] if stale else [],
         "tables": tables,
         "metrics": (evaluation or {}).get("models", {}),
         "blend": _read_doc(wh, run_id, S.BLEND),
