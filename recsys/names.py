@@ -47,6 +47,7 @@ METRICS = "metrics"
 # Small JSON documents written next to the tables of a run.
 QUALITY_REPORT = "quality_report.json"
 MANIFEST = "manifest.json"
+PRUNED = "pruned.json"  # `recsys runs prune` deleted the run's tables (recsys.storage.retention)
 
 # ----------------------------------------------------------------------------- quarantine
 # Reasons a raw line is kept aside. "malformed" reasons count against the bad-fraction gate;

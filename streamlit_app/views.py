@@ -153,6 +153,17 @@ def choose_run(root: str) -> str | None:
 
 def _require(root: str, run_id: str, *tables: str) -> None:
     missing = [t for t in tables if not loaders.has_table(root, run_id, t)]
+    if missing and loaders.has_document(root, run_id, names.PRUNED):
+        pruned = loaders.document(root, run_id, names.PRUNED)
+        when = (
+            pruned.get("finished_at") or pruned.get("started_at")
+            if isinstance(pruned, dict)
+            else None
+        )
+        raise ViewerError(
+            f"Run {run_id!r} was pruned ({when or 'date unknown'}, `recsys runs prune`): its "
+            "tables are deleted; its reports stay on the Run page. Pick another run."
+        )
     if missing:
         raise ViewerError(
             f"Run {run_id!r} has no complete {', '.join(missing)} table: it was not written "

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 
 import pyarrow.fs as pafs
 
+from recsys import names
 from recsys.errors import StorageError, WarehouseError
 from recsys.storage import files as storage
 from recsys.storage.warehouse import SUCCESS_MARKER, Warehouse
 
 MANIFEST = "manifest.json"
-PRUNED = "pruned.json"
+PRUNED = names.PRUNED
 MODELS = "models"
 PRUNING, DONE = "pruning", "pruned"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -119,3 +119,19 @@ def test_every_table_of_the_run_deleted(warehouse_copy, viewer):
     apps = _open_all_pages(viewer, warehouse_copy, song="Karma Police")
     for page in ("User", "Song"):
         assert apps[page].error, page
+
+
+def test_a_pruned_run_says_so_and_keeps_its_reports(warehouse_copy, viewer):
+    """`recsys runs prune` deletes a run's tables and leaves pruned.json and the documents."""
+    run = warehouse_copy / "runs" / LATEST_RUN
+    for table in run.iterdir():
+        if table.is_dir():
+            shutil.rmtree(table)
+    pruned = {"state": "pruned", "finished_at": "2026-12-01T03:00:00+00:00", "tables": []}
+    (run / schemas.PRUNED).write_text(json.dumps(pruned))
+    apps = _open_all_pages(viewer, warehouse_copy, song="Karma Police")
+    for page in ("User", "Song"):
+        text = _messages(apps[page].error)
+        assert f"Run '{LATEST_RUN}' was pruned (2026-12-01T03:00:00+00:00" in text, page
+        assert "its reports stay on the Run page" in text
+    assert not apps["Run"].exception  # the manifest and reports still show
