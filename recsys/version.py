@@ -36,23 +36,19 @@ def code_version(conf_path: str | None = None) -> dict[str, str]:
 def _git_commit(repo: Path) -> str | None:
     if not (repo / ".git").exists():
         return None
+    head = _git(repo, "rev-parse", "--short=12", "HEAD")
+    if not head:
+        return None
+    dirty = _git(repo, "status", "--porcelain", "--untracked-files=no")
+    return head + ("-dirty" if dirty else "")
+
+
+def _git(repo: Path, *args: str) -> str | None:
+    """``git -C repo args`` stripped output, or None when git fails or is missing."""
     try:
         done = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=5, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    if done.returncode != 0:
-        return None
-    dirty = subprocess.run(
-        ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        timeout=5,
-        check=False,
-    )
-    return done.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    return done.stdout.strip() if done.returncode == 0 else None
