@@ -52,7 +52,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise config_mod.ConfigError(f"--steps: unknown {bad}; steps are {known}")
     from recsys.session import build_session
 
-    print(f"run {run_id}: warehouse {cfg.warehouse.dir}, input {cfg.input.dir}")
+    print(f"run {run_id}: warehouse {cfg.warehouse.dir}, input {cfg.input.dir_for(run_id)}")
     spark = build_session(cfg)
     try:
         run_steps(spark, cfg, run_id, names, conf_path=args.conf)

@@ -43,6 +43,7 @@ USER_RECOMMENDATIONS = "user_recommendations"
 USER_CANDIDATES = "user_candidates"
 SIMILAR_SONGS = "similar_songs"
 METRICS = "metrics"
+RUN_COMPARISON = "run_comparison"  # publish: tonight against the last published run
 
 # Small JSON documents written next to the tables of a run.
 QUALITY_REPORT = "quality_report.json"

@@ -154,6 +154,16 @@ METRICS_SCHEMA = T.StructType(
     ]
 )
 
+# publish's night-over-night figures (recsys.evaluation.drift): previous is null for figures
+# that are about the pair (churn, users compared, songs entered)
+RUN_COMPARISON_SCHEMA = T.StructType(
+    [
+        T.StructField("figure", T.StringType(), False),
+        T.StructField("previous", T.DoubleType(), True),
+        T.StructField("current", T.DoubleType(), True),
+    ]
+)
+
 
 CONTENT_VECTORS_SCHEMA = T.StructType(
     [

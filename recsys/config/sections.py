@@ -28,11 +28,26 @@ class SparkConfig:
 
 @dataclass(frozen=True)
 class InputConfig:
-    dir: str = spec("data/sample", doc="local folder or s3:// prefix of the raw files")
+    dir: str = spec(
+        "data/sample",
+        doc="local folder or s3:// prefix of the raw files; may name the run's date, e.g. "
+        "s3://bucket/raw/{date}/ ({date}, {yyyymmdd}, {run_id}: recsys.rundate)",
+    )
     triplets: str = spec("train_triplets.txt", doc="file name or glob; .gz also read")
     tracks: str = spec("unique_tracks.txt")
     mismatches: str = spec("sid_mismatches.txt")
     lyrics: str = spec("mxm_dataset_*.txt")
+
+    def check(self, key: str) -> None:
+        from recsys.rundate import placeholders
+
+        placeholders(self.dir, f"{key}.dir")
+
+    def dir_for(self, run_id: str) -> str:
+        """``dir`` with the run's date filled in (:func:`recsys.rundate.input_dir`)."""
+        from recsys.rundate import input_dir
+
+        return input_dir(self.dir, run_id, "input.dir")
 
 
 @dataclass(frozen=True)
@@ -41,6 +56,9 @@ class RetentionConfig:
     min_age_days: int = spec(7, min=0, doc="... and every run younger than this ...")
     in_progress_hours: int = spec(
         24, min=1, doc="... and every run written to within this many hours (in progress)"
+    )
+    prune_after_publish: bool = spec(
+        False, doc="publish prunes by this policy after moving latest (the nightly run)"
     )
 
 
@@ -332,8 +350,28 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class DriftConfig:
+    enabled: bool = spec(False, doc="refuse to move latest on a drift (recsys.evaluation.drift)")
+    max_metric_drop: float = spec(
+        0.0,
+        min=0.0,
+        doc="the gate metric may fall this much beyond the 95% interval of the change",
+    )
+    max_churn: float = spec(
+        0.5,
+        min=0.0,
+        max=1.0,
+        doc="top-k churn (1 - mean Jaccard) allowed while inputs and code are last night's",
+    )
+
+
+@dataclass(frozen=True)
 class PublishConfig:
     gate_metric: str = spec("ndcg@10")
+    compare_top_k: int = spec(
+        10, min=1, doc="the night-over-night comparison reads each user's top this many"
+    )
+    drift: DriftConfig = spec(factory=DriftConfig)
     require_beat_popularity: bool = spec(True)
     stale_inputs: str = spec(
         "warn",

@@ -189,12 +189,15 @@ def metrics_table(held: HeldOut, catalogue: int, vectors: DataFrame, cfg: Config
     return S.to_schema(table, S.METRICS_SCHEMA)
 
 
-def comparisons(held: HeldOut, ks: list[int]) -> dict[str, dict[str, dict[str, float]]]:
-    """The hybrid against each other model, paired user by user (mean, 95% interval, wins)."""
+def comparisons(
+    held: HeldOut, ks: list[int]
+) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, dict[str, float]]]:
+    """The hybrid against each other model, paired user by user (mean, 95% interval, wins),
+    and the hybrid's own metrics with their 95% intervals (:func:`compare.mean_interval`)."""
     hybrid_per_user = metrics.per_user_ranking_metrics(held.lists["hybrid"], held.test, ks)
     hybrid_per_user = hybrid_per_user.persist(_LEVEL)
     try:
-        return {
+        paired = {
             other: compare.paired_difference(
                 hybrid_per_user,
                 metrics.per_user_ranking_metrics(held.lists[other], held.test, ks),
@@ -203,6 +206,7 @@ def comparisons(held: HeldOut, ks: list[int]) -> dict[str, dict[str, dict[str, f
             for other in MODELS
             if other != "hybrid"
         }
+        return paired, compare.mean_interval(hybrid_per_user, ks)
     finally:
         hybrid_per_user.unpersist()
 
@@ -215,6 +219,7 @@ def report_doc(
     paired: dict[str, dict[str, dict[str, float]]],
     cfg: Config,
     blend: dict[str, Any] | None = None,
+    intervals: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """``evaluation.json``: the metrics by model, the comparisons, the sweep, the split and
     the blend the hybrid was judged with (``blend.json``: chosen values and their sweep)."""
@@ -231,6 +236,8 @@ def report_doc(
         "catalogue_songs": catalogue,
         "models": report.summarise(rows),
         "hybrid_vs": paired,
+        # the hybrid's metrics with their 95% intervals (the drift gate reads changes by them)
+        "intervals": {"hybrid": intervals or {}},
         "alpha_sweep": [
             {"alpha": r["alpha"], "metric": metric_label(r), "value": r["value"]}
             for r in rows

@@ -85,8 +85,10 @@ def record_step(
     summary: dict[str, Any],
     seconds: float,
     conf_path: str | None = None,
+    spark_figures: dict[str, Any] | None = None,
 ) -> None:
-    """Write the step's record (``step-<name>.json``): its seconds, when it finished, the code
+    """Write the step's record (``step-<name>.json``): its seconds, what it asked of Spark
+    (:mod:`recsys.steps.stagestats`: shuffle bytes and records), when it finished, the code
     that ran it (:func:`recsys.version.code_version`) and its summary. Publish gathers them
     into the manifest; a step that runs again overwrites its own."""
     import datetime as dt
@@ -100,6 +102,7 @@ def record_step(
         {
             "step": name,
             "seconds": round(seconds, 1),
+            "spark": spark_figures or {"available": False},
             "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "code": code_version(conf_path),
             "summary": summary,
@@ -121,14 +124,17 @@ def run_steps(
 ) -> dict[str, dict[str, Any]]:
     """Run the named steps (all by default) in pipeline order, one progress line each, and
     record each (:func:`record_step`)."""
+    from recsys.steps import stagestats
+
     chosen = [s for s in STEPS if names is None or s.name in names]
     results: dict[str, dict[str, Any]] = {}
     for i, current in enumerate(chosen, 1):
         log(f"[{i}/{len(chosen)}] {current.name}: {current.doc} ...")
-        started = time.perf_counter()
+        started, stage_mark = time.perf_counter(), stagestats.mark(spark)
         summary = current.load()(spark, cfg, run_id) or {}
         seconds = time.perf_counter() - started
         results[current.name] = {**summary, "seconds": round(seconds, 1)}
-        record_step(cfg, run_id, current.name, summary, seconds, conf_path)
+        figures = stagestats.figures_since(spark, stage_mark)
+        record_step(cfg, run_id, current.name, summary, seconds, conf_path, figures)
         log(f"[{i}/{len(chosen)}] {current.name} done in {seconds:.1f}s: {format_summary(summary)}")
     return results

@@ -54,8 +54,8 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         table = protocol.metrics_table(held, catalogue, vectors, cfg)
         wh.write_table(table.coalesce(1), run_id, S.METRICS)  # a few hundred rows at most
         rows = [r.asDict() for r in wh.read_table(spark, run_id, S.METRICS).collect()]
-        paired = protocol.comparisons(held, cfg.evaluation.ks)
-        doc = protocol.report_doc(run_id, rows, held, catalogue, paired, cfg, blend)
+        paired, intervals = protocol.comparisons(held, cfg.evaluation.ks)
+        doc = protocol.report_doc(run_id, rows, held, catalogue, paired, cfg, blend, intervals)
     finally:
         held.release()
         songs.unpersist()

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     """Read the raw inputs named by ``cfg.input``, write the run's clean tables and audit."""
     wh = Warehouse.from_config(cfg)
-    in_dir = wh.spark_path(cfg.input.dir)
+    in_dir = wh.spark_path(cfg.input.dir_for(run_id))
     patterns = {
         TRIPLETS: cfg.input.triplets,
         TRACKS: cfg.input.tracks,

@@ -39,6 +39,7 @@ def run_job(name: str, argv: Sequence[str] | None = None) -> int:
     try:
         cfg = load_config(args)
         check_run_id(args.run_id)
+        cfg.input.dir_for(args.run_id)  # a date in input.dir needs one in the run id
     except (config_mod.ConfigError, WarehouseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -46,10 +47,13 @@ def run_job(name: str, argv: Sequence[str] | None = None) -> int:
 
     spark = build_session(cfg)
     try:
-        started = time.perf_counter()
+        from recsys.steps import stagestats
+
+        started, stage_mark = time.perf_counter(), stagestats.mark(spark)
         summary = step(name).load()(spark, cfg, args.run_id) or {}
         seconds = time.perf_counter() - started
-        record_step(cfg, args.run_id, name, summary, seconds, args.conf)
+        figures = stagestats.figures_since(spark, stage_mark)
+        record_step(cfg, args.run_id, name, summary, seconds, args.conf, figures)
         print(f"{name} done in {seconds:.1f}s: {format_summary(summary)}")
         return 0
     except (JobFailed, WarehouseError) as exc:

@@ -1,8 +1,12 @@
 """The publish step: write the run's manifest, then move ``latest`` only if the gates pass.
 
 Gates: every table of the run is complete, ingest's quality report passed, and the hybrid
-beats the popularity baseline on ``publish.gate_metric``. The manifest is written either way
-(``published`` says which); a failed gate leaves ``latest`` where it was and says why.
+beats the popularity baseline on ``publish.gate_metric``; optionally the inputs are fresh
+(``publish.stale_inputs: refuse``) and nothing drifted against the last published run
+(``publish.drift``, :mod:`recsys.evaluation.drift`). The manifest is written either way
+(``published`` says which, with the night-over-night ``comparison``); a failed gate leaves
+``latest`` where it was and says why. With ``warehouse.retention.prune_after_publish`` a
+published run then prunes the old runs' tables (:mod:`recsys.storage.retention`).
 """
 
 from __future__ import annotations
@@ -147,6 +151,82 @@ def stale_inputs(
     )
 
 
+def baseline_run(wh: Warehouse, run_id: str, latest: str | None) -> str | None:
+    """The run tonight is compared with: ``latest``, or (publishing a run again that is
+    already latest) the run its manifest was compared with."""
+    if latest and latest != run_id:
+        return latest
+    if latest == run_id:
+        own = _read_doc(wh, run_id, S.MANIFEST) or {}
+        found = own.get("compared_with")
+        return found if isinstance(found, str) and found != run_id else None
+    return None
+
+
+def night_over_night(
+    spark: SparkSession,
+    wh: Warehouse,
+    run_id: str,
+    baseline: str | None,
+    k: int,
+    tables: dict[str, int | None],
+    evaluation: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The comparison with ``baseline`` (:func:`recsys.evaluation.drift.compare_runs`), a
+    ``skipped`` reason when one side's lists are gone, or None without a baseline."""
+    from recsys.evaluation import drift
+
+    if baseline is None:
+        return None
+    if tables.get(S.USER_RECOMMENDATIONS) is None:
+        return {"previous_run": baseline, "skipped": "this run's lists are incomplete"}
+    needed = (S.USER_RECOMMENDATIONS, S.USERS, S.SONGS)
+    gone = [t for t in needed if not wh.has_table(baseline, t)]
+    if gone:
+        pruned = " (pruned)" if storage_exists(wh, baseline, S.PRUNED) else ""
+        return {
+            "previous_run": baseline,
+            "skipped": f"run {baseline} has no complete {', '.join(gone)}{pruned}",
+        }
+    previous = _read_doc(wh, baseline, S.MANIFEST) or {}
+    prev_songs = (previous.get("tables") or {}).get(S.SONGS)
+    return drift.compare_runs(
+        spark,
+        wh,
+        run_id,
+        baseline,
+        k,
+        (prev_songs, tables.get(S.SONGS)),
+        (previous.get("metrics"), (evaluation or {}).get("models")),
+    )
+
+
+def storage_exists(wh: Warehouse, run_id: str, name: str) -> bool:
+    from recsys.storage import files as storage
+
+    return storage.exists(wh.doc_uri(run_id, name))
+
+
+def write_comparison(spark: SparkSession, wh: Warehouse, run_id: str, comparison: dict) -> None:
+    """The comparison's figures as the run's small ``run_comparison`` table."""
+    from recsys.evaluation import drift
+
+    rows = drift.comparison_rows(comparison)
+    frame = spark.createDataFrame(rows, schema=S.RUN_COMPARISON_SCHEMA)
+    wh.write_table(frame.coalesce(1), run_id, S.RUN_COMPARISON)
+
+
+def prune_after(wh: Warehouse, cfg: Config, run_id: str) -> list[str]:
+    """Prune the warehouse by ``warehouse.retention`` (the nightly run, once published)."""
+    from recsys.storage import retention
+
+    r = cfg.warehouse.retention
+    policy = retention.Policy(r.keep, r.min_age_days, r.in_progress_hours)
+    decisions = retention.plan(retention.scan(wh), policy, dt.datetime.now(dt.UTC))
+    by = {"command": f"publish of run {run_id} (warehouse.retention.prune_after_publish)"}
+    return retention.prune(wh, decisions, by, policy)
+
+
 def _read_doc(wh: Warehouse, run_id: str, name: str) -> dict[str, Any] | None:
     try:
         return wh.read_json(run_id, name)
@@ -174,19 +254,49 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         stale = stale_inputs(inputs, _read_doc(wh, previous, S.MANIFEST), previous)
     if stale and cfg.publish.stale_inputs == "refuse":
         gates.append({"name": "fresh_inputs", "passed": False, "detail": stale})
-    passed = all(g["passed"] for g in gates)
     records = step_records(wh, run_id)
+    code = code_of(records)
+    baseline = baseline_run(wh, run_id, previous)
+    try:
+        comparison = night_over_night(
+            spark, wh, run_id, baseline, cfg.publish.compare_top_k, tables, evaluation
+        )
+    except WarehouseError as exc:  # a damaged baseline: say so, never fail the night on it
+        comparison = {"previous_run": baseline, "skipped": str(exc)}
+    if comparison and "metrics" in comparison:
+        write_comparison(spark, wh, run_id, comparison)
+    if cfg.publish.drift.enabled:
+        from recsys.evaluation import drift
+
+        base_manifest = (_read_doc(wh, baseline, S.MANIFEST) or {}) if baseline else {}
+        same = base_manifest.get("inputs") == inputs and base_manifest.get("code") == code
+        gates.append(
+            drift.drift_gate(
+                comparison,
+                cfg.publish.gate_metric,
+                (_read_doc(wh, baseline, S.EVALUATION_JSON) if baseline else None, evaluation),
+                cfg.publish.drift.max_metric_drop,
+                cfg.publish.drift.max_churn,
+                same,
+            )
+        )
+    passed = all(g["passed"] for g in gates)
     manifest = {
         "run_id": run_id,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "code": code_of(records),
-        # in pipeline order (a list: the documents are written with sorted keys)
-        "steps": [{"step": name, "seconds": r.get("seconds")} for name, r in records.items()],
+        "code": code,
+        # in pipeline order (a list: the documents are written with sorted keys), with what
+        # each asked of Spark (shuffle bytes and records: recsys.steps.stagestats)
+        "steps": [
+            {"step": name, "seconds": r.get("seconds"), "spark": r.get("spark")}
+            for name, r in records.items()
+        ],
         "config": cfg.to_dict(),
         "inputs": inputs,
         "warnings": [stale] if stale else [],
         "tables": tables,
         "metrics": (evaluation or {}).get("models", {}),
+        "metric_intervals": ((evaluation or {}).get("intervals") or {}).get("hybrid", {}),
         "blend": _read_doc(wh, run_id, S.BLEND),
         # what the inputs did not allow, from every step's document, in pipeline order
         degradations.KEY: degradations.gather(
@@ -195,10 +305,17 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         "gates": gates,
         "published": passed,
         "previous_latest": previous,
+        "compared_with": baseline,
+        "comparison": comparison,
     }
     wh.write_json(run_id, S.MANIFEST, manifest)
     if not passed:
         reasons = "; ".join(f"{g['name']}: {g['detail']}" for g in gates if not g["passed"])
         raise JobFailed(f"run {run_id} not published, latest stays at {previous}: {reasons}")
     wh.set_latest(run_id, published_at=manifest["created_at"])
-    return {"published": run_id, "previous": previous or "none"}
+    summary: dict[str, Any] = {"published": run_id, "previous": previous or "none"}
+    if comparison and comparison.get("top_k_churn") is not None:
+        summary[f"top{comparison['k']}_churn"] = round(comparison["top_k_churn"], 3)
+    if cfg.warehouse.retention.prune_after_publish:
+        summary["pruned"] = len(prune_after(wh, cfg, run_id))
+    return summary

@@ -165,3 +165,16 @@ def test_no_triplets_is_a_clear_error(spark, tmp_path):
     cfg = make_config(tmp_path, f"input.dir={tmp_path / 'nothing'}")
     with pytest.raises(InputError, match="triplets: no file matches"):
         ingest_step.run(spark, cfg, "empty")
+
+
+def test_a_dated_input_dir_reads_the_nights_own_folder(spark, tmp_path):
+    raw = tmp_path / "raw"
+    for day, n in (("2026-11-23", 3), ("2026-11-24", 5)):
+        (raw / day).mkdir(parents=True)
+        lines = "".join(f"{i:040x}\tSOAAAAAAAAAAAAAAAA\t{i + 1}\n" for i in range(n))
+        (raw / day / "train_triplets.txt").write_text(lines)
+    cfg = make_config(tmp_path, f"input.dir={raw}/{{date}}")
+    ingest_step.run(spark, cfg, "2026-11-24")
+    report = Warehouse.from_config(cfg).read_json("2026-11-24", S.QUALITY_REPORT)
+    assert report["tables"][S.INTERACTIONS] == 5
+    assert report["files"]["triplets"] == [f"file:{raw}/2026-11-24/train_triplets.txt"]

@@ -27,6 +27,27 @@ def test_every_step_ran_and_the_run_was_published(spark, tiny_pipeline):
     assert "hybrid" in md and "ndcg@10" in md
 
 
+def test_manifest_records_each_steps_spark_figures_and_the_hybrids_intervals(tiny_pipeline):
+    cfg, run_id, _, _ = tiny_pipeline
+    manifest = Warehouse.from_config(cfg).read_json(run_id, S.MANIFEST)
+    steps = {s["step"]: s for s in manifest["steps"]}
+    assert list(steps) == [s.name for s in STEPS if s.name != "publish"]
+    for name, record in steps.items():
+        figures = record["spark"]
+        assert figures["available"] and figures["complete"], name
+        assert figures["stages"] > 0, name
+    # ingest reads the raw text and writes tables; ALS shuffles its ratings blocks
+    assert steps["ingest"]["spark"]["input_bytes"] > 0
+    assert steps["ingest"]["spark"]["output_bytes"] > 0
+    assert steps["train-als"]["spark"]["shuffle_write_bytes"] > 0
+    assert steps["train-als"]["spark"]["shuffle_write_records"] > 0
+    # the hybrid's own metric with its 95% interval (what the drift gate reads changes by)
+    interval = manifest["metric_intervals"]["ndcg@10"]
+    assert interval["mean"] == pytest.approx(manifest["metrics"]["hybrid"]["ndcg@10"])
+    assert 0 < interval["ci95"] < interval["mean"]
+    assert manifest["comparison"] is None  # the first run of its warehouse
+
+
 def test_recommendations_keep_their_promises(spark, tiny_pipeline):
     cfg, run_id, _, _ = tiny_pipeline
     wh = Warehouse.from_config(cfg)

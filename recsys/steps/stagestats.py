@@ -1,0 +1,79 @@
+"""What a step asked of Spark: shuffle bytes and records, input and output bytes, from Spark's
+own status store (the figures behind its UI and REST API, kept with the UI off too).
+
+These do not depend on the machine's load, so they explain a change in a step's seconds
+(more data, or a plan that shuffles more). A step's figures are those of the stages whose
+ids are above the mark taken when it started (stage ids only grow within a session); the
+store keeps the newest ``spark.ui.retainedStages`` stages (1000 by default), so a step with
+more stages than that reports ``"complete": false``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+FIGURES = (
+    ("shuffle_write_bytes", "shuffleWriteBytes"),
+    ("shuffle_write_records", "shuffleWriteRecords"),
+    ("shuffle_read_bytes", "shuffleReadBytes"),
+    ("input_bytes", "inputBytes"),
+    ("output_bytes", "outputBytes"),
+)
+
+
+def _stages(spark: SparkSession) -> list[Any]:
+    """Every stage attempt the status store holds (Spark 3.5's ``AppStatusStore.stageList``)."""
+    sc = spark.sparkContext
+    jvm = sc._jvm
+    seq = (
+        sc._jsc.sc()
+        .statusStore()
+        .stageList(
+            jvm.java.util.ArrayList(),  # no status filter: all
+            False,
+            False,
+            sc._gateway.new_array(jvm.double, 0),
+            jvm.java.util.ArrayList(),
+        )
+    )
+    out, it = [], seq.iterator()
+    while it.hasNext():
+        out.append(it.next())
+    return out
+
+
+def mark(spark: SparkSession) -> int | None:
+    """The highest stage id so far (-1 before any), or None when the store cannot be read."""
+    try:
+        return max((int(s.stageId()) for s in _stages(spark)), default=-1)
+    except Exception:  # noqa: BLE001 - figures are a report, never a reason to fail a step
+        return None
+
+
+def figures_since(spark: SparkSession, since: int | None) -> dict[str, Any]:
+    """The summed figures of every stage attempt after ``since`` (a :func:`mark`).
+
+    ``stages`` counts the stages that ran (skipped ones, whose shuffle output was reused,
+    are left out), ``failed_attempts`` the attempts that failed (their figures are counted:
+    the work was done).
+    """
+    if since is None:
+        return {"available": False}
+    try:
+        stages = [s for s in _stages(spark) if int(s.stageId()) > since]
+        lowest = min((int(s.stageId()) for s in stages), default=since + 1)
+        ran = [s for s in stages if str(s.status()) != "SKIPPED"]
+        out: dict[str, Any] = {
+            "available": True,
+            "complete": lowest == since + 1,
+            "stages": len({int(s.stageId()) for s in ran}),
+            "failed_attempts": sum(str(s.status()) == "FAILED" for s in ran),
+        }
+        for key, getter in FIGURES:
+            out[key] = int(sum(int(getattr(s, getter)()) for s in ran))
+        return out
+    except Exception as exc:  # noqa: BLE001
+        return {"available": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
