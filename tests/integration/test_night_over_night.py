@@ -211,3 +211,39 @@ def test_a_baseline_without_lists_is_reported_not_fatal(spark, pair, monkeypatch
     assert "run 2026-11-22 has no complete" in manifest["comparison"]["skipped"]
     drift_gate = [g for g in manifest["gates"] if g["name"] == "drift"][0]
     assert drift_gate["passed"] and "not checked" in drift_gate["detail"]
+
+
+def _age(wh, run_id, days):
+    """Make a run look written ``days`` ago (its files' times and its manifest's)."""
+    import datetime as dt
+    import os
+    from pathlib import Path
+
+    then = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    manifest = wh.read_json(run_id, S.MANIFEST)
+    wh.write_json(run_id, S.MANIFEST, {**manifest, "created_at": then.isoformat()})
+    for path in Path(wh.run_uri(run_id)).rglob("*"):
+        os.utime(path, (then.timestamp(), then.timestamp()))
+
+
+def test_publish_prunes_old_runs_when_configured(spark, pair, monkeypatch):
+    cfg, wh = pair
+    monkeypatch.setattr(publish, "PUBLISHED_TABLES", (S.USERS, S.SONGS, S.USER_RECOMMENDATIONS))
+    publishable(wh, "2026-11-23", 0.30, 0.01)
+    publishable(wh, "2026-11-24", 0.30, 0.01)
+    publish.run(spark, cfg, "2026-11-23")
+    _age(wh, "2026-11-23", 10)
+    pruning = cfg.replace(
+        "warehouse.retention.prune_after_publish=true",
+        "warehouse.retention.keep=1",
+        "warehouse.retention.min_age_days=7",
+    )
+    summary = publish.run(spark, pruning, "2026-11-24")
+    assert summary["published"] == "2026-11-24" and summary["pruned"] == 1
+    # the old run lost its tables, kept its documents; tonight's is whole
+    assert not wh.has_table("2026-11-23", S.USER_RECOMMENDATIONS)
+    assert wh.read_json("2026-11-23", S.MANIFEST)["published"] is True
+    assert wh.read_json("2026-11-23", S.PRUNED)["state"] == "pruned"
+    assert wh.has_table("2026-11-24", S.USER_RECOMMENDATIONS)
+    # off (the default), nothing is pruned
+    assert "pruned" not in publish.run(spark, cfg, "2026-11-24")
