@@ -18,7 +18,7 @@ setup(
     extras_require={
         "local": ["pyspark==3.5.6"],
         # the viewer reads recsys.schemas, whose table schemas are pyspark types
-        "viewer": ["streamlit>=1.40", "pyspark==3.5.6"],
+        "viewer": ["streamlit>=1.42", "Authlib>=1.3.2", "pyspark==3.5.6"],
     },
     entry_points={"console_scripts": ["recsys=recsys.cli:main"]},
 )

@@ -76,14 +76,19 @@ def viewer_app() -> Path:
     return Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
 
 
-def viewer_command(warehouse: str, port: int | None = None) -> list[str]:
+def viewer_command(
+    warehouse: str, port: int | None = None, require_login: bool = False, allow: str | None = None
+) -> list[str]:
     """The ``streamlit run`` command line of ``recsys viewer``."""
     cmd = [sys.executable, "-m", "streamlit", "run", str(viewer_app())]
     if port:
         cmd += ["--server.port", str(port)]
     if "://" not in warehouse:  # a local folder: absolute, since streamlit may change cwd
         warehouse = os.path.abspath(warehouse)
-    return [*cmd, "--", "--warehouse", warehouse]
+    app_args = ["--warehouse", warehouse]
+    app_args += ["--require-login"] if require_login else []
+    app_args += ["--allow", allow] if allow else []
+    return [*cmd, "--", *app_args]
 
 
 def _cmd_viewer(args: argparse.Namespace) -> int:
@@ -95,7 +100,8 @@ def _cmd_viewer(args: argparse.Namespace) -> int:
     if not viewer_app().is_file():
         print(f"error: the viewer is missing at {viewer_app()}", file=sys.stderr)
         return 2
-    return subprocess.call(viewer_command(args.warehouse, args.port))
+    command = viewer_command(args.warehouse, args.port, args.require_login, args.allow)
+    return subprocess.call(command)
 
 
 def _runs_target(args: argparse.Namespace) -> tuple[Warehouse, config_mod.Config]:
@@ -201,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("viewer", help="open the Streamlit viewer on a warehouse")
     p.add_argument("--warehouse", default="warehouse", help="local folder or s3:// prefix")
     p.add_argument("--port", type=int, help="port to serve on (default: streamlit's 8501)")
+    p.add_argument(
+        "--require-login",
+        action="store_true",
+        help="log in first (Streamlit's OIDC st.login; [auth] in .streamlit/secrets.toml)",
+    )
+    p.add_argument("--allow", help="with --require-login: e-mails or @domains let in (a,b)")
     p.set_defaults(func=_cmd_viewer)
 
     p = sub.add_parser("runs", help="list the warehouse's runs; prune old runs' tables")

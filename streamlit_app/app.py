@@ -1,4 +1,5 @@
-"""Entry point: ``streamlit run streamlit_app/app.py -- --warehouse DIR`` (or RECSYS_WAREHOUSE).
+"""Entry point: ``streamlit run streamlit_app/app.py -- --warehouse DIR`` (or RECSYS_WAREHOUSE),
+with ``--require-login [--allow a@x.org,@y.org]`` behind Streamlit's OIDC login.
 
 ``recsys viewer --warehouse DIR`` runs this from any directory.
 """
@@ -18,4 +19,5 @@ if REPO not in sys.path:
 
 from streamlit_app import views  # noqa: E402
 
-views.main(views.warehouse_from_args(sys.argv[1:]))
+options = views.options_from_args(sys.argv[1:])
+views.main(options["warehouse"], require_login=options["require_login"], allow=options["allow"])

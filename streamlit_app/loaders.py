@@ -217,6 +217,17 @@ def similar_songs(root: str, run_id: str, song_idx: int) -> pd.DataFrame:
     return _with_songs(root, run_id, rows, names.SIMILAR).reset_index(drop=True)
 
 
+HISTORY_LIMIT = 200  # runs on the History page (their documents are read, not their tables)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def history(root: str, limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
+    """The run history (:func:`recsys.storage.history.history`), newest first."""
+    from recsys.storage.history import history as run_history
+
+    return run_history(_warehouse(root), limit)
+
+
 @st.cache_data(show_spinner=False)
 def metrics(root: str, run_id: str) -> pd.DataFrame:
     """The run's metrics table (small: models x metrics x K, plus the alpha sweep)."""
@@ -231,6 +242,7 @@ __all__ = [
     "find_user",
     "has_document",
     "has_table",
+    "history",
     "metrics",
     "most_played",
     "recommendations",

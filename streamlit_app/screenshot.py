@@ -1,4 +1,5 @@
-"""Take the README's picture of the viewer: ``python streamlit_app/screenshot.py --warehouse DIR``.
+"""Take the README's picture of the viewer: ``python streamlit_app/screenshot.py --warehouse DIR``
+(``--page History --out docs/history.png`` for the History page).
 
 Starts ``recsys viewer`` on 127.0.0.1 at a free port, opens the user page in headless
 Chromium (Debian's ``/usr/bin/chromium``, driven by Playwright) and writes a PNG
@@ -110,18 +111,31 @@ def open_user_page(page, url: str, user_id: str | None = None, timeout_ms: int =
     page.wait_for_timeout(1000)  # let the data grids paint
 
 
+def open_history_page(page, url: str, timeout_ms: int = 60_000) -> None:
+    """Load the History page and wait for its table and its trend charts."""
+    page.goto(url + "/?page=History")
+    page.wait_for_selector(READY_SELECTOR, timeout=timeout_ms)
+    page.wait_for_selector("text=Run history", timeout=timeout_ms)
+    page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=timeout_ms)
+    page.wait_for_timeout(1500)  # let the grids and charts paint
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warehouse", required=True, help="local folder or s3:// prefix")
     parser.add_argument("--out", default=str(REPO / "docs" / "viewer.png"))
     parser.add_argument("--user", help="user id to show (default: the first example user)")
+    parser.add_argument("--page", choices=("User", "History"), default="User")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"error: {CHROMIUM} not found: apt-get install -y chromium", file=sys.stderr)
         return 2
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with serve(args.warehouse) as url, browser_page() as page:
-        open_user_page(page, url, args.user)
+        if args.page == "History":
+            open_history_page(page, url)
+        else:
+            open_user_page(page, url, args.user)
         page.screenshot(path=args.out, full_page=True)
     print(f"wrote {args.out}")
     return 0

@@ -18,11 +18,11 @@ import streamlit as st
 from recsys import names
 from recsys.errors import WarehouseError
 from recsys.models.blend import rerank
-from streamlit_app import loaders
+from streamlit_app import auth, loaders
 
 LOG = logging.getLogger(__name__)
 WAREHOUSE_ENV = "RECSYS_WAREHOUSE"
-PAGES = ("User", "Song", "Run")
+PAGES = ("User", "Song", "Run", "History")
 # similar_songs.source: the lists a row came from, joined by "+" ("both" = cf + content)
 SOURCE_LABELS = {"cf": "ALS", "coplay": "co-plays", "content": "content"}
 
@@ -40,10 +40,25 @@ class ViewerError(RuntimeError):
 # ----------------------------------------------------------------------------- setup
 def warehouse_from_args(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> str | None:
     """The warehouse from ``--warehouse`` (after ``--`` of streamlit run) or the environment."""
+    return options_from_args(argv, environ)["warehouse"]
+
+
+def options_from_args(
+    argv: Sequence[str], environ: Mapping[str, str] = os.environ
+) -> dict[str, Any]:
+    """``warehouse``, ``require_login`` and ``allow`` from the app's arguments (after ``--``
+    of streamlit run) or the environment (:mod:`streamlit_app.auth`)."""
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--warehouse")
+    parser.add_argument("--require-login", action="store_true")
+    parser.add_argument("--allow")
     args, _ = parser.parse_known_args(list(argv))
-    return args.warehouse or environ.get(WAREHOUSE_ENV) or None
+    flag = environ.get(auth.REQUIRE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return {
+        "warehouse": args.warehouse or environ.get(WAREHOUSE_ENV) or None,
+        "require_login": bool(args.require_login or flag),
+        "allow": auth.allow_list(args.allow or environ.get(auth.ALLOW_ENV)),
+    }
 
 
 def aws_credentials_found() -> bool:
@@ -93,9 +108,11 @@ def _query(name: str) -> str | None:
     return value or None
 
 
-def main(root: str | None) -> None:
-    """Draw the viewer for the warehouse at ``root``."""
+def main(root: str | None, require_login: bool = False, allow: Sequence[str] = ()) -> None:
+    """Draw the viewer for the warehouse at ``root`` (behind a login when required)."""
     st.sidebar.title("recsys viewer")
+    if not auth.gate(require_login, allow):
+        return
     if not root:
         st.error(
             "No warehouse given. Start the viewer with `recsys viewer --warehouse DIR` "
@@ -109,7 +126,8 @@ def main(root: str | None) -> None:
         run_id = choose_run(root)
         if run_id is None:
             return
-        {"User": user_page, "Song": song_page, "Run": run_page}[page](root, run_id)
+        pages = {"User": user_page, "Song": song_page, "Run": run_page, "History": history_page}
+        pages[page](root, run_id)
     except ViewerError as exc:
         st.error(str(exc))
     except (WarehouseError, OSError) as exc:  # StorageError and pyarrow's S3 errors are OSErrors
@@ -420,6 +438,10 @@ RUN_TABS = ("Evaluation", "Quality report", "Manifest")
 def run_page(root: str, run_id: str) -> None:
     st.header(f"Run {run_id}")
     draw_degradations(loaders.degradations(root, run_id))
+    if loaders.has_document(root, run_id, names.MANIFEST):
+        manifest = loaders.document(root, run_id, names.MANIFEST)
+        if isinstance(manifest, dict):
+            draw_comparison(manifest.get("comparison"))
     evaluation, quality, manifest = st.tabs(RUN_TABS)
     with evaluation:
         if loaders.has_table(root, run_id, names.METRICS):
@@ -511,3 +533,175 @@ def draw_metrics(metrics: pd.DataFrame) -> None:
         ).pivot_table(index=names.ALPHA, columns="name", values="value")
         st.line_chart(curve, x_label="alpha", y_label="value")
         st.dataframe(curve, key="alpha_sweep")
+
+
+# ----------------------------------------------------------------------------- night over night
+def _share(value: Any) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def draw_comparison(comparison: Any) -> None:
+    """Publish's night-over-night figures (recsys.evaluation.drift) against the last published
+    run: churn of each user's top-k, first picks changed, songs entering or leaving every
+    list, coverage before and after, the metrics' deltas."""
+    if not isinstance(comparison, dict):
+        st.caption("No night-over-night comparison: no published run came before this one.")
+        return
+    previous = comparison.get("previous_run")
+    if comparison.get("skipped"):
+        st.info(f"Not compared with run {previous}: {comparison['skipped']}.")
+        return
+    k = comparison.get("k")
+    st.subheader(f"Against the last published run, {previous}")
+    coverage = comparison.get("coverage") or {}
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric(
+        f"Top-{k} churn",
+        _share(comparison.get("top_k_churn")),
+        help=f"1 - mean Jaccard overlap of each user's top {k}, over "
+        f"{comparison.get('users_compared', 0):,} users listed both nights",
+    )
+    c2.metric("First pick changed", _share(comparison.get("first_pick_changed_share")))
+    c3.metric(
+        "Songs entered / left all lists",
+        f"{comparison.get('songs_entered', 0):,} / {comparison.get('songs_left', 0):,}",
+    )
+    now, before = coverage.get("current"), coverage.get("previous")
+    c4.metric(
+        "Catalogue coverage",
+        _share(now),
+        delta=None if now is None or before is None else f"{100 * (now - before):+.1f} pts",
+    )
+    st.caption(
+        f"Users new tonight: {comparison.get('users_new', 0):,}; listed last night only: "
+        f"{comparison.get('users_gone', 0):,}."
+    )
+    deltas = pd.DataFrame(comparison.get("metrics") or [])
+    if not deltas.empty:
+        st.dataframe(
+            deltas,
+            hide_index=True,
+            column_config={
+                "previous": st.column_config.NumberColumn(f"{previous}", format="%.4f"),
+                "current": st.column_config.NumberColumn("this run", format="%.4f"),
+                "delta": st.column_config.NumberColumn("change", format="%+.4f"),
+            },
+            key="metric_deltas",
+        )
+
+
+# ----------------------------------------------------------------------------- history page
+HISTORY_MODELS = ("hybrid", "als", "itemknn", "content", "popularity")
+
+
+def history_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The History table: one row per run, newest first, flat columns."""
+    out = []
+    for r in rows:
+        row = {
+            "open": f"?page=Run&run={r['run_id']}",
+            "run": r["run_id"],
+            "state": r["state"] + (" (pruned)" if r["pruned"] else ""),
+            "why": r["why"],
+            "created": r["created"],
+            "triplet lines": r["triplet_lines"],
+            "users": r["users"],
+            "songs": r["songs"],
+            "quarantined": r["quarantined_share"],
+            "seconds": r["seconds"],
+            "gate metric": r["gate_metric"],
+        }
+        for model in HISTORY_MODELS:
+            row[model] = (r["metrics"] or {}).get(model)
+        row["top-k churn"] = r["top_k_churn"]
+        row["first pick changed"] = r["first_pick_changed_share"]
+        row["songs entered"] = r["songs_entered"]
+        row["songs left"] = r["songs_left"]
+        row["code"] = r["code"]
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _open_run(run_id: str) -> None:
+    """The History page's "Open" button: the Run page of that run (a widget callback, so the
+    sidebar's widgets take the new values before they are drawn)."""
+    st.session_state["page"] = "Run"
+    st.session_state["run"] = run_id
+
+
+def history_page(root: str, run_id: str) -> None:
+    st.header("Run history")
+    rows = loaders.history(root)
+    if not rows:
+        st.info("No runs yet.")
+        return
+    limit = loaders.HISTORY_LIMIT
+    more = f" (the newest {limit})" if len(rows) >= limit else ""
+    st.caption(f"{len(rows)} runs{more}, newest first. A pruned run keeps its reports.")
+    frame = history_frame(rows)
+    st.dataframe(
+        frame,
+        hide_index=True,
+        column_config={
+            "open": st.column_config.LinkColumn("Open", display_text="open"),
+            "quarantined": st.column_config.NumberColumn("quarantined", format="percent"),
+            "top-k churn": st.column_config.NumberColumn(format="percent"),
+            "first pick changed": st.column_config.NumberColumn(format="percent"),
+            "seconds": st.column_config.NumberColumn(format="%.0f"),
+            **{m: st.column_config.NumberColumn(format="%.4f") for m in HISTORY_MODELS},
+        },
+        key="history",
+    )
+    ids = frame["run"].tolist()
+    c1, c2 = st.columns([3, 1])
+    chosen = c1.selectbox(
+        "Run to open", ids, index=ids.index(run_id) if run_id in ids else 0, key="history_run"
+    )
+    c2.button("Open run", on_click=_open_run, args=(chosen,), key="open_run")
+    draw_trends(rows)
+
+
+def draw_trends(rows: list[dict[str, Any]]) -> None:
+    """Trend plots over the runs, oldest to newest: the gate metric per model, the steps'
+    seconds, the input's size and the churn."""
+    ordered = list(reversed(rows))
+    if len(ordered) < 2:
+        st.caption("Trends appear from the second run on.")
+        return
+    ids = [r["run_id"] for r in ordered]
+    metric = rows[0]["gate_metric"]
+    metrics = pd.DataFrame(
+        [{m: (r["metrics"] or {}).get(m) for m in HISTORY_MODELS} for r in ordered], index=ids
+    ).dropna(axis=1, how="all")
+    st.markdown(f"**{metric} by model**")
+    if not metrics.empty:
+        st.line_chart(metrics, x_label="run", y_label=metric)
+    steps = pd.DataFrame(
+        [{s["step"]: s["seconds"] for s in r["steps"]} for r in ordered], index=ids
+    ).dropna(axis=1, how="all")
+    if not steps.empty:
+        st.markdown("**Seconds per step**")
+        st.area_chart(steps, x_label="run", y_label="seconds")
+        shuffle = pd.DataFrame(
+            [{s["step"]: s["shuffle_write_bytes"] for s in r["steps"]} for r in ordered],
+            index=ids,
+        ).dropna(axis=1, how="all")
+        if not shuffle.empty:
+            with st.expander("Shuffle bytes written per step"):
+                st.dataframe(shuffle, key="history_shuffle")
+    sizes = pd.DataFrame(
+        [{"triplet lines": r["triplet_lines"], "users": r["users"]} for r in ordered], index=ids
+    ).dropna(axis=1, how="all")
+    if not sizes.empty:
+        st.markdown("**Input size**")
+        st.line_chart(sizes, x_label="run")
+    churn = pd.DataFrame(
+        [
+            {"top-k churn": r["top_k_churn"], "first pick changed": r["first_pick_changed_share"]}
+            for r in ordered
+        ],
+        index=ids,
+    ).dropna(axis=1, how="all")
+    if not churn.empty:
+        st.markdown("**Night over night**")
+        st.line_chart(churn, x_label="run", y_label="share of users")

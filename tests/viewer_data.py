@@ -247,3 +247,104 @@ def write_demo_warehouse(spark, root: str, seed: int = 7) -> dict[str, dict[str,
         written[run_id] = frames
     warehouse.set_latest(LATEST_RUN)
     return written
+
+
+# ----------------------------------------------------------------------------- run history
+# Beside the demo's two runs: a refused night and one that stopped after train-als.
+REFUSED_RUN = "2026-11-25"
+STOPPED_RUN = "2026-11-26"
+HISTORY_ORDER = [STOPPED_RUN, REFUSED_RUN, LATEST_RUN, OLD_RUN]  # newest first
+REFUSAL = "hybrid ndcg@10 0.0900 <= popularity 0.1000"
+
+
+def _steps(seconds: dict[str, float]) -> list[dict]:
+    return [
+        {"step": name, "seconds": s, "spark": {"available": True, "shuffle_write_bytes": int(s)}}
+        for name, s in seconds.items()
+    ]
+
+
+def _quality(lines: int, quarantined: int, users: int, songs: int) -> dict:
+    return {
+        "passed": True,
+        "inputs": {"triplets": {"lines": lines, "quarantined": {"bad_play_count": quarantined}}},
+        "tables": {schemas.USERS: users, schemas.SONGS: songs},
+    }
+
+
+def _comparison(previous: str, churn: float, first: float) -> dict:
+    return {
+        "previous_run": previous,
+        "k": 10,
+        "users_compared": 6,
+        "users_new": 1,
+        "users_gone": 0,
+        "top_k_jaccard_mean": 1 - churn,
+        "top_k_churn": churn,
+        "first_pick_changed_share": first,
+        "listed_songs": {"previous": 12, "current": 13},
+        "coverage": {"previous": 0.75, "current": 0.8125},
+        "songs_entered": 2,
+        "songs_left": 1,
+        "metrics": [
+            {
+                "model": "hybrid",
+                "metric": "ndcg@10",
+                "previous": 0.16,
+                "current": 0.18,
+                "delta": 0.02,
+            }
+        ],
+    }
+
+
+HISTORY = {
+    # run id: (manifest fields, quality report, step seconds)
+    OLD_RUN: (
+        {"published": True, "metrics": {"hybrid": {"ndcg@10": 0.16}, "als": {"ndcg@10": 0.13}}},
+        _quality(1000, 10, 6, 16),
+        {"ingest": 30.0, "train-als": 60.0, "hybrid": 20.0},
+    ),
+    LATEST_RUN: (
+        {
+            "published": True,
+            "metrics": {"hybrid": {"ndcg@10": 0.18}, "als": {"ndcg@10": 0.14}},
+            "comparison": _comparison(OLD_RUN, 0.25, 0.5),
+        },
+        _quality(1040, 40, 6, 16),
+        {"ingest": 32.0, "train-als": 61.0, "hybrid": 22.0},
+    ),
+    REFUSED_RUN: (
+        {
+            "published": False,
+            "metrics": {"hybrid": {"ndcg@10": 0.09}, "popularity": {"ndcg@10": 0.10}},
+            "gates": [
+                {"name": "tables_complete", "passed": True, "detail": "all tables complete"},
+                {"name": "beats_popularity", "passed": False, "detail": REFUSAL},
+            ],
+            "comparison": _comparison(LATEST_RUN, 0.6, 0.8),
+        },
+        _quality(1100, 11, 7, 16),
+        {"ingest": 35.0, "train-als": 70.0, "hybrid": 25.0},
+    ),
+}
+
+
+def add_history(root: str) -> None:
+    """Give a copy of the demo warehouse a history: the demo's runs get steps, metrics and
+    a comparison; a refused run (documents only) and a run that stopped after train-als
+    (its step records and quality report, no manifest) join them."""
+    warehouse = Warehouse(root)
+    for day, (run_id, (fields, quality, seconds)) in enumerate(HISTORY.items()):
+        try:
+            manifest = warehouse.read_json(run_id, schemas.MANIFEST)
+        except Exception:  # noqa: BLE001 - the refused run has none yet
+            manifest = {"run_id": run_id, "config": {}}
+        manifest.update(fields, created_at=f"2026-11-{23 + day}T03:12:00+00:00")
+        manifest["steps"] = _steps(seconds)
+        manifest["config"] = {**manifest.get("config", {}), "publish": {"gate_metric": "ndcg@10"}}
+        warehouse.write_json(run_id, schemas.MANIFEST, manifest)
+        warehouse.write_json(run_id, schemas.QUALITY_REPORT, quality)
+    warehouse.write_json(STOPPED_RUN, schemas.QUALITY_REPORT, _quality(1200, 0, 8, 17))
+    for step in _steps({"ingest": 40.0, "train-als": 80.0}):
+        warehouse.write_json(STOPPED_RUN, f"step-{step['step']}.json", step)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.viewer_data import write_demo_warehouse
+from tests.viewer_data import add_history, write_demo_warehouse
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py")
 
@@ -24,6 +24,16 @@ class DemoWarehouse:
 def demo_warehouse(spark, tmp_path_factory) -> DemoWarehouse:
     root = tmp_path_factory.mktemp("viewer") / "warehouse"
     return DemoWarehouse(str(root), write_demo_warehouse(spark, str(root)))
+
+
+@pytest.fixture(scope="session")
+def history_warehouse(demo_warehouse, tmp_path_factory) -> Path:
+    """The demo warehouse with a history: published, refused and stopped runs
+    (tests.viewer_data.add_history)."""
+    copy = tmp_path_factory.mktemp("history") / "warehouse"
+    shutil.copytree(demo_warehouse.root, copy)
+    add_history(str(copy))
+    return copy
 
 
 @pytest.fixture()

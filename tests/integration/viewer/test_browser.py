@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 
 from recsys import schemas
-from streamlit_app.screenshot import CHROMIUM, browser_page, open_user_page, serve
-from tests.viewer_data import LATEST_RUN
+from streamlit_app.screenshot import (
+    CHROMIUM,
+    browser_page,
+    open_history_page,
+    open_user_page,
+    serve,
+)
+from tests.viewer_data import HISTORY_ORDER, LATEST_RUN, OLD_RUN
 
 pytestmark = pytest.mark.browser
 
@@ -38,3 +44,18 @@ def test_user_page_renders_recommended_titles(chromium, demo_warehouse, tmp_path
         assert f"Top pick: {title}" in text
         assert page.locator('[data-testid="stDataFrame"]').count() >= 2
         assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_history_page_opens_a_run(chromium, history_warehouse):
+    with serve(str(history_warehouse)) as url, browser_page() as page:
+        open_history_page(page, url)
+        text = page.inner_text("body")
+        assert f"{len(HISTORY_ORDER)} runs, newest first" in text
+        assert "Seconds per step" in text and "Night over night" in text
+        assert page.locator('[data-testid="stVegaLiteChart"]').count() == 4
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.get_by_role("button", name="Open run").click()
+        page.wait_for_selector(f"text=Run {LATEST_RUN}", timeout=60_000)
+        page.wait_for_selector(f"text=Against the last published run, {OLD_RUN}")
+        text = page.inner_text("body")
+        assert "Top-10 churn" in text and "25.0%" in text
