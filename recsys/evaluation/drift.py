@@ -26,20 +26,10 @@ from pyspark.sql import functions as F
 from recsys import schemas as S
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
-
-    from recsys.storage.warehouse import Warehouse
+    from pyspark.sql import DataFrame
 
 COMPARISON_TABLE = S.RUN_COMPARISON
 GATE = "drift"
-
-
-def _lists(spark: SparkSession, wh: Warehouse, run_id: str) -> DataFrame:
-    """The run's user_recommendations as (user_id, song_id, rank)."""
-    recs = wh.read_table(spark, run_id, S.USER_RECOMMENDATIONS).select(S.USER, S.SONG, S.RANK)
-    users = wh.read_table(spark, run_id, S.USERS).select(S.USER, S.USER_ID)
-    songs = wh.read_table(spark, run_id, S.SONGS).select(S.SONG, S.SONG_ID)
-    return recs.join(users, S.USER).join(songs, S.SONG).select(S.USER_ID, S.SONG_ID, S.RANK)
 
 
 def list_figures(before: DataFrame, after: DataFrame, k: int) -> dict[str, Any]:
@@ -104,21 +94,27 @@ def metric_deltas(
     return out
 
 
+def labelled_lists(recommendations: DataFrame, users: DataFrame, songs: DataFrame) -> DataFrame:
+    """A run's user_recommendations as (user_id, song_id, rank): comparable across runs."""
+    recs = recommendations.select(S.USER, S.SONG, S.RANK)
+    return (
+        recs.join(users.select(S.USER, S.USER_ID), S.USER)
+        .join(songs.select(S.SONG, S.SONG_ID), S.SONG)
+        .select(S.USER_ID, S.SONG_ID, S.RANK)
+    )
+
+
 def compare_runs(
-    spark: SparkSession,
-    wh: Warehouse,
-    current: str,
     previous: str,
+    lists: tuple[DataFrame, DataFrame],
     k: int,
     catalogue: tuple[int | None, int | None],
     metrics: tuple[dict | None, dict | None],
 ) -> dict[str, Any]:
-    """The comparison of run ``current`` with run ``previous`` (both with complete lists).
-
-    ``catalogue`` and ``metrics`` are (previous, current): the songs tables' sizes and the
-    evaluation's metrics by model, as the manifests hold them.
-    """
-    figures = list_figures(_lists(spark, wh, previous), _lists(spark, wh, current), k)
+    """The comparison with run ``previous``; each pair is (previous, current): the
+    :func:`labelled_lists`, the songs tables' sizes and the evaluation's metrics by model
+    (as the manifests hold them)."""
+    figures = list_figures(*lists, k)
     listed = figures["listed_songs"]
     figures["coverage"] = {
         side: (listed[side] / size if size else None)

@@ -190,11 +190,13 @@ def night_over_night(
         }
     previous = _read_doc(wh, baseline, S.MANIFEST) or {}
     prev_songs = (previous.get("tables") or {}).get(S.SONGS)
+    lists = tuple(
+        drift.labelled_lists(*(wh.read_table(spark, r, t) for t in needed))
+        for r in (baseline, run_id)
+    )
     return drift.compare_runs(
-        spark,
-        wh,
-        run_id,
         baseline,
+        lists,
         k,
         (prev_songs, tables.get(S.SONGS)),
         (previous.get("metrics"), (evaluation or {}).get("models")),
@@ -225,6 +227,30 @@ def prune_after(wh: Warehouse, cfg: Config, run_id: str) -> list[str]:
     decisions = retention.plan(retention.scan(wh), policy, dt.datetime.now(dt.UTC))
     by = {"command": f"publish of run {run_id} (warehouse.retention.prune_after_publish)"}
     return retention.prune(wh, decisions, by, policy)
+
+
+def drift_gate(
+    wh: Warehouse,
+    cfg: Config,
+    baseline: str | None,
+    comparison: dict[str, Any] | None,
+    evaluation: dict[str, Any] | None,
+    inputs: dict[str, list],
+    code: dict[str, Any],
+) -> dict[str, Any]:
+    """The drift gate (:func:`recsys.evaluation.drift.drift_gate`) against ``baseline``."""
+    from recsys.evaluation import drift
+
+    base_manifest = (_read_doc(wh, baseline, S.MANIFEST) or {}) if baseline else {}
+    same = base_manifest.get("inputs") == inputs and base_manifest.get("code") == code
+    return drift.drift_gate(
+        comparison,
+        cfg.publish.gate_metric,
+        (_read_doc(wh, baseline, S.EVALUATION_JSON) if baseline else None, evaluation),
+        cfg.publish.drift.max_metric_drop,
+        cfg.publish.drift.max_churn,
+        same,
+    )
 
 
 def _read_doc(wh: Warehouse, run_id: str, name: str) -> dict[str, Any] | None:
@@ -266,20 +292,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     if comparison and "metrics" in comparison:
         write_comparison(spark, wh, run_id, comparison)
     if cfg.publish.drift.enabled:
-        from recsys.evaluation import drift
-
-        base_manifest = (_read_doc(wh, baseline, S.MANIFEST) or {}) if baseline else {}
-        same = base_manifest.get("inputs") == inputs and base_manifest.get("code") == code
-        gates.append(
-            drift.drift_gate(
-                comparison,
-                cfg.publish.gate_metric,
-                (_read_doc(wh, baseline, S.EVALUATION_JSON) if baseline else None, evaluation),
-                cfg.publish.drift.max_metric_drop,
-                cfg.publish.drift.max_churn,
-                same,
-            )
-        )
+        gates.append(drift_gate(wh, cfg, baseline, comparison, evaluation, inputs, code))
     passed = all(g["passed"] for g in gates)
     manifest = {
         "run_id": run_id,

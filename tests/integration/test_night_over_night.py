@@ -70,13 +70,22 @@ def pair(spark, tmp_path):
     return cfg, wh
 
 
+def lists(spark, wh):
+    return tuple(
+        drift.labelled_lists(
+            *(wh.read_table(spark, r, t) for t in (S.USER_RECOMMENDATIONS, S.USERS, S.SONGS))
+        )
+        for r in ("2026-11-23", "2026-11-24")
+    )
+
+
 def test_comparison_matches_the_hand_computed_pair(spark, pair):
     _, wh = pair
     metrics = (
         {"hybrid": {"ndcg@10": 0.30, "recall@50": 0.5}, "als": {"ndcg@10": 0.2}},
         {"hybrid": {"ndcg@10": 0.25, "recall@50": 0.6}, "content": {"ndcg@10": 0.1}},
     )
-    got = drift.compare_runs(spark, wh, "2026-11-24", "2026-11-23", K, (5, 6), metrics)
+    got = drift.compare_runs("2026-11-23", lists(spark, wh), K, (5, 6), metrics)
     for key, want in HAND.items():
         assert got[key] == pytest.approx(want), key
     assert got["top_k_churn"] == pytest.approx(1 / 3)
@@ -92,7 +101,7 @@ def test_comparison_matches_the_hand_computed_pair(spark, pair):
 
 def test_top_k_reads_only_the_first_k(spark, pair):
     _, wh = pair
-    got = drift.compare_runs(spark, wh, "2026-11-24", "2026-11-23", 3, (5, 6), ({}, {}))
+    got = drift.compare_runs("2026-11-23", lists(spark, wh), 3, (5, 6), ({}, {}))
     # u1's top 3: {S1,S2,S3} vs {S2,S1,S5}: 2/4; u2 unchanged at 1/3
     assert got["top_k_jaccard_mean"] == pytest.approx((0.5 + 1 / 3) / 2)
 
