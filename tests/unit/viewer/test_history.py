@@ -10,6 +10,7 @@ from recsys.storage.history import history
 from recsys.storage.warehouse import Warehouse
 from streamlit_app import auth
 from streamlit_app.views import options_from_args
+from tests.unit.viewer.test_s3 import BUCKET, moto_endpoints, s3_env  # noqa: F401 - fixtures
 from tests.viewer_data import (
     HISTORY_ORDER,
     LATEST_RUN,
@@ -70,6 +71,25 @@ def test_history_page_lists_every_run_newest_first(history_warehouse, viewer):
         assert title in titles
     assert "**Night over night**" in titles
     assert len(app.get("vega_lite_chart")) == 4
+
+
+def test_history_page_over_s3(history_warehouse, moto_endpoints, s3_env, viewer):  # noqa: F811
+    from pathlib import Path
+
+    import boto3
+
+    s3_env(moto_endpoints["open"])
+    client = boto3.client("s3", endpoint_url=moto_endpoints["open"])
+    if BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
+        client.create_bucket(Bucket=BUCKET)
+    root = Path(history_warehouse)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        client.upload_file(str(path), BUCKET, f"history/{path.relative_to(root).as_posix()}")
+    app = viewer(f"s3://{BUCKET}/history", page="History")
+    _ok(app)
+    table = _table(app, "open")
+    assert table["run"].tolist() == HISTORY_ORDER
+    assert table.set_index("run").loc[REFUSED_RUN, "state"] == "refused"
 
 
 def test_a_run_opens_from_the_history(history_warehouse, viewer):
