@@ -6,6 +6,7 @@ standard ``AWS_ENDPOINT_URL`` (and credentials) settings decide where requests g
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,16 +108,34 @@ def follow_commands(cfg: Config, cluster_id: str) -> list[str]:
 # --------------------------------------------------------------------------- status
 
 
+ACTIVE_STATES = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING", "TERMINATING")
+FINISHED_STATES = ("TERMINATED", "TERMINATED_WITH_ERRORS")
+FINISHED_LOOKBACK = dt.timedelta(days=14)
+
+
 def latest_cluster_id(cfg: Config) -> str:
-    """The newest cluster whose name starts with ``emr.cluster_name``."""
+    """The newest live cluster named ``<emr.cluster_name>-*``, else the newest one that
+    finished in the last 14 days. ``ListClusters`` is asked with ``ClusterStates`` (and
+    ``CreatedAfter`` for finished ones), so an account's history is never paged through."""
     emr = client(cfg, "emr")
-    found: list[dict[str, Any]] = []
-    for page in emr.get_paginator("list_clusters").paginate():
-        found += [c for c in page["Clusters"] if c["Name"].startswith(cfg.emr.cluster_name + "-")]
-    if not found:
-        raise EmrError(f"no cluster named {cfg.emr.cluster_name}-*; pass --cluster-id")
-    newest = max(found, key=lambda c: c["Status"]["Timeline"]["CreationDateTime"])
-    return newest["Id"]
+    prefix = cfg.emr.cluster_name + "-"
+    since = dt.datetime.now(dt.UTC) - FINISHED_LOOKBACK
+    for filters in (
+        {"ClusterStates": list(ACTIVE_STATES)},
+        {"ClusterStates": list(FINISHED_STATES), "CreatedAfter": since},
+    ):
+        found = [
+            c
+            for page in emr.get_paginator("list_clusters").paginate(**filters)
+            for c in page["Clusters"]
+            if c["Name"].startswith(prefix)
+        ]
+        if found:
+            return max(found, key=lambda c: c["Status"]["Timeline"]["CreationDateTime"])["Id"]
+    raise EmrError(
+        f"no cluster named {prefix}* is live or finished in the last "
+        f"{FINISHED_LOOKBACK.days} days; pass --cluster-id"
+    )
 
 
 def status(cfg: Config, cluster_id: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``recsys emr ...``: package, submit, status, logs, render, schedule deploy|show|remove.
+"""``recsys emr ...``: package, submit, status, logs, render, iam, schedule deploy|show|remove.
 
 Every command loads and validates the config (:func:`recsys.emr.checks.validate`) before
 it makes any AWS client, so a bad config fails fast with the key named and no request sent.
@@ -67,13 +67,14 @@ def _aws_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse
         from botocore.exceptions import BotoCoreError, ClientError
 
         from recsys.emr.aws import EmrError
+        from recsys.emr.iam import IamError
         from recsys.emr.package import PackageError
         from recsys.emr.shapes import RequestShapeError
         from recsys.emr.templates import TemplateError
 
         try:
             return func(args)
-        except (EmrError, PackageError, RequestShapeError, TemplateError) as exc:
+        except (EmrError, IamError, PackageError, RequestShapeError, TemplateError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         except (ClientError, BotoCoreError) as exc:
@@ -204,6 +205,24 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 @_aws_errors
+def cmd_iam(args: argparse.Namespace) -> int:
+    from recsys.emr import iam
+
+    cfg = _load(args)
+    if args.readme:
+        readme = Path(args.readme)
+        changed = iam.update_readme(cfg, readme)
+        print(f"{readme}: {'updated' if changed else 'already matches emr/iam/*.json'}")
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, policy in iam.rendered(cfg).items():
+        (out / name).write_text(json.dumps(policy, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {out / name}")
+    return 0
+
+
+@_aws_errors
 def cmd_schedule_deploy(args: argparse.Namespace) -> int:
     from recsys.emr import aws, definitions
 
@@ -311,6 +330,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-id", default="2026-01-01")
     p.add_argument("--out", default="build/emr")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("iam", help="the IAM policies of emr/iam/, filled from the config")
+    _common(p)
+    p.add_argument("--out", default="build/emr/iam", help="folder for the filled policies")
+    p.add_argument("--readme", metavar="PATH", help="instead, regenerate the lists in this README")
+    p.set_defaults(func=cmd_iam)
 
     p = sub.add_parser("schedule", help="the nightly Step Functions + EventBridge schedule")
     schedule = p.add_subparsers(dest="schedule_command", required=True)
