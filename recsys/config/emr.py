@@ -124,6 +124,9 @@ class EmrConfig:
     idle_timeout_seconds: int = spec(
         3600, min=60, doc="auto-termination of an idle scheduled cluster (safety net)"
     )
+    wait_delay_seconds: int = spec(
+        30, min=1, max=600, doc="submit --wait / emr wait: seconds between two polls"
+    )
     tags: dict[str, str] = spec(factory=lambda: {"project": "recsys"})
     schedule: EmrScheduleConfig = spec(factory=EmrScheduleConfig)
     extra: dict = spec(factory=dict, doc="further RunJobFlow request fields, merged on top")

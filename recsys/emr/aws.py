@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,16 +94,83 @@ def submit(
 
 
 def follow_commands(cfg: Config, cluster_id: str) -> list[str]:
-    region = f"--region {cfg.emr.region}"
     return [
-        f"aws emr describe-cluster --cluster-id {cluster_id} {region} --query Cluster.Status",
-        f"aws emr list-steps --cluster-id {cluster_id} {region} "
-        "--query 'Steps[].[Name,Status.State]' --output table",
-        f"aws emr wait step-complete --cluster-id {cluster_id} --step-id <step id> {region}",
-        f"aws emr wait cluster-terminated --cluster-id {cluster_id} {region}",
+        f"recsys emr wait --cluster-id {cluster_id}     # follow it to the end (boto3 waiters)",
         f"recsys emr status --cluster-id {cluster_id}",
         f"recsys emr logs --cluster-id {cluster_id}",
     ]
+
+
+def _waiter_config(cfg: Config, timeout_seconds: int) -> dict[str, int]:
+    delay = cfg.emr.wait_delay_seconds
+    return {"Delay": delay, "MaxAttempts": max(1, -(-timeout_seconds // delay))}
+
+
+def follow(
+    cfg: Config,
+    cluster_id: str,
+    step_ids: list[str],
+    transient: bool,
+    log: Callable[[str], None] = print,
+) -> None:
+    """Wait for each step in order with boto3's ``step_complete`` waiter, then (a transient
+    cluster) for ``cluster_terminated``. Each step may take ``emr.schedule.step_timeout_seconds``,
+    polled every ``emr.wait_delay_seconds``. Raise :class:`EmrError` naming the step that failed
+    (or timed out) and where its logs are."""
+    from botocore.exceptions import WaiterError
+
+    emr = client(cfg, "emr")
+    steps = emr.get_waiter("step_complete")
+    for i, step_id in enumerate(step_ids, 1):
+        try:
+            steps.wait(
+                ClusterId=cluster_id,
+                StepId=step_id,
+                WaiterConfig=_waiter_config(cfg, cfg.emr.schedule.step_timeout_seconds),
+            )
+        except WaiterError as exc:
+            step = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]
+            state = step["Status"]["State"]
+            details = step["Status"].get("FailureDetails") or {}
+            why = details.get("Reason") or details.get("Message") or str(exc.last_response or "")
+            short = step["Name"].split(" ")[0]
+            ended = "did not finish in time" if state in ("PENDING", "RUNNING") else state
+            raise EmrError(
+                f"step {i}/{len(step_ids)} {step['Name']} {ended} ({why}); the later steps do "
+                f"not run. Logs: recsys emr logs --cluster-id {cluster_id} --step {short}"
+            ) from None
+        log(f"[{i}/{len(step_ids)}] {_step_label(emr, cluster_id, step_id)}: COMPLETED")
+    if not transient:
+        return
+    try:
+        emr.get_waiter("cluster_terminated").wait(
+            ClusterId=cluster_id,
+            WaiterConfig=_waiter_config(cfg, cfg.emr.schedule.cluster_timeout_seconds),
+        )
+    except WaiterError:
+        state = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]
+        raise EmrError(
+            f"cluster {cluster_id} is {state['State']} "
+            f"({state.get('StateChangeReason', {}).get('Message', '')}), not TERMINATED"
+        ) from None
+    log(f"cluster {cluster_id}: TERMINATED")
+
+
+def _step_label(emr: Any, cluster_id: str, step_id: str) -> str:
+    return emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]["Name"]
+
+
+def unfinished(cfg: Config, cluster_id: str) -> tuple[list[str], bool]:
+    """The step ids of ``cluster_id`` still to wait for, in order, and whether the cluster
+    terminates by itself when they are done (``AutoTerminate``)."""
+    state = status(cfg, cluster_id)
+    cluster = client(cfg, "emr").describe_cluster(ClusterId=cluster_id)["Cluster"]
+    pending = [s["id"] for s in state["steps"] if s["state"] in ("PENDING", "RUNNING")]
+    failed = [s for s in state["steps"] if s["state"] in ("FAILED", "CANCELLED", "INTERRUPTED")]
+    if failed:
+        step = failed[0]
+        raise EmrError(f"step {step['name']} is {step['state']} ({step['reason']})")
+    return pending, bool(cluster.get("AutoTerminate"))
 
 
 # --------------------------------------------------------------------------- status

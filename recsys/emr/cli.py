@@ -131,9 +131,25 @@ def cmd_submit(args: argparse.Namespace) -> int:
     kind = "transient cluster (terminates after the last step)" if done.transient else "cluster"
     print(f"run {run_id}: {len(done.step_ids)} step(s) on {kind} {done.cluster_id}")
     print(f"code version {layout.version} from {layout.root}/")
+    if args.wait:
+        aws.follow(cfg, done.cluster_id, done.step_ids, done.transient)
+        print(f"run {run_id}: every step COMPLETED")
+        return 0
     print("follow it with:")
     for command in aws.follow_commands(cfg, done.cluster_id):
         print(f"  {command}")
+    return 0
+
+
+@_aws_errors
+def cmd_wait(args: argparse.Namespace) -> int:
+    from recsys.emr import aws
+
+    cfg = _load(args)
+    cluster_id = args.cluster_id or aws.latest_cluster_id(cfg)
+    pending, transient = aws.unfinished(cfg, cluster_id)
+    print(f"cluster {cluster_id}: waiting for {len(pending)} step(s)")
+    aws.follow(cfg, cluster_id, pending, transient)
     return 0
 
 
@@ -310,7 +326,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-id", help="default: emr-<UTC date and time>")
     p.add_argument("--cluster-id", help="add the steps to this running cluster instead")
     p.add_argument("--dry-run", action="store_true", help="print the request; call no AWS API")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow every step (and a transient cluster's end); exit 1 when one fails",
+    )
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("wait", help="follow a cluster's unfinished steps to the end")
+    _common(p)
+    p.add_argument("--cluster-id", help="default: the newest recsys cluster")
+    p.set_defaults(func=cmd_wait)
 
     p = sub.add_parser("status", help="each step's state (default: the newest recsys cluster)")
     _common(p)

@@ -122,8 +122,8 @@ def test_submit_creates_a_transient_cluster_running_the_pipeline(packaged, capsy
     assert code == 0, err
     cluster_id = _cluster_id_from(out)
     assert "transient cluster" in out
-    assert f"aws emr describe-cluster --cluster-id {cluster_id}" in out
-    assert f"aws emr list-steps --cluster-id {cluster_id}" in out
+    assert f"recsys emr wait --cluster-id {cluster_id}" in out
+    assert "aws emr wait" not in out  # boto3's waiters follow the run, not the user
 
     emr = client("emr")
     cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
