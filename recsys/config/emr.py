@@ -89,6 +89,25 @@ class EmrScheduleConfig:
 
 
 @dataclass(frozen=True)
+class EmrEncryptionConfig:
+    """Encryption at rest and in transit: an EMR security configuration, SSE-KMS on S3."""
+
+    security_configuration: Optional[str] = spec(
+        None, doc="name of the EMR security configuration the cluster uses (RunJobFlow)"
+    )
+    s3_kms_key: Optional[str] = spec(
+        None,
+        doc="KMS key ARN: SSE-KMS for EMRFS writes (warehouse, logs) and the code uploads",
+    )
+    local_disk_kms_key: Optional[str] = spec(
+        None, doc="KMS key ARN for local disks and EBS (in the security configuration)"
+    )
+    tls_certificates_uri: Optional[str] = spec(
+        None, doc="s3:// zip of PEM certificates: turns on in-transit encryption"
+    )
+
+
+@dataclass(frozen=True)
 class EmrConfig:
     region: str = spec("us-east-1")
     release_label: str = spec("emr-7.13.0", doc="must ship the Spark that pyspark pins")
@@ -129,4 +148,5 @@ class EmrConfig:
     )
     tags: dict[str, str] = spec(factory=lambda: {"project": "recsys"})
     schedule: EmrScheduleConfig = spec(factory=EmrScheduleConfig)
+    encryption: EmrEncryptionConfig = spec(factory=EmrEncryptionConfig)
     extra: dict = spec(factory=dict, doc="further RunJobFlow request fields, merged on top")

@@ -55,6 +55,29 @@ def require_package(cfg: Config, layout: defs.CodeLayout) -> None:
         raise
 
 
+def ensure_security_configuration(cfg: Config, name: str, doc: dict[str, Any]) -> str:
+    """Create the security configuration ``name`` unless it exists with the same document.
+    EMR cannot update one in place: a different document under the name is an error."""
+    emr = client(cfg, "emr")
+    try:
+        found = emr.describe_security_configuration(Name=name)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code not in ("InvalidRequestException", "ResourceNotFoundException", "NotFound"):
+            raise
+    else:
+        if json.loads(found["SecurityConfiguration"]) == doc:
+            return "already there"
+        raise EmrError(
+            f"security configuration {name} exists with another document and cannot be "
+            "updated: set emr.encryption.security_configuration to a new name and --create it"
+        )
+    request = {"Name": name, "SecurityConfiguration": json.dumps(doc)}
+    shapes.check_request("emr", "CreateSecurityConfiguration", request)
+    emr.create_security_configuration(**request)
+    return "created"
+
+
 # --------------------------------------------------------------------------- submit
 
 

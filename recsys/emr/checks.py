@@ -23,6 +23,7 @@ INSTANCE_TYPE = re.compile(
 )
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/+=,.@-]+$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 SCHEDULE_EXPRESSION = re.compile(r"^(cron\(\S+( \S+){5}\)|rate\(\d+ (minute|hour|day)s?\))$")
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -111,8 +112,30 @@ def cluster_problems(cfg: Config, spark_version: str | None = None) -> list[str]
     for key, value in emr.tags.items():
         if not isinstance(value, (str, int, float)):
             problems.append(f"emr.tags.{key}: {value!r} must be a string")
+    problems.extend(encryption_problems(cfg))
     problems.extend(definitions_problems(cfg))
     return [p for p in problems if p]
+
+
+def encryption_problems(cfg: Config) -> list[str | None]:
+    enc = cfg.emr.encryption
+    problems: list[str | None] = []
+    for key in ("s3_kms_key", "local_disk_kms_key"):
+        value = getattr(enc, key)
+        if value is not None and not KMS_KEY_ARN.match(value):
+            problems.append(
+                f"emr.encryption.{key}: {value!r} is not a KMS key ARN like "
+                "arn:aws:kms:us-east-1:123456789012:key/<id> (EMR needs the ARN, not an id)"
+            )
+    if enc.security_configuration is not None and not NAME.match(enc.security_configuration):
+        problems.append(
+            f"emr.encryption.security_configuration: {enc.security_configuration!r} must be "
+            "1-64 letters, digits, '.', '_' or '-'"
+        )
+    problems.append(
+        s3_problem("emr.encryption.tls_certificates_uri", enc.tls_certificates_uri, False)
+    )
+    return problems
 
 
 def _count_problems(emr) -> list[str]:

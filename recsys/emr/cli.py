@@ -99,7 +99,13 @@ def cmd_package(args: argparse.Namespace) -> int:
     cfg = _load(args)
     layout = _layout(cfg, args)
     files = package.build(cfg, Path(args.conf), layout.version)
-    uris = package.upload(aws.client(cfg, "s3"), layout, files, force=args.force)
+    uris = package.upload(
+        aws.client(cfg, "s3"),
+        layout,
+        files,
+        force=args.force,
+        kms_key=cfg.emr.encryption.s3_kms_key,
+    )
     for uri in uris:
         print(f"uploaded {uri}")
     print(f"packaged version {layout.version} at {layout.root}/")
@@ -239,6 +245,24 @@ def cmd_iam(args: argparse.Namespace) -> int:
 
 
 @_aws_errors
+def cmd_security_configuration(args: argparse.Namespace) -> int:
+    from recsys.emr import aws, definitions
+
+    cfg = _load(args)
+    doc = definitions.security_configuration(cfg)
+    if not args.create:
+        _print_json(doc)
+        return 0
+    name = cfg.emr.encryption.security_configuration
+    if not name:
+        raise checks.EmrConfigError(
+            ["emr.encryption.security_configuration: missing; name the configuration to create"]
+        )
+    print(f"security configuration {name}: {aws.ensure_security_configuration(cfg, name, doc)}")
+    return 0
+
+
+@_aws_errors
 def cmd_schedule_deploy(args: argparse.Namespace) -> int:
     from recsys.emr import aws, definitions
 
@@ -362,6 +386,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="build/emr/iam", help="folder for the filled policies")
     p.add_argument("--readme", metavar="PATH", help="instead, regenerate the lists in this README")
     p.set_defaults(func=cmd_iam)
+
+    p = sub.add_parser(
+        "security-configuration",
+        help="the EMR security configuration emr.encryption describes (print, or --create)",
+    )
+    _common(p)
+    p.add_argument(
+        "--create", action="store_true", help="create it as emr.encryption.security_configuration"
+    )
+    p.set_defaults(func=cmd_security_configuration)
 
     p = sub.add_parser("schedule", help="the nightly Step Functions + EventBridge schedule")
     schedule = p.add_subparsers(dest="schedule_command", required=True)

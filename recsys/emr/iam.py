@@ -103,8 +103,9 @@ def account_id(cfg: Config) -> str:
     )
 
 
-def values(cfg: Config) -> dict[str, str]:
-    """What fills the ``${...}`` parts of the policy files."""
+def values(cfg: Config) -> dict[str, str | None]:
+    """What fills the ``${...}`` parts of the policy files (``None`` drops the resource, and a
+    statement left without resources is dropped: no KMS statement without a key)."""
     emr, sched = cfg.emr, cfg.emr.schedule
     uris = {
         "code": emr.code_prefix,
@@ -120,6 +121,7 @@ def values(cfg: Config) -> dict[str, str]:
         "state_machine_name": sched.state_machine_name,
         "state_machine_role_arn": str(sched.state_machine_role_arn),
         "scheduler_role_arn": str(sched.scheduler_role_arn),
+        "s3_kms_key": emr.encryption.s3_kms_key,
     }
     for name, uri in uris.items():
         out[f"{name}_arn"] = s3_arn(str(uri))
@@ -134,9 +136,11 @@ def rendered(cfg: Config) -> dict[str, dict[str, Any]]:
     for who in PRINCIPALS:
         for file in (who.policy_file, who.trust_file):
             if file:
-                out[file] = templates.render(
+                policy = templates.render(
                     templates.load(iam_dir(cfg) / file), filled, f"emr/iam/{file}"
                 )
+                policy["Statement"] = [s for s in policy["Statement"] if s.get("Resource") != []]
+                out[file] = policy
     return out
 
 

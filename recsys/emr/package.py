@@ -194,10 +194,20 @@ def existing_keys(s3: Any, prefix_uri: str) -> list[str]:
     return keys
 
 
+def sse_arguments(kms_key: str | None) -> dict[str, str]:
+    """``put_object`` arguments for SSE-KMS under ``kms_key`` (none: the bucket's default)."""
+    return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key} if kms_key else {}
+
+
 def upload(
-    s3: Any, layout: defs.CodeLayout, files: dict[str, bytes], force: bool = False
+    s3: Any,
+    layout: defs.CodeLayout,
+    files: dict[str, bytes],
+    force: bool = False,
+    kms_key: str | None = None,
 ) -> list[str]:
-    """Put ``files`` under the layout's version prefix; refuse to overwrite unless ``force``."""
+    """Put ``files`` under the layout's version prefix (SSE-KMS under ``kms_key`` when given);
+    refuse to overwrite unless ``force``."""
     bucket, _ = split_s3(layout.root)
     present = existing_keys(s3, layout.root)
     if present and not force:
@@ -211,6 +221,6 @@ def upload(
     ordered = [n for n in sorted(files) if n != defs.MANIFEST_NAME] + [defs.MANIFEST_NAME]
     for name in ordered:
         _, key = split_s3(layout.uri(name))
-        s3.put_object(Bucket=bucket, Key=key, Body=files[name])
+        s3.put_object(Bucket=bucket, Key=key, Body=files[name], **sse_arguments(kms_key))
         uris.append(layout.uri(name))
     return uris
