@@ -77,6 +77,10 @@ class EmrScheduleConfig:
         None, doc="role EventBridge Scheduler assumes to start the state machine"
     )
     enabled: bool = spec(True)
+    alert_topic_arn: Optional[str] = spec(
+        None, doc="SNS topic told of a FAILED, TIMED_OUT or ABORTED execution (EventBridge rule)"
+    )
+    alert_rule_name: str = spec("recsys-nightly-failed", doc="the EventBridge rule's name")
     timeout_seconds: int = spec(
         28800, min=600, max=86400, doc="the whole execution; uncatchable, see emr/README.md"
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -333,11 +334,48 @@ def deploy_schedule(
     else:
         schedule_arn = scheduler.update_schedule(**request)["ScheduleArn"]
         schedule_action = "updated"
-    return {
+    done = {
         "state_machine_arn": arn,
         "state_machine": machine_action,
         "schedule_arn": schedule_arn,
         "schedule": schedule_action,
+    }
+    if sched.alert_topic_arn:
+        done["alert_rule_arn"] = deploy_alerts(cfg, arn)
+    return done
+
+
+def deploy_alerts(cfg: Config, state_machine_arn: str) -> str:
+    """The EventBridge rule on the machine's FAILED/TIMED_OUT/ABORTED executions, targeting
+    ``emr.schedule.alert_topic_arn`` (whose access policy must let events.amazonaws.com
+    publish: ``emr/iam/alerts-topic.json``). ``PutRule`` creates or updates."""
+    events = client(cfg, "events")
+    rule = defs.alert_rule_request(cfg, state_machine_arn)
+    targets = defs.alert_targets_request(cfg)
+    shapes.check_request("events", "PutRule", rule)
+    shapes.check_request("events", "PutTargets", targets)
+    rule_arn = events.put_rule(**rule)["RuleArn"]
+    failed = events.put_targets(**targets).get("FailedEntryCount", 0)
+    if failed:
+        raise EmrError(f"alert rule {rule['Name']}: {failed} target(s) refused")
+    return rule_arn
+
+
+def _alert_rule(cfg: Config) -> dict[str, Any] | None:
+    events = client(cfg, "events")
+    name = cfg.emr.schedule.alert_rule_name
+    try:
+        rule = events.describe_rule(Name=name)
+    except ClientError as exc:
+        if _not_found(exc):
+            return None
+        raise
+    targets = events.list_targets_by_rule(Rule=name).get("Targets", [])
+    return {
+        "arn": rule["Arn"],
+        "state": rule.get("State"),
+        "pattern": json.loads(rule.get("EventPattern") or "{}"),
+        "targets": [t["Arn"] for t in targets],
     }
 
 
@@ -345,7 +383,7 @@ def show_schedule(cfg: Config) -> dict[str, Any]:
     """The deployed state machine and schedule (``None`` parts are not deployed)."""
     sched = cfg.emr.schedule
     sfn = client(cfg, "stepfunctions")
-    out: dict[str, Any] = {"state_machine": None, "schedule": None}
+    out: dict[str, Any] = {"state_machine": None, "schedule": None, "alerts": _alert_rule(cfg)}
     arn = _find_state_machine(sfn, sched.state_machine_name)
     if arn:
         machine = sfn.describe_state_machine(stateMachineArn=arn)
@@ -384,7 +422,7 @@ def show_schedule(cfg: Config) -> dict[str, Any]:
 def remove_schedule(cfg: Config) -> dict[str, bool]:
     """Delete the schedule, then the state machine; absent parts are fine."""
     sched = cfg.emr.schedule
-    removed = {"schedule": False, "state_machine": False}
+    removed = {"schedule": False, "state_machine": False, "alerts": False}
     try:
         client(cfg, "scheduler").delete_schedule(
             Name=sched.schedule_name, GroupName=sched.schedule_group
@@ -398,4 +436,88 @@ def remove_schedule(cfg: Config) -> dict[str, bool]:
     if arn:
         sfn.delete_state_machine(stateMachineArn=arn)
         removed["state_machine"] = True
+    if _alert_rule(cfg):
+        events = client(cfg, "events")
+        ids = [t["Id"] for t in events.list_targets_by_rule(Rule=sched.alert_rule_name)["Targets"]]
+        if ids:
+            events.remove_targets(Rule=sched.alert_rule_name, Ids=ids)
+        events.delete_rule(Name=sched.alert_rule_name)
+        removed["alerts"] = True
     return removed
+
+
+# --------------------------------------------------------------------------- one run
+
+
+ATTEMPT = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})(-a(?P<n>\d+))?$")
+
+
+def _run_exists(cfg: Config, run_id: str) -> bool:
+    from recsys.storage.warehouse import Warehouse
+
+    bucket, key = split_s3(Warehouse.from_config(cfg).run_uri(run_id).rstrip("/") + "/")
+    found = client(cfg, "s3").list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+    return bool(found.get("KeyCount"))
+
+
+def start_run(
+    cfg: Config, date: str, from_step: str | None = None, source_run: str | None = None
+) -> dict[str, str]:
+    """Start the deployed state machine for one date, now.
+
+    The execution is named by its run id, so StartExecution itself refuses a second start of
+    the same attempt; and nothing starts while another execution is RUNNING. A date whose run
+    folder exists already (a scheduled night, published or not) is never written again: the
+    new run gets ``<date>-a<N>``, N one above the highest attempt started so far (the first,
+    scheduled run counts as attempt 1). With ``from_step`` the run copies ``source_run``
+    (default: the date's own run) and starts at that step."""
+    from recsys import steps as pipeline
+
+    if not ATTEMPT.match(date) or ATTEMPT.match(date).group("n"):
+        raise EmrError(f"--date: {date!r} is not a date like 2026-11-24")
+    if from_step is not None and from_step not in [s.name for s in pipeline.STEPS]:
+        names = ", ".join(s.name for s in pipeline.STEPS)
+        raise EmrError(f"--from-step: {from_step!r} is not a pipeline step ({names})")
+    sfn = client(cfg, "stepfunctions")
+    arn = _find_state_machine(sfn, cfg.emr.schedule.state_machine_name)
+    if arn is None:
+        raise EmrError(
+            f"state machine {cfg.emr.schedule.state_machine_name} is not deployed: run "
+            "`recsys emr schedule deploy` first"
+        )
+    running = [
+        e["name"]
+        for page in sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=arn, statusFilter="RUNNING"
+        )
+        for e in page["executions"]
+    ]
+    if running:
+        raise EmrError(
+            f"execution(s) {', '.join(running)} still RUNNING: one run at a time (stop it with "
+            "aws stepfunctions stop-execution, or wait)"
+        )
+    attempts = [1] if _run_exists(cfg, date) else [0]
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
+        for execution in page["executions"]:
+            match = ATTEMPT.match(execution["name"])
+            if match and match.group("date") == date:
+                attempts.append(int(match.group("n") or 1))
+    attempt = max(attempts) + 1
+    run_id = date if attempt == 1 else f"{date}-a{attempt}"
+    doc: dict[str, str] = {"run_id": run_id}
+    if from_step is not None:
+        source = source_run or date
+        if not _run_exists(cfg, source):
+            raise EmrError(
+                f"--from-step {from_step}: run {source} has no folder in the warehouse to start "
+                "from; pass --source-run, or run the whole date without --from-step"
+            )
+        doc.update({"from_step": from_step, "source_run": source})
+    try:
+        execution = sfn.start_execution(stateMachineArn=arn, name=run_id, input=json.dumps(doc))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+            raise EmrError(f"an execution named {run_id} exists already") from None
+        raise
+    return {"execution_arn": execution["executionArn"], **doc}

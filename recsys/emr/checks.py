@@ -24,6 +24,7 @@ INSTANCE_TYPE = re.compile(
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/+=,.@-]+$")
+TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 SCHEDULE_EXPRESSION = re.compile(r"^(cron\(\S+( \S+){5}\)|rate\(\d+ (minute|hour|day)s?\))$")
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -240,7 +241,12 @@ def schedule_problems(cfg: Config) -> list[str]:
         elif not ROLE_ARN.match(arn):
             problems.append(f"emr.schedule.{key}: {arn!r} is not an IAM role ARN")
     problems.extend(timeout_problems(cfg))
-    for key in ("state_machine_name", "schedule_name", "schedule_group"):
+    if sched.alert_topic_arn is not None and not TOPIC_ARN.match(sched.alert_topic_arn):
+        problems.append(
+            f"emr.schedule.alert_topic_arn: {sched.alert_topic_arn!r} is not an SNS topic ARN "
+            "like arn:aws:sns:us-east-1:123456789012:recsys-alerts"
+        )
+    for key in ("state_machine_name", "schedule_name", "schedule_group", "alert_rule_name"):
         if not NAME.match(getattr(sched, key)):
             problems.append(
                 f"emr.schedule.{key}: {getattr(sched, key)!r} must be 1-64 letters, digits, '.', "

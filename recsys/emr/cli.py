@@ -280,12 +280,30 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
         f"runs code version {layout.version} at {sched.cron} ({sched.timezone}); "
         "each run's id is its date"
     )
+    if "alert_rule_arn" in done:
+        print(
+            f"alerts: rule {done['alert_rule_arn']} -> {sched.alert_topic_arn} "
+            "(FAILED, TIMED_OUT, ABORTED)"
+        )
+    else:
+        print("alerts: none (set emr.schedule.alert_topic_arn to be told of a failed night)")
     print("start one now with:")
-    print(
-        f"  aws stepfunctions start-execution --state-machine-arn {done['state_machine_arn']} "
-        f'--input \'{{"run_id": "{dt.date.today().isoformat()}"}}\' '
-        f"--region {cfg.emr.region}"
+    print(f"  recsys emr schedule run --conf {args.conf} --date {dt.date.today().isoformat()}")
+    return 0
+
+
+@_aws_errors
+def cmd_schedule_run(args: argparse.Namespace) -> int:
+    from recsys.emr import aws
+
+    cfg = _load(args, schedule=True)
+    started = aws.start_run(cfg, args.date, args.from_step, args.source_run)
+    where = (
+        f" from step {started['from_step']} of run {started['source_run']}"
+        if args.from_step
+        else ""
     )
+    print(f"started run {started['run_id']}{where}: {started['execution_arn']}")
     return 0
 
 
@@ -316,6 +334,11 @@ def cmd_schedule_show(args: argparse.Namespace) -> int:
         )
     else:
         print(f"schedule {cfg.emr.schedule.schedule_name}: not deployed")
+    alerts = shown["alerts"]
+    if alerts:
+        print(f"alerts {alerts['arn']} ({alerts['state']}) -> {', '.join(alerts['targets'])}")
+    else:
+        print(f"alerts {cfg.emr.schedule.alert_rule_name}: not deployed")
     return 0
 
 
@@ -328,6 +351,7 @@ def cmd_schedule_remove(args: argparse.Namespace) -> int:
     for part, name in (
         ("schedule", cfg.emr.schedule.schedule_name),
         ("state_machine", cfg.emr.schedule.state_machine_name),
+        ("alerts", cfg.emr.schedule.alert_rule_name),
     ):
         print(f"{part.replace('_', ' ')} {name}: {'removed' if removed[part] else 'was not there'}")
     return 0
@@ -408,6 +432,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(q)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_schedule_show)
-    q = schedule.add_parser("remove", help="delete the schedule and the state machine")
+    q = schedule.add_parser(
+        "run", help="start the state machine for one date now (a re-run gets <date>-a<N>)"
+    )
+    _common(q)
+    q.add_argument("--date", required=True, help="the night to run, e.g. 2026-11-24")
+    q.add_argument("--from-step", help="start at this pipeline step (copies the source run)")
+    q.add_argument("--source-run", help="with --from-step: the run to copy (default: the date)")
+    q.set_defaults(func=cmd_schedule_run)
+    q = schedule.add_parser("remove", help="delete the schedule, the state machine, the alerts")
     _common(q)
     q.set_defaults(func=cmd_schedule_remove)

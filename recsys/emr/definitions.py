@@ -481,6 +481,34 @@ def _step_state(cfg: Config, config: dict[str, Any], nxt: str) -> dict[str, Any]
     }
 
 
+GUARD_TIMEOUT_SECONDS = 120  # one ListExecutions call, with its retries
+
+
+def _copy_state(cfg: Config) -> dict[str, Any]:
+    """A re-run's first step: ``s3-dist-cp`` the source run's folder into the re-run's own
+    (``<warehouse>/runs/<source_run>`` -> ``.../<run_id>``), so the steps before ``from_step``
+    need not run again and the source run is only read."""
+    from recsys.storage.warehouse import Warehouse
+
+    runs = asl_literal(Warehouse.from_config(cfg).runs_uri().rstrip("/") + "/{}")[1:-1]
+    state = _step_state(
+        cfg,
+        {
+            "Name.$": "States.Format('copy run {} to {}', $.source_run, $.run_id)",
+            "ActionOnFailure": "TERMINATE_CLUSTER",
+            "HadoopJarStep": {
+                "Jar": "command-runner.jar",
+                "Args.$": (
+                    f"States.Array('s3-dist-cp', '--src', States.Format('{runs}', $.source_run), "
+                    f"'--dest', States.Format('{runs}', $.run_id))"
+                ),
+            },
+        },
+        "Go to step",
+    )
+    return state
+
+
 def state_machine_definition(
     cfg: Config, layout: CodeLayout, overrides: tuple[str, ...] = ()
 ) -> dict[str, Any]:
@@ -507,6 +535,12 @@ def state_machine_definition(
         "cluster": asl_dynamic(cluster),
         "first_step": asl_state_name(steps[0]) if steps else "Terminate cluster",
         "pipeline_steps": step_states,
+        "copy_state": _copy_state(cfg),
+        "step_choices": [
+            {"Variable": "$.from_step", "StringEquals": s.name, "Next": asl_state_name(s)}
+            for s in steps
+        ],
+        "guard_timeout_seconds": GUARD_TIMEOUT_SECONDS,
         "code_version": layout.version,
         "timeout_seconds": sched.timeout_seconds,
         "cluster_timeout_seconds": sched.cluster_timeout_seconds,
@@ -533,4 +567,46 @@ def schedule_request(cfg: Config, state_machine_arn: str) -> dict[str, Any]:
             "Input": json.dumps({"scheduled_time": SCHEDULED_TIME}),
             "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600},
         },
+    }
+
+
+# --------------------------------------------------------------------------- alerts
+
+ALERT_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+
+
+def alert_rule_request(cfg: Config, state_machine_arn: str) -> dict[str, Any]:
+    """``PutRule``: Step Functions' own status-change events of this state machine that
+    mean a night did not publish."""
+    pattern = {
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"status": list(ALERT_STATUSES), "stateMachineArn": [state_machine_arn]},
+    }
+    return {
+        "Name": cfg.emr.schedule.alert_rule_name,
+        "EventPattern": json.dumps(pattern),
+        "State": "ENABLED",
+        "Description": "recsys nightly: an execution failed, timed out or was aborted",
+    }
+
+
+def alert_targets_request(cfg: Config) -> dict[str, Any]:
+    """``PutTargets``: the SNS topic, with a one-line message naming the execution."""
+    return {
+        "Rule": cfg.emr.schedule.alert_rule_name,
+        "Targets": [
+            {
+                "Id": "recsys-alert-topic",
+                "Arn": str(cfg.emr.schedule.alert_topic_arn),
+                "InputTransformer": {
+                    "InputPathsMap": {
+                        "name": "$.detail.name",
+                        "status": "$.detail.status",
+                        "execution": "$.detail.executionArn",
+                    },
+                    "InputTemplate": '"recsys nightly <name>: <status> (<execution>)"',
+                },
+            }
+        ],
     }

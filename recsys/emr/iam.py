@@ -52,6 +52,11 @@ PRINCIPALS: tuple[Principal, ...] = (
         "The scheduler role (`emr.schedule.scheduler_role_arn`)",
         "scheduler.amazonaws.com",
     ),
+    Principal(
+        "alerts-topic",
+        "The alert topic's access policy (on `emr.schedule.alert_topic_arn`, not a role)",
+        None,
+    ),
 )
 
 
@@ -122,6 +127,8 @@ def values(cfg: Config) -> dict[str, str | None]:
         "state_machine_role_arn": str(sched.state_machine_role_arn),
         "scheduler_role_arn": str(sched.scheduler_role_arn),
         "s3_kms_key": emr.encryption.s3_kms_key,
+        "alert_topic_arn": sched.alert_topic_arn,
+        "alert_rule_name": sched.alert_rule_name,
     }
     for name, uri in uris.items():
         out[f"{name}_arn"] = s3_arn(str(uri))
@@ -140,7 +147,8 @@ def rendered(cfg: Config) -> dict[str, dict[str, Any]]:
                     templates.load(iam_dir(cfg) / file), filled, f"emr/iam/{file}"
                 )
                 policy["Statement"] = [s for s in policy["Statement"] if s.get("Resource") != []]
-                out[file] = policy
+                if policy["Statement"]:  # no alert topic: no topic policy
+                    out[file] = policy
     return out
 
 

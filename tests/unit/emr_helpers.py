@@ -36,7 +36,8 @@ def _path(path: str, data: dict, context: dict) -> Any:
 
 
 def evaluate(expr: str, data: dict, context: dict | None = None) -> Any:
-    """Evaluate an ASL JSONPath or intrinsic (Array, Format, StringSplit, ArrayGetItem)."""
+    """Evaluate an ASL JSONPath or intrinsic (Array, Format, StringSplit, ArrayGetItem,
+    ArrayLength)."""
     context = context or {}
     tokens = _tokens(expr)
     pos = 0
@@ -79,6 +80,9 @@ def _call(name: str, args: list) -> Any:
         return [p for p in re.split("[" + re.escape(delimiters) + "]", text) if p]
     if name == "States.ArrayGetItem":
         return args[0][args[1]]
+    if name == "States.ArrayLength":
+        (array,) = args
+        return len(array)
     raise ValueError(f"intrinsic {name} not supported by this evaluator")
 
 

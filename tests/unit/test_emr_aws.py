@@ -300,7 +300,7 @@ def test_schedule_deploy_show_remove(packaged, capsys):
     code, out, _ = run_cli(capsys, "schedule", "show", "--conf", EMR_CONF)
     assert "not deployed" in out
     code, out, _ = run_cli(capsys, "schedule", "remove", "--conf", EMR_CONF)
-    assert code == 0 and out.count("was not there") == 2
+    assert code == 0 and out.count("was not there") == 3  # schedule, machine, alerts
 
 
 def test_schedule_deploy_needs_a_packaged_version(aws, capsys):

@@ -285,9 +285,10 @@ def test_state_machine_runs_every_step_in_order_then_terminates(monkeypatch, lay
         path.append(name)
         if states[name].get("End"):
             break
-        name = states[name]["Next"]
+        name = states[name].get("Next") or states[name]["Default"]  # a Choice: no re-run
     assert path == [
         "Create cluster",
+        "Start from",
         *[f"Run {s.name}" for s in pipeline.STEPS],
         "Terminate cluster",
     ]
@@ -355,7 +356,7 @@ def test_run_id_of_a_scheduled_run_is_its_date(layout, execution_input, start_ti
     context = {"Execution": {"StartTime": start_time}}
     resolved = resolve_parameters(states[target]["Parameters"], execution_input, context)
     assert resolved == {"run_id": run_id}
-    assert states[target]["Next"] == "Create cluster"
+    assert states[target]["Next"] == "Check running"  # the guard, then the cluster
 
 
 def test_schedule_request_matches_the_scheduler_api():
@@ -544,10 +545,12 @@ def test_every_task_state_has_its_timeout(mode):
         "emr.schedule.cluster_timeout_seconds=2400",
     )
     tasks = task_states(asl)
-    assert len(tasks) == len(pipeline.STEPS) + 3  # create, the steps, two terminates
+    # the guard, create, a re-run's copy, the steps, two terminates
+    assert len(tasks) == len(pipeline.STEPS) + 5
     for name, state in tasks.items():
         step = state["Resource"].endswith(":addStep.sync")
-        assert state["TimeoutSeconds"] == (5400 if step else 2400), name
+        expected = definitions.GUARD_TIMEOUT_SECONDS if name == "Check running" else 2400
+        assert state["TimeoutSeconds"] == (5400 if step else expected), name
 
 
 def test_cluster_creation_retries_with_backoff():
@@ -568,7 +571,7 @@ def test_every_task_state_catches_and_a_failure_ends_in_a_fail_state(mode):
         assert catch["ErrorEquals"] == ["States.ALL"], name
         ends = endings(asl, catch["Next"])
         assert ends and all(states[e]["Type"] == "Fail" for e in ends), (name, ends)
-        if name != "Create cluster":  # the cluster exists: a failure terminates it first
+        if name not in ("Check running", "Create cluster"):  # a failure terminates the cluster
             assert catch["Next"] in ("Terminate after failure", "Terminate failed"), name
     for name in ("Terminate cluster", "Terminate after failure"):
         (retry,) = states[name]["Retry"]
