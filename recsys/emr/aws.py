@@ -109,7 +109,7 @@ def submit(
     if state not in ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"):
         raise EmrError(f"cluster {cluster_id} is {state}; steps can only go to a live cluster")
     steps = defs.pipeline_steps(
-        layout, run_id, defs.action_on_failure(cfg, transient=False), overrides
+        layout, run_id, defs.action_on_failure(cfg, transient=False), overrides, cfg.emr.python
     )
     request = {"JobFlowId": cluster_id, "Steps": steps}
     shapes.check_request("emr", "AddJobFlowSteps", request)

@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -98,7 +99,8 @@ def cmd_package(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     layout = _layout(cfg, args)
-    files = package.build(cfg, Path(args.conf), layout.version)
+    wheel_dir = Path(args.wheel_dir) if args.wheel_dir else None
+    files = package.build(cfg, Path(args.conf), layout.version, wheel_dir=wheel_dir)
     uris = package.upload(
         aws.client(cfg, "s3"),
         layout,
@@ -123,7 +125,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.dry_run:
         if args.cluster_id:
             steps = definitions.pipeline_steps(
-                layout, run_id, definitions.action_on_failure(cfg, False), overrides
+                layout, run_id, definitions.action_on_failure(cfg, False), overrides, cfg.emr.python
             )
             request = {"JobFlowId": args.cluster_id, "Steps": steps}
             shapes.check_request("emr", "AddJobFlowSteps", request)
@@ -362,10 +364,18 @@ def cmd_schedule_remove(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``emr`` subcommands to the ``recsys emr`` parser's subparsers."""
-    p = sub.add_parser("package", help="build the wheel/zip, jobs and conf; upload a version")
+    p = sub.add_parser(
+        "package", help="build the packed environment, code zip, jobs and conf; upload a version"
+    )
     _common(p)
     _build_id(p)
     p.add_argument("--force", action="store_true", help="replace an existing version prefix")
+    p.add_argument(
+        "--wheel-dir",
+        default=os.environ.get("RECSYS_EMR_WHEEL_DIR"),
+        help="take the environment's wheels only from this folder (pip --no-index "
+        "--find-links; default $RECSYS_EMR_WHEEL_DIR, else the package index)",
+    )
     p.set_defaults(func=cmd_package)
 
     p = sub.add_parser("submit", help="run the pipeline on a transient (or running) cluster")

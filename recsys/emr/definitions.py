@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import recsys
 from recsys import steps as pipeline
 from recsys.config import Config, EmrNodesConfig
 from recsys.emr import templates
@@ -27,6 +26,10 @@ DEFINITION_FILES = (CLUSTER_TEMPLATE, CONFIGURATIONS, STATE_MACHINE_TEMPLATE, BO
 
 PYFILES_NAME = "recsys.zip"
 REQUIREMENTS_NAME = "requirements-emr.txt"
+# The pinned packages (manylinux cp311 wheels installed into one folder), unpacked by YARN in
+# every container as ./environment (spark-submit --archives <uri>#environment).
+ENV_ARCHIVE = "env.tar.gz"
+ENV_ALIAS = "environment"
 MANIFEST_NAME = "manifest.json"
 # Stands for the run id while a request is built for the state machine; turned into
 # ASL intrinsics over $.run_id by :func:`asl_dynamic`.
@@ -37,10 +40,6 @@ SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 def definitions_dir(cfg: Config) -> Path:
     folder = Path(cfg.emr.definitions_dir)
     return folder if folder.is_absolute() else REPO_ROOT / folder
-
-
-def wheel_name() -> str:
-    return f"recsys-{recsys.__version__}-py3-none-any.whl"
 
 
 @dataclass(frozen=True)
@@ -59,8 +58,8 @@ class CodeLayout:
         return f"{self.root}/{relative}"
 
     @property
-    def wheel_uri(self) -> str:
-        return self.uri(wheel_name())
+    def env_archive_uri(self) -> str:
+        return self.uri(ENV_ARCHIVE)
 
     @property
     def pyfiles_uri(self) -> str:
@@ -93,16 +92,40 @@ def layout_for(cfg: Config, version: str, conf_name: str = "emr.yaml") -> CodeLa
 # --------------------------------------------------------------------------- steps
 
 
+def python_conf(python: str) -> list[str]:
+    """``--conf`` pairs that run a step's driver and executors on ``python`` with the packed
+    packages (``./environment``) on their path. In the step itself, not only the cluster's
+    classifications, so that steps added to a cluster this tool did not create do not fall
+    back to the node's default Python (3.9 on EMR 7), which lacks the pinned packages."""
+    settings = {
+        "spark.pyspark.python": python,
+        "spark.pyspark.driver.python": python,
+        "spark.yarn.appMasterEnv.PYSPARK_PYTHON": python,
+        "spark.executorEnv.PYSPARK_PYTHON": python,
+        "spark.yarn.appMasterEnv.PYTHONPATH": f"./{ENV_ALIAS}",
+        "spark.executorEnv.PYTHONPATH": f"./{ENV_ALIAS}",
+    }
+    return [item for key, value in settings.items() for item in ("--conf", f"{key}={value}")]
+
+
 def spark_submit_args(
-    step: pipeline.Step, layout: CodeLayout, run_id: str, overrides: tuple[str, ...] = ()
+    step: pipeline.Step,
+    layout: CodeLayout,
+    run_id: str,
+    overrides: tuple[str, ...] = (),
+    python: str = "/usr/bin/python3.11",
 ) -> list[str]:
-    """``spark-submit`` in cluster mode for one pipeline step, code and conf from S3."""
+    """``spark-submit`` in cluster mode for one pipeline step: the packed environment
+    (``--archives``), the code (``--py-files``), the entry point and conf, all from S3."""
     args = [
         "spark-submit",
         "--deploy-mode",
         "cluster",
         "--name",
         f"recsys-{step.name}",
+        "--archives",
+        f"{layout.env_archive_uri}#{ENV_ALIAS}",
+        *python_conf(python),
         "--py-files",
         layout.pyfiles_uri,
         layout.job_uri(step),
@@ -126,6 +149,7 @@ def step_definition(
     run_id: str,
     action_on_failure: str,
     overrides: tuple[str, ...] = (),
+    python: str = "/usr/bin/python3.11",
 ) -> dict[str, Any]:
     """One EMR ``StepConfig`` running the step through ``command-runner.jar``."""
     return {
@@ -133,7 +157,7 @@ def step_definition(
         "ActionOnFailure": action_on_failure,
         "HadoopJarStep": {
             "Jar": "command-runner.jar",
-            "Args": spark_submit_args(step, layout, run_id, overrides),
+            "Args": spark_submit_args(step, layout, run_id, overrides, python),
         },
     }
 
@@ -143,11 +167,13 @@ def pipeline_steps(
     run_id: str,
     action_on_failure: str,
     overrides: tuple[str, ...] = (),
+    python: str = "/usr/bin/python3.11",
 ) -> list[dict[str, Any]]:
     """Every pipeline step in order. A failed step stops the run, so ``latest`` (moved only
     by the last step) stays where it was."""
     return [
-        step_definition(s, layout, run_id, action_on_failure, overrides) for s in pipeline.STEPS
+        step_definition(s, layout, run_id, action_on_failure, overrides, python)
+        for s in pipeline.STEPS
     ]
 
 
@@ -388,8 +414,6 @@ def cluster_request(
         "instances": instances(cfg, keep_alive),
         "managed_scaling": managed_scaling(cfg),
         "bootstrap_uri": layout.bootstrap_uri,
-        "requirements_uri": layout.requirements_uri,
-        "wheel_uri": layout.wheel_uri,
         "python": cfg.emr.python,
         "configurations": configurations(cfg),
         "service_role": cfg.emr.service_role,
@@ -411,7 +435,9 @@ def transient_cluster_request(
     cfg: Config, layout: CodeLayout, run_id: str, overrides: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """A cluster that runs every step and terminates (also when a step fails)."""
-    steps = pipeline_steps(layout, run_id, action_on_failure(cfg, transient=True), overrides)
+    steps = pipeline_steps(
+        layout, run_id, action_on_failure(cfg, transient=True), overrides, cfg.emr.python
+    )
     return cluster_request(cfg, layout, run_id, steps, keep_alive=False)
 
 
@@ -527,7 +553,9 @@ def state_machine_definition(
     step_states: dict[str, Any] = {}
     steps = list(pipeline.STEPS)
     for i, step in enumerate(steps):
-        config = step_definition(step, layout, RUN_ID_SENTINEL, "TERMINATE_CLUSTER", overrides)
+        config = step_definition(
+            step, layout, RUN_ID_SENTINEL, "TERMINATE_CLUSTER", overrides, cfg.emr.python
+        )
         nxt = asl_state_name(steps[i + 1]) if i + 1 < len(steps) else "Terminate cluster"
         step_states[asl_state_name(step)] = _step_state(cfg, config, nxt)
     sched = cfg.emr.schedule

@@ -8,11 +8,14 @@ Import the fixtures (``moto_endpoint``, ``aws``, ``recorder``) into a test modul
 
 from __future__ import annotations
 
+import atexit
+import functools
 import http.server
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -79,12 +82,50 @@ def _aws_env(monkeypatch, endpoint: str) -> None:
 
 @pytest.fixture()
 def aws(moto_endpoint, monkeypatch):
-    """A clean moto with the project bucket; boto3 clients reach it via AWS_ENDPOINT_URL."""
+    """A clean moto with the project bucket; boto3 clients reach it via AWS_ENDPOINT_URL, and
+    ``recsys emr package`` takes its wheels from :func:`fake_wheel_dir` (no network)."""
     _aws_env(monkeypatch, moto_endpoint)
+    monkeypatch.setenv("RECSYS_EMR_WHEEL_DIR", str(fake_wheel_dir()))
     reset = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
     urllib.request.urlopen(reset, timeout=10).close()
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
     return moto_endpoint
+
+
+def make_wheel(folder: Path, name: str, version: str, module: str) -> Path:
+    """A tiny pure-Python wheel (test data: stands in for the real manylinux wheels)."""
+    import zipfile
+
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{module}/__init__.py": f"__version__ = {version!r}\n",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    files[f"{dist}/RECORD"] = "".join(f"{n},,\n" for n in files) + f"{dist}/RECORD,,\n"
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for entry, text in files.items():
+            archive.writestr(entry, text)
+    return path
+
+
+MODULES = {"PyYAML": "yaml"}  # distribution -> import name, where they differ
+
+
+@functools.cache
+def fake_wheel_dir() -> Path:
+    """A wheel for each pin the cluster needs, so ``recsys emr package`` runs offline."""
+    from recsys.emr.package import cluster_requirements
+    from tests.support import REPO
+
+    folder = Path(tempfile.mkdtemp(prefix="recsys-wheels-"))
+    atexit.register(shutil.rmtree, folder, True)
+    for pin in cluster_requirements(REPO / "requirements.txt"):
+        name, version = pin.split("==")
+        make_wheel(folder, name, version, MODULES.get(name, name.lower()))
+    return folder
 
 
 def client(service: str):

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 import subprocess
-import sys
-import zipfile
 
 import pytest
 
@@ -187,7 +183,7 @@ def test_steps_follow_steps_as_other_branches_extend_it(monkeypatch, layout):
     assert [s["Name"].split(" ")[0] for s in steps] == [s.name for s in pipeline.STEPS]
     assert steps[-1]["Name"].startswith("publish")  # the step that moves `latest` runs last
     args = steps[1]["HadoopJarStep"]["Args"]
-    assert args[7] == f"{CODE}/abc1234/jobs/train_als.py"
+    assert args[args.index("--py-files") + 2] == f"{CODE}/abc1234/jobs/train_als.py"
     assert args[-2:] == ["--set", "als.rank=8"]
 
 
@@ -224,11 +220,7 @@ def test_run_job_flow_request_matches_the_emr_api(mode, layout):
         ]
     action = request["BootstrapActions"][0]["ScriptBootstrapAction"]
     assert action["Path"] == f"{CODE}/abc1234/bootstrap.sh"
-    assert action["Args"] == [
-        f"{CODE}/abc1234/requirements-emr.txt",
-        f"{CODE}/abc1234/{definitions.wheel_name()}",
-        "/usr/bin/python3.11",
-    ]
+    assert action["Args"] == ["/usr/bin/python3.11"]  # an interpreter check, no install
 
 
 def test_each_step_matches_the_add_job_flow_steps_api(monkeypatch, layout):
@@ -623,79 +615,7 @@ def test_render_output_follows_the_aws_rules(tmp_path, capsys, mode):
 
 
 # --------------------------------------------------------------------------- packaging
-
-
-def test_package_build_is_complete_and_deterministic():
-    cfg = emr_cfg()
-    first = package.build(cfg, EMR_CONF, "v1")
-    second = package.build(cfg, EMR_CONF, "v1")
-    expected = {
-        definitions.wheel_name(),
-        "recsys.zip",
-        "requirements-emr.txt",
-        "bootstrap.sh",
-        "manifest.json",
-        "conf/emr.yaml",
-        "conf/base.yaml",
-        *(s.job_file for s in pipeline.STEPS),
-    }
-    assert set(first) == expected
-    for name in expected - {"manifest.json"}:
-        assert first[name] == second[name], name
-    manifest = json.loads(first["manifest.json"])
-    for name, entry in manifest["files"].items():
-        assert entry["sha256"] == hashlib.sha256(first[name]).hexdigest()
-    pins = first["requirements-emr.txt"].decode().split()
-    requirements = (REPO / "requirements.txt").read_text()
-    for pin in pins:
-        assert re.search(rf"^{re.escape(pin)}\b", requirements, re.M | re.I), pin
-    assert not any(p.lower().startswith("pyspark") for p in pins)  # EMR provides Spark
-
-
-def test_wheel_installs_with_pip_and_zip_imports(tmp_path):
-    files = package.build(emr_cfg(), EMR_CONF, "v1")
-    wheel = tmp_path / definitions.wheel_name()
-    wheel.write_bytes(files[definitions.wheel_name()])
-    target = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--target",
-            str(target),
-            str(wheel),
-        ],
-        check=True,
-    )
-    probe = (
-        "import recsys, recsys.steps as p; print(recsys.__file__); print([s.name for s in p.STEPS])"
-    )
-    for path in (target, tmp_path / "recsys.zip"):
-        if path.suffix == ".zip":
-            path.write_bytes(files["recsys.zip"])
-        env = {**os.environ, "PYTHONPATH": str(path)}
-        out = subprocess.run(
-            [sys.executable, "-c", probe],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
-        assert out[0].startswith(str(path))
-        assert out[1] == str([s.name for s in pipeline.STEPS])
-    for archive_path in (wheel, tmp_path / "recsys.zip"):
-        with zipfile.ZipFile(archive_path) as archive:
-            names = archive.namelist()
-        assert not [n for n in names if "__pycache__" in n or n.startswith("tests")]
-        # the sample-data generator is a dev tool: the cluster never gets it
-        assert not [n for n in names if n.startswith("sampledata")]
-        assert any(n.startswith("recsys/steps/") for n in names)
+# (building the environment and what the bootstrap does: tests/unit/test_emr_package.py)
 
 
 def test_git_version_is_the_short_sha_and_marks_dirty(tmp_path):
@@ -722,53 +642,6 @@ def test_git_version_is_the_short_sha_and_marks_dirty(tmp_path):
     assert package.git_version(repo) == f"{sha}-dirty"
     with pytest.raises(package.PackageError, match="--build-id"):
         package.git_version(tmp_path / "nowhere")
-
-
-def test_bootstrap_installs_requirements_then_the_wheel(tmp_path):
-    """Run emr/bootstrap.sh with stand-ins for aws, sudo and python; check what it installs."""
-    files = package.build(emr_cfg(), EMR_CONF, "v1")
-    fake_s3 = tmp_path / "s3" / "bucket" / "code" / "v1"
-    fake_s3.mkdir(parents=True)
-    for name in ("requirements-emr.txt", definitions.wheel_name()):
-        (fake_s3 / name).write_bytes(files[name])
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "calls.log"
-    (bin_dir / "aws").write_text(
-        f'#!/bin/bash\n[ "$1 $2" = "s3 cp" ] || exit 9\nsrc="{tmp_path}/s3/${{3#s3://}}"\n'
-        'cp "$src" "$4"\n'
-    )
-    (bin_dir / "sudo").write_text('#!/bin/bash\nexec "$@"\n')
-    python = bin_dir / "python3.11"
-    python.write_text(
-        f'#!/bin/bash\necho "$*" >> {log}\n'
-        'for a in "$@"; do [ -f "$a" ] && [ "${a##*.}" = txt ] && cat "$a" >> '
-        f"{log}; done\nexit 0\n"
-    )
-    for stub in bin_dir.iterdir():
-        stub.chmod(0o755)
-    uri = "s3://bucket/code/v1"
-    done = subprocess.run(
-        [
-            "bash",
-            str(REPO / "emr" / "bootstrap.sh"),
-            f"{uri}/requirements-emr.txt",
-            f"{uri}/{definitions.wheel_name()}",
-            str(python),
-        ],
-        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    calls = log.read_text()
-    requirements_at = calls.index("-m pip install --quiet --no-cache-dir -r ")
-    wheel_at = calls.index("--no-deps --force-reinstall ")
-    assert requirements_at < wheel_at
-    assert calls[wheel_at:].split("\n")[0].endswith(definitions.wheel_name())
-    for pin in files["requirements-emr.txt"].decode().split():
-        assert pin in calls
-    assert "import numpy, pandas, pyarrow, scipy, yaml, recsys" in calls
 
 
 def test_partial_node_override_keeps_the_roles_defaults():
