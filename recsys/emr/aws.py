@@ -294,7 +294,14 @@ def deploy_schedule(
     """Create or update the state machine, then the schedule that starts it nightly."""
     sched = cfg.emr.schedule
     sfn = client(cfg, "stepfunctions")
-    definition = json.dumps(defs.state_machine_definition(cfg, layout, overrides), indent=1)
+    if sched.target == "serverless":
+        from recsys.emr import serverless
+
+        application_id, _ = serverless.ensure_application(cfg)
+        machine = serverless.state_machine_definition(cfg, layout, application_id, overrides)
+    else:
+        machine = defs.state_machine_definition(cfg, layout, overrides)
+    definition = json.dumps(machine, indent=1)
     shapes.check_request(
         "stepfunctions",
         "CreateStateMachine",
@@ -475,6 +482,11 @@ def start_run(
 
     if not ATTEMPT.match(date) or ATTEMPT.match(date).group("n"):
         raise EmrError(f"--date: {date!r} is not a date like 2026-11-24")
+    if from_step is not None and cfg.emr.schedule.target == "serverless":
+        raise EmrError(
+            "--from-step: re-running from a step is built for emr.schedule.target cluster only "
+            "(the copy of the source run is an s3-dist-cp step on the cluster)"
+        )
     if from_step is not None and from_step not in [s.name for s in pipeline.STEPS]:
         names = ", ".join(s.name for s in pipeline.STEPS)
         raise EmrError(f"--from-step: {from_step!r} is not a pipeline step ({names})")

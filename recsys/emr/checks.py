@@ -283,6 +283,34 @@ def timeout_problems(cfg: Config) -> list[str]:
     return problems
 
 
+def serverless_problems(cfg: Config) -> list[str]:
+    """Every reason the jobs cannot run on EMR Serverless from ``cfg``."""
+    sls = cfg.emr.serverless
+    problems = []
+    arn = sls.execution_role_arn
+    if arn is None:
+        problems.append(
+            "emr.serverless.execution_role_arn: missing; set the job runtime role's ARN "
+            "(trusted by emr-serverless.amazonaws.com, see emr/README.md)"
+        )
+    elif not ROLE_ARN.match(arn):
+        problems.append(f"emr.serverless.execution_role_arn: {arn!r} is not an IAM role ARN")
+    if not NAME.match(sls.application_name):
+        problems.append(
+            f"emr.serverless.application_name: {sls.application_name!r} must be 1-64 letters, "
+            "digits, '.', '_' or '-'"
+        )
+    for key in ("driver_cpu", "executor_cpu", "max_cpu"):
+        if not re.match(r"^\d+ vCPU$", getattr(sls, key)):
+            problems.append(f"emr.serverless.{key}: {getattr(sls, key)!r} is not like '4 vCPU'")
+    for key in ("driver_memory", "executor_memory", "max_memory", "max_disk"):
+        if not re.match(r"^\d+ GB$", getattr(sls, key)):
+            problems.append(f"emr.serverless.{key}: {getattr(sls, key)!r} is not like '16 GB'")
+    if sls.python is not None and not sls.python.startswith("/"):
+        problems.append(f"emr.serverless.python: {sls.python!r} must be an absolute path")
+    return problems
+
+
 def check_build_id(build_id: str) -> str:
     if not BUILD_ID.match(build_id):
         raise EmrConfigError(
@@ -291,11 +319,18 @@ def check_build_id(build_id: str) -> str:
     return build_id
 
 
-def validate(cfg: Config, schedule: bool = False, spark_version: str | None = None) -> Config:
+def validate(
+    cfg: Config,
+    schedule: bool = False,
+    spark_version: str | None = None,
+    serverless: bool = False,
+) -> Config:
     """Raise :class:`EmrConfigError` listing every problem; return ``cfg`` when usable."""
     problems = cluster_problems(cfg, spark_version)
     if schedule:
         problems += schedule_problems(cfg)
+    if serverless or (schedule and cfg.emr.schedule.target == "serverless"):
+        problems += serverless_problems(cfg)
     if problems:
         raise EmrConfigError(problems)
     return cfg

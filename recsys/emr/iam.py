@@ -29,10 +29,11 @@ class Principal:
     name: str  # the file stem: emr/iam/<name>.json, emr/iam/<name>.trust.json
     title: str
     trusted_by: str | None  # the service that assumes the role; None for a person or CI
+    same_as: str | None = None  # another principal whose policy this role gets too
 
     @property
     def policy_file(self) -> str:
-        return f"{self.name}.json"
+        return f"{self.same_as or self.name}.json"
 
     @property
     def trust_file(self) -> str | None:
@@ -51,6 +52,12 @@ PRINCIPALS: tuple[Principal, ...] = (
         "scheduler",
         "The scheduler role (`emr.schedule.scheduler_role_arn`)",
         "scheduler.amazonaws.com",
+    ),
+    Principal(
+        "serverless-job",
+        "The EMR Serverless job runtime role (`emr.serverless.execution_role_arn`)",
+        "emr-serverless.amazonaws.com",
+        same_as="nodes",
     ),
     Principal(
         "alerts-topic",
@@ -128,6 +135,7 @@ def values(cfg: Config) -> dict[str, str | None]:
         "scheduler_role_arn": str(sched.scheduler_role_arn),
         "s3_kms_key": emr.encryption.s3_kms_key,
         "alert_topic_arn": sched.alert_topic_arn,
+        "serverless_role_arn": emr.serverless.execution_role_arn,
         "alert_rule_name": sched.alert_rule_name,
     }
     for name, uri in uris.items():
@@ -142,7 +150,7 @@ def rendered(cfg: Config) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for who in PRINCIPALS:
         for file in (who.policy_file, who.trust_file):
-            if file:
+            if file and file not in out:
                 policy = templates.render(
                     templates.load(iam_dir(cfg) / file), filled, f"emr/iam/{file}"
                 )
@@ -183,7 +191,10 @@ def markdown(cfg: Config) -> str:
         )
         lines.append(f"**{who.title}**{trust}: {files}")
         lines.append("")
-        lines += [_statement_line(s) for s in load_policy(cfg, who.name)["Statement"]]
+        if who.same_as:
+            lines.append(f"- the policy of {principal(who.same_as).title.lower()}, above")
+        else:
+            lines += [_statement_line(s) for s in load_policy(cfg, who.name)["Statement"]]
         lines.append("")
     lines.append(README_END)
     return "\n".join(lines)

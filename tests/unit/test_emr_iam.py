@@ -46,6 +46,13 @@ INTEGRATION_ACTIONS = {
         "elasticmapreduce:CancelSteps",
     },
     "aws-sdk:sfn:listExecutions": {"states:ListExecutions"},  # the guard
+    # "IAM policies for Amazon EMR Serverless" (startJobRun, .sync)
+    "emr-serverless:startJobRun": {
+        "emr-serverless:StartJobRun",
+        "emr-serverless:GetJobRun",
+        "emr-serverless:CancelJobRun",
+        "iam:PassRole",
+    },
     "elasticmapreduce:terminateCluster": {
         "elasticmapreduce:TerminateJobFlows",
         "elasticmapreduce:DescribeCluster",
@@ -123,10 +130,16 @@ def test_every_action_is_an_operation_of_its_service():
             assert operation in operations[service], f"{name}: {action} is no {service} operation"
 
 
-@pytest.mark.parametrize("mode", ["fleets", "groups"])
+@pytest.mark.parametrize("mode", ["fleets", "groups", "serverless"])
 def test_state_machine_role_allows_what_each_task_needs(mode):
-    cfg = emr_cfg(f"emr.instance_mode={mode}")
-    asl = definitions.state_machine_definition(cfg, definitions.layout_for(cfg, "v1"))
+    from recsys.emr import serverless
+
+    if mode == "serverless":
+        cfg = emr_cfg()
+        asl = serverless.state_machine_definition(cfg, definitions.layout_for(cfg, "v1"), "app1")
+    else:
+        cfg = emr_cfg(f"emr.instance_mode={mode}")
+        asl = definitions.state_machine_definition(cfg, definitions.layout_for(cfg, "v1"))
     granted = allowed_actions(iam.load_policy(cfg, "state-machine"))
     needed: set[str] = set()
     for state in asl["States"].values():
@@ -139,7 +152,8 @@ def test_state_machine_role_allows_what_each_task_needs(mode):
             needed |= SYNC_ACTIONS
         if integration == "createCluster":
             needed |= {a for f, a in CREATE_FIELD_ACTIONS.items() if f in state["Parameters"]}
-    assert "elasticmapreduce:PutAutoTerminationPolicy" in needed  # the cluster sets one
+    if mode != "serverless":
+        assert "elasticmapreduce:PutAutoTerminationPolicy" in needed  # the cluster sets one
     assert needed - granted == set()
 
 
