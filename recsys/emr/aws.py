@@ -9,15 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from recsys.config import Config
+from recsys.emr import alerts, shapes
 from recsys.emr import definitions as defs
-from recsys.emr import shapes
 from recsys.emr.package import split_s3
 
 
@@ -125,78 +124,6 @@ def follow_commands(cfg: Config, cluster_id: str) -> list[str]:
     ]
 
 
-def _waiter_config(cfg: Config, timeout_seconds: int) -> dict[str, int]:
-    delay = cfg.emr.wait_delay_seconds
-    return {"Delay": delay, "MaxAttempts": max(1, -(-timeout_seconds // delay))}
-
-
-def follow(
-    cfg: Config,
-    cluster_id: str,
-    step_ids: list[str],
-    transient: bool,
-    log: Callable[[str], None] = print,
-) -> None:
-    """Wait for each step in order with boto3's ``step_complete`` waiter, then (a transient
-    cluster) for ``cluster_terminated``. Each step may take ``emr.schedule.step_timeout_seconds``,
-    polled every ``emr.wait_delay_seconds``. Raise :class:`EmrError` naming the step that failed
-    (or timed out) and where its logs are."""
-    from botocore.exceptions import WaiterError
-
-    emr = client(cfg, "emr")
-    steps = emr.get_waiter("step_complete")
-    for i, step_id in enumerate(step_ids, 1):
-        try:
-            steps.wait(
-                ClusterId=cluster_id,
-                StepId=step_id,
-                WaiterConfig=_waiter_config(cfg, cfg.emr.schedule.step_timeout_seconds),
-            )
-        except WaiterError as exc:
-            step = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]
-            state = step["Status"]["State"]
-            details = step["Status"].get("FailureDetails") or {}
-            why = details.get("Reason") or details.get("Message") or str(exc.last_response or "")
-            short = step["Name"].split(" ")[0]
-            ended = "did not finish in time" if state in ("PENDING", "RUNNING") else state
-            raise EmrError(
-                f"step {i}/{len(step_ids)} {step['Name']} {ended} ({why}); the later steps do "
-                f"not run. Logs: recsys emr logs --cluster-id {cluster_id} --step {short}"
-            ) from None
-        log(f"[{i}/{len(step_ids)}] {_step_label(emr, cluster_id, step_id)}: COMPLETED")
-    if not transient:
-        return
-    try:
-        emr.get_waiter("cluster_terminated").wait(
-            ClusterId=cluster_id,
-            WaiterConfig=_waiter_config(cfg, cfg.emr.schedule.cluster_timeout_seconds),
-        )
-    except WaiterError:
-        state = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]
-        raise EmrError(
-            f"cluster {cluster_id} is {state['State']} "
-            f"({state.get('StateChangeReason', {}).get('Message', '')}), not TERMINATED"
-        ) from None
-    log(f"cluster {cluster_id}: TERMINATED")
-
-
-def _step_label(emr: Any, cluster_id: str, step_id: str) -> str:
-    return emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]["Name"]
-
-
-def unfinished(cfg: Config, cluster_id: str) -> tuple[list[str], bool]:
-    """The step ids of ``cluster_id`` still to wait for, in order, and whether the cluster
-    terminates by itself when they are done (``AutoTerminate``)."""
-    state = status(cfg, cluster_id)
-    cluster = client(cfg, "emr").describe_cluster(ClusterId=cluster_id)["Cluster"]
-    pending = [s["id"] for s in state["steps"] if s["state"] in ("PENDING", "RUNNING")]
-    failed = [s for s in state["steps"] if s["state"] in ("FAILED", "CANCELLED", "INTERRUPTED")]
-    if failed:
-        step = failed[0]
-        raise EmrError(f"step {step['name']} is {step['state']} ({step['reason']})")
-    return pending, bool(cluster.get("AutoTerminate"))
-
-
 # --------------------------------------------------------------------------- status
 
 
@@ -288,6 +215,32 @@ def _find_state_machine(sfn: Any, name: str) -> str | None:
     return None
 
 
+def validate_definition(sfn: Any, definition: str) -> str:
+    """Step Functions' own ``ValidateStateMachineDefinition`` where the endpoint has it:
+    ``passed``, or ``not reachable (...)`` (moto and older endpoints lack it; the shape checks
+    and the tests' walk of the ASL are then all there is). A FAIL stops the deploy with each
+    diagnostic's code, location and message."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        result = sfn.validate_state_machine_definition(definition=definition, type="STANDARD")
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if status >= 500 or error.get("Code") in ("UnknownOperationException", "NotImplemented"):
+            return f"not reachable ({error.get('Code') or status})"
+        raise
+    except BotoCoreError as exc:
+        return f"not reachable ({type(exc).__name__})"
+    if result.get("result") != "OK":
+        lines = [
+            f"{d.get('severity')} {d.get('code')} at {d.get('location', '?')}: {d.get('message')}"
+            for d in result.get("diagnostics", [])
+        ]
+        raise EmrError("ValidateStateMachineDefinition refused the machine: " + "; ".join(lines))
+    return "passed"
+
+
 def deploy_schedule(
     cfg: Config, layout: defs.CodeLayout, overrides: tuple[str, ...] = ()
 ) -> dict[str, str]:
@@ -311,6 +264,7 @@ def deploy_schedule(
             "roleArn": str(sched.state_machine_role_arn),
         },
     )
+    validation = validate_definition(sfn, definition)
     arn = _find_state_machine(sfn, sched.state_machine_name)
     tags = [{"key": "recsys:code-version", "value": layout.version}]
     if arn is None:
@@ -342,55 +296,22 @@ def deploy_schedule(
         schedule_arn = scheduler.update_schedule(**request)["ScheduleArn"]
         schedule_action = "updated"
     done = {
+        "validation": validation,
         "state_machine_arn": arn,
         "state_machine": machine_action,
         "schedule_arn": schedule_arn,
         "schedule": schedule_action,
     }
     if sched.alert_topic_arn:
-        done["alert_rule_arn"] = deploy_alerts(cfg, arn)
+        done["alert_rule_arn"] = alerts.deploy(cfg, arn)
     return done
-
-
-def deploy_alerts(cfg: Config, state_machine_arn: str) -> str:
-    """The EventBridge rule on the machine's FAILED/TIMED_OUT/ABORTED executions, targeting
-    ``emr.schedule.alert_topic_arn`` (whose access policy must let events.amazonaws.com
-    publish: ``emr/iam/alerts-topic.json``). ``PutRule`` creates or updates."""
-    events = client(cfg, "events")
-    rule = defs.alert_rule_request(cfg, state_machine_arn)
-    targets = defs.alert_targets_request(cfg)
-    shapes.check_request("events", "PutRule", rule)
-    shapes.check_request("events", "PutTargets", targets)
-    rule_arn = events.put_rule(**rule)["RuleArn"]
-    failed = events.put_targets(**targets).get("FailedEntryCount", 0)
-    if failed:
-        raise EmrError(f"alert rule {rule['Name']}: {failed} target(s) refused")
-    return rule_arn
-
-
-def _alert_rule(cfg: Config) -> dict[str, Any] | None:
-    events = client(cfg, "events")
-    name = cfg.emr.schedule.alert_rule_name
-    try:
-        rule = events.describe_rule(Name=name)
-    except ClientError as exc:
-        if _not_found(exc):
-            return None
-        raise
-    targets = events.list_targets_by_rule(Rule=name).get("Targets", [])
-    return {
-        "arn": rule["Arn"],
-        "state": rule.get("State"),
-        "pattern": json.loads(rule.get("EventPattern") or "{}"),
-        "targets": [t["Arn"] for t in targets],
-    }
 
 
 def show_schedule(cfg: Config) -> dict[str, Any]:
     """The deployed state machine and schedule (``None`` parts are not deployed)."""
     sched = cfg.emr.schedule
     sfn = client(cfg, "stepfunctions")
-    out: dict[str, Any] = {"state_machine": None, "schedule": None, "alerts": _alert_rule(cfg)}
+    out: dict[str, Any] = {"state_machine": None, "schedule": None, "alerts": alerts.describe(cfg)}
     arn = _find_state_machine(sfn, sched.state_machine_name)
     if arn:
         machine = sfn.describe_state_machine(stateMachineArn=arn)
@@ -443,13 +364,7 @@ def remove_schedule(cfg: Config) -> dict[str, bool]:
     if arn:
         sfn.delete_state_machine(stateMachineArn=arn)
         removed["state_machine"] = True
-    if _alert_rule(cfg):
-        events = client(cfg, "events")
-        ids = [t["Id"] for t in events.list_targets_by_rule(Rule=sched.alert_rule_name)["Targets"]]
-        if ids:
-            events.remove_targets(Rule=sched.alert_rule_name, Ids=ids)
-        events.delete_rule(Name=sched.alert_rule_name)
-        removed["alerts"] = True
+    removed["alerts"] = alerts.remove(cfg)
     return removed
 
 

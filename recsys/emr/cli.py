@@ -142,7 +142,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     print(f"run {run_id}: {len(done.step_ids)} step(s) on {kind} {done.cluster_id}")
     print(f"code version {layout.version} from {layout.root}/")
     if args.wait:
-        aws.follow(cfg, done.cluster_id, done.step_ids, done.transient)
+        from recsys.emr import follow
+
+        follow.follow(cfg, done.cluster_id, done.step_ids, done.transient)
         print(f"run {run_id}: every step COMPLETED")
         return 0
     print("follow it with:")
@@ -153,13 +155,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 @_aws_errors
 def cmd_wait(args: argparse.Namespace) -> int:
-    from recsys.emr import aws
+    from recsys.emr import aws, follow
 
     cfg = _load(args)
     cluster_id = args.cluster_id or aws.latest_cluster_id(cfg)
-    pending, transient = aws.unfinished(cfg, cluster_id)
+    pending, transient = follow.unfinished(cfg, cluster_id)
     print(f"cluster {cluster_id}: waiting for {len(pending)} step(s)")
-    aws.follow(cfg, cluster_id, pending, transient)
+    follow.follow(cfg, cluster_id, pending, transient)
     return 0
 
 
@@ -224,9 +226,18 @@ def cmd_render(args: argparse.Namespace) -> int:
             f"{cfg.emr.schedule.state_machine_name}",
         ),
     }
+    from recsys.emr import serverless
+
+    docs["state-machine-serverless.asl.json"] = serverless.state_machine_definition(
+        cfg, layout, "<application id>", _job_overrides(args)
+    )
     for name, doc in docs.items():
         (out / name).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out / name}")
+    # the bootstrap script the cluster runs, as uploaded: a reader can check it installs nothing
+    bootstrap = definitions.definitions_dir(cfg) / definitions.BOOTSTRAP
+    (out / definitions.BOOTSTRAP).write_bytes(bootstrap.read_bytes())
+    print(f"wrote {out / definitions.BOOTSTRAP}")
     return 0
 
 
@@ -250,10 +261,10 @@ def cmd_iam(args: argparse.Namespace) -> int:
 
 @_aws_errors
 def cmd_security_configuration(args: argparse.Namespace) -> int:
-    from recsys.emr import aws, definitions
+    from recsys.emr import aws, security
 
     cfg = _load(args)
-    doc = definitions.security_configuration(cfg)
+    doc = security.security_configuration(cfg)
     if not args.create:
         _print_json(doc)
         return 0
@@ -278,6 +289,7 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
     aws.require_package(cfg, layout)
     done = aws.deploy_schedule(cfg, layout, _job_overrides(args))
     sched = cfg.emr.schedule
+    print(f"ValidateStateMachineDefinition: {done['validation']}")
     print(f"state machine {done['state_machine']}: {done['state_machine_arn']}")
     print(f"schedule {done['schedule']}: {done['schedule_arn']}")
     print(
@@ -361,62 +373,6 @@ def cmd_schedule_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-@_aws_errors
-def cmd_serverless_submit(args: argparse.Namespace) -> int:
-    from recsys.emr import aws, serverless
-
-    cfg = _load(args, serverless=True)
-    run_id = check_run_id(args.run_id or dt.datetime.now(dt.UTC).strftime("emr-%Y%m%d-%H%M%S"))
-    layout = _layout(cfg, args)
-    if args.dry_run:
-        from recsys import steps as pipeline
-        from recsys.emr import shapes
-
-        requests = [
-            serverless.job_run_request(
-                cfg, layout, step, run_id, "<application id>", _job_overrides(args)
-            )
-            for step in pipeline.STEPS
-        ]
-        application = serverless.application_request(cfg)
-        shapes.check_request("emr-serverless", "CreateApplication", application)
-        _print_json({"create_application": application, "start_job_run": requests})
-        return 0
-    aws.require_package(cfg, layout)
-    print(f"run {run_id} on EMR Serverless, code version {layout.version} from {layout.root}/")
-    serverless.submit(cfg, layout, run_id, _job_overrides(args))
-    print(f"run {run_id}: every step SUCCESS")
-    return 0
-
-
-@_aws_errors
-def cmd_serverless_status(args: argparse.Namespace) -> int:
-    from recsys.emr import serverless
-
-    cfg = _load(args, serverless=True)
-    state = serverless.status(cfg, args.run_id)
-    if args.json:
-        _print_json(state)
-        return 0
-    print(f"run {state['run_id']} on application {state['application_id']}:")
-    for i, run in enumerate(state["job_runs"], 1):
-        print(f"  [{i}] {run['name']}  {run['state']}  {run['id']}")
-    return 0
-
-
-@_aws_errors
-def cmd_serverless_logs(args: argparse.Namespace) -> int:
-    from recsys.emr import serverless
-
-    cfg = _load(args, serverless=True)
-    state = serverless.status(cfg, args.run_id)
-    print(f"logs of run {state['run_id']} (job runs write them under {serverless.log_uri(cfg)}):")
-    for run in state["job_runs"]:
-        print(f"  {run['name']} [{run['state']}]: {run['logs']}")
-        print(f"      aws s3 cp {run['logs']}SPARK_DRIVER/stderr.gz - | gunzip | tail -n 100")
-    return 0
-
-
 # --------------------------------------------------------------------------- parser
 
 
@@ -489,27 +445,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=cmd_security_configuration)
 
-    p = sub.add_parser("serverless", help="run the pipeline on EMR Serverless instead")
-    serverless = p.add_subparsers(dest="serverless_command", required=True)
-    q = serverless.add_parser(
-        "submit", help="every step as a job run, in order, each followed to its end"
-    )
-    _common(q)
-    _build_id(q)
-    q.add_argument("--run-id", help="default: emr-<UTC date and time>")
-    q.add_argument("--dry-run", action="store_true", help="print the requests; call no AWS API")
-    q.set_defaults(func=cmd_serverless_submit)
-    for name, func, what in (
-        ("status", cmd_serverless_status, "each job run's state"),
-        ("logs", cmd_serverless_logs, "where each job run's logs are on S3"),
-    ):
-        q = serverless.add_parser(name, help=f"{what} (default: the newest run)")
-        _common(q)
-        q.add_argument("--run-id")
-        if name == "status":
-            q.add_argument("--json", action="store_true")
-        q.set_defaults(func=func)
+    from recsys.emr import cli_serverless
 
+    cli_serverless.register(sub.add_parser("serverless", help="run the pipeline on EMR Serverless"))
+    _register_schedule(sub)
+
+
+def _register_schedule(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schedule", help="the nightly Step Functions + EventBridge schedule")
     schedule = p.add_subparsers(dest="schedule_command", required=True)
     q = schedule.add_parser("deploy", help="create or update the state machine and schedule")

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from recsys import steps as pipeline
-from recsys.config import Config, EmrNodesConfig
+from recsys.config import Config
 from recsys.emr import templates
+from recsys.emr.asl import RUN_ID_SENTINEL, asl_dynamic, asl_literal  # noqa: F401  (re-exported)
+from recsys.emr.instances import _wants_task_nodes, instances, managed_scaling  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_TEMPLATE = "cluster.json"
@@ -31,9 +33,6 @@ REQUIREMENTS_NAME = "requirements-emr.txt"
 ENV_ARCHIVE = "env.tar.gz"
 ENV_ALIAS = "environment"
 MANIFEST_NAME = "manifest.json"
-# Stands for the run id while a request is built for the state machine; turned into
-# ASL intrinsics over $.run_id by :func:`asl_dynamic`.
-RUN_ID_SENTINEL = "__RECSYS_RUN_ID__"
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 
 
@@ -186,137 +185,6 @@ def action_on_failure(cfg: Config, transient: bool) -> str:
 # --------------------------------------------------------------------------- cluster
 
 
-def _ebs(nodes: EmrNodesConfig) -> dict[str, Any] | None:
-    if nodes.ebs_gb <= 0:
-        return None
-    return {
-        "EbsBlockDeviceConfigs": [
-            {
-                "VolumeSpecification": {"VolumeType": "gp3", "SizeInGB": nodes.ebs_gb},
-                "VolumesPerInstance": 1,
-            }
-        ],
-        "EbsOptimized": True,
-    }
-
-
-def _with_ebs(item: dict[str, Any], nodes: EmrNodesConfig) -> dict[str, Any]:
-    ebs = _ebs(nodes)
-    if ebs:
-        item["EbsConfiguration"] = ebs
-    return item
-
-
-def _wants_task_nodes(cfg: Config) -> bool:
-    """Whether the request carries task nodes.
-
-    A fleet never goes out with a capacity of 0 (``InstanceFleetConfig``: "At least one of
-    TargetSpotCapacity and TargetOnDemandCapacity should be greater than 0"), so with fleets a
-    task fleet exists only when ``emr.task.count > 0``, and that fleet is how managed scaling
-    gets task capacity: it resizes the fleets the cluster has. The EMR guide says scaling
-    creates a Spot task *group* when needed, nothing like it for fleets, so the checks ask for
-    ``emr.task.count >= 1`` with fleets whenever ``max_units > max_core_units`` lets scaling put
-    capacity on task nodes. With groups, a task group of 0 instances fixes the market and the
-    instance type of the nodes scaling adds."""
-    if cfg.emr.task.count > 0:
-        return True
-    scaling = cfg.emr.managed_scaling
-    return (
-        cfg.emr.instance_mode == "groups"
-        and scaling.enabled
-        and scaling.max_units > scaling.max_core_units
-    )
-
-
-def _fleet(cfg: Config, name: str, fleet_type: str, nodes: EmrNodesConfig) -> dict[str, Any]:
-    """One fleet with exactly one capacity field: Spot or on-demand, never the other at 0 (a
-    MASTER fleet must name only one, of value 1; ``emr.primary.count`` is checked to be 1)."""
-    spot = nodes.market == "SPOT"
-    fleet: dict[str, Any] = {
-        "Name": name,
-        "InstanceFleetType": fleet_type,
-        ("TargetSpotCapacity" if spot else "TargetOnDemandCapacity"): nodes.count,
-        "InstanceTypeConfigs": [
-            _with_ebs({"InstanceType": t, "WeightedCapacity": 1}, nodes)
-            for t in nodes.instance_types
-        ],
-    }
-    if spot:
-        fleet["LaunchSpecifications"] = {
-            "SpotSpecification": {
-                "TimeoutDurationMinutes": cfg.emr.spot_timeout_minutes,
-                "TimeoutAction": "SWITCH_TO_ON_DEMAND",
-                "AllocationStrategy": "price-capacity-optimized",
-            }
-        }
-    else:
-        fleet["LaunchSpecifications"] = {
-            "OnDemandSpecification": {"AllocationStrategy": "lowest-price"}
-        }
-    return fleet
-
-
-def _group(name: str, role: str, nodes: EmrNodesConfig) -> dict[str, Any]:
-    return _with_ebs(
-        {
-            "Name": name,
-            "InstanceRole": role,
-            "Market": nodes.market,
-            "InstanceType": nodes.instance_types[0],
-            "InstanceCount": nodes.count,
-        },
-        nodes,
-    )
-
-
-def instances(cfg: Config, keep_alive: bool) -> dict[str, Any]:
-    """The ``Instances`` block: primary on-demand, core and task on Spot (by default)."""
-    emr = cfg.emr
-    out: dict[str, Any] = {
-        "KeepJobFlowAliveWhenNoSteps": keep_alive,
-        "TerminationProtected": False,
-    }
-    if emr.instance_mode == "fleets":
-        fleets = [
-            _fleet(cfg, "primary", "MASTER", emr.primary),
-            _fleet(cfg, "core", "CORE", emr.core),
-        ]
-        if _wants_task_nodes(cfg):
-            fleets.append(_fleet(cfg, "task", "TASK", emr.task))
-        out["InstanceFleets"] = fleets
-        if emr.subnet_ids:
-            out["Ec2SubnetIds"] = list(emr.subnet_ids)
-    else:
-        groups = [
-            _group("primary", "MASTER", emr.primary),
-            _group("core", "CORE", emr.core),
-        ]
-        if _wants_task_nodes(cfg):
-            groups.append(_group("task", "TASK", emr.task))
-        out["InstanceGroups"] = groups
-        if emr.subnet_ids:
-            out["Ec2SubnetId"] = emr.subnet_ids[0]
-    if emr.ec2_key_name:
-        out["Ec2KeyName"] = emr.ec2_key_name
-    return out
-
-
-def managed_scaling(cfg: Config) -> dict[str, Any] | None:
-    scaling = cfg.emr.managed_scaling
-    if not scaling.enabled:
-        return None
-    unit = "InstanceFleetUnits" if cfg.emr.instance_mode == "fleets" else "Instances"
-    return {
-        "ComputeLimits": {
-            "UnitType": unit,
-            "MinimumCapacityUnits": scaling.min_units,
-            "MaximumCapacityUnits": scaling.max_units,
-            "MaximumOnDemandCapacityUnits": scaling.max_on_demand_units,
-            "MaximumCoreCapacityUnits": scaling.max_core_units,
-        }
-    }
-
-
 def _classification(configs: list[dict[str, Any]], name: str) -> dict[str, Any]:
     for item in configs:
         if item.get("Classification") == name:
@@ -358,38 +226,6 @@ def configurations(cfg: Config) -> list[dict[str, Any]]:
             }
         )
     return configs
-
-
-def security_configuration(cfg: Config) -> dict[str, Any]:
-    """The EMR security configuration document ``emr.encryption`` describes: S3 with SSE-KMS
-    (``s3_kms_key``, else SSE-S3), local disks and EBS with ``local_disk_kms_key`` when given,
-    TLS between nodes with the PEM zip at ``tls_certificates_uri`` when given."""
-    enc = cfg.emr.encryption
-    s3: dict[str, Any] = (
-        {"EncryptionMode": "SSE-KMS", "AwsKmsKey": enc.s3_kms_key}
-        if enc.s3_kms_key
-        else {"EncryptionMode": "SSE-S3"}
-    )
-    at_rest: dict[str, Any] = {"S3EncryptionConfiguration": s3}
-    if enc.local_disk_kms_key:
-        at_rest["LocalDiskEncryptionConfiguration"] = {
-            "EncryptionKeyProviderType": "AwsKms",
-            "AwsKmsKey": enc.local_disk_kms_key,
-            "EnableEbsEncryption": True,
-        }
-    doc: dict[str, Any] = {
-        "EnableAtRestEncryption": True,
-        "EnableInTransitEncryption": bool(enc.tls_certificates_uri),
-        "AtRestEncryptionConfiguration": at_rest,
-    }
-    if enc.tls_certificates_uri:
-        doc["InTransitEncryptionConfiguration"] = {
-            "TLSCertificateConfiguration": {
-                "CertificateProviderType": "PEM",
-                "S3Object": enc.tls_certificates_uri,
-            }
-        }
-    return {"EncryptionConfiguration": doc}
 
 
 def tags(cfg: Config, layout: CodeLayout, run_id: str) -> list[dict[str, str]]:
@@ -442,45 +278,6 @@ def transient_cluster_request(
 
 
 # --------------------------------------------------------------------------- state machine
-
-
-def asl_literal(text: str) -> str:
-    """A quoted string literal for an ASL intrinsic function."""
-    escaped = "".join("\\" + c if c in "'{}\\" else c for c in text)
-    return f"'{escaped}'"
-
-
-def _asl_expression(text: str) -> str:
-    if text == RUN_ID_SENTINEL:
-        return "$.run_id"
-    parts = text.split(RUN_ID_SENTINEL)
-    template = "{}".join(asl_literal(p)[1:-1] for p in parts)
-    return f"States.Format('{template}'" + ", $.run_id" * (len(parts) - 1) + ")"
-
-
-def _asl_item(text: str) -> str:
-    return _asl_expression(text) if RUN_ID_SENTINEL in text else asl_literal(text)
-
-
-def asl_dynamic(node: Any) -> Any:
-    """Turn every value holding the run-id sentinel into a ``.$`` intrinsic over $.run_id."""
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            if isinstance(value, str) and RUN_ID_SENTINEL in value:
-                out[key + ".$"] = _asl_expression(value)
-            elif (
-                isinstance(value, list)
-                and all(isinstance(v, str) for v in value)
-                and any(RUN_ID_SENTINEL in v for v in value)
-            ):
-                out[key + ".$"] = "States.Array(" + ", ".join(_asl_item(v) for v in value) + ")"
-            else:
-                out[key] = asl_dynamic(value)
-        return out
-    if isinstance(node, list):
-        return [asl_dynamic(v) for v in node]
-    return node
 
 
 def asl_state_name(step: pipeline.Step) -> str:
@@ -595,46 +392,4 @@ def schedule_request(cfg: Config, state_machine_arn: str) -> dict[str, Any]:
             "Input": json.dumps({"scheduled_time": SCHEDULED_TIME}),
             "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600},
         },
-    }
-
-
-# --------------------------------------------------------------------------- alerts
-
-ALERT_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
-
-
-def alert_rule_request(cfg: Config, state_machine_arn: str) -> dict[str, Any]:
-    """``PutRule``: Step Functions' own status-change events of this state machine that
-    mean a night did not publish."""
-    pattern = {
-        "source": ["aws.states"],
-        "detail-type": ["Step Functions Execution Status Change"],
-        "detail": {"status": list(ALERT_STATUSES), "stateMachineArn": [state_machine_arn]},
-    }
-    return {
-        "Name": cfg.emr.schedule.alert_rule_name,
-        "EventPattern": json.dumps(pattern),
-        "State": "ENABLED",
-        "Description": "recsys nightly: an execution failed, timed out or was aborted",
-    }
-
-
-def alert_targets_request(cfg: Config) -> dict[str, Any]:
-    """``PutTargets``: the SNS topic, with a one-line message naming the execution."""
-    return {
-        "Rule": cfg.emr.schedule.alert_rule_name,
-        "Targets": [
-            {
-                "Id": "recsys-alert-topic",
-                "Arn": str(cfg.emr.schedule.alert_topic_arn),
-                "InputTransformer": {
-                    "InputPathsMap": {
-                        "name": "$.detail.name",
-                        "status": "$.detail.status",
-                        "execution": "$.detail.executionArn",
-                    },
-                    "InputTemplate": '"recsys nightly <name>: <status> (<execution>)"',
-                },
-            }
-        ],
     }

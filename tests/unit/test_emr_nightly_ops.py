@@ -3,14 +3,16 @@ one date from a named step under its own run id. ASL offline, AWS calls over mot
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 
 import pytest
 from moto.events.models import EventPattern
 
 from recsys import config
 from recsys import steps as pipeline
-from recsys.emr import definitions, iam, shapes
+from recsys.emr import alerts, definitions, iam, shapes
 from tests.support import REPO
 
 from . import emr_moto
@@ -57,7 +59,7 @@ def status_event(status: str, machine_arn: str = MACHINE) -> dict:
 
 
 def test_alert_rule_matches_a_failed_night_of_this_machine_only():
-    rule = definitions.alert_rule_request(emr_cfg(f"emr.schedule.alert_topic_arn={TOPIC}"), MACHINE)
+    rule = alerts.rule_request(emr_cfg(f"emr.schedule.alert_topic_arn={TOPIC}"), MACHINE)
     shapes.check_request("events", "PutRule", rule)
     pattern = EventPattern.load(rule["EventPattern"])  # moto's EventBridge matcher
     for status in ("FAILED", "TIMED_OUT", "ABORTED"):
@@ -70,7 +72,7 @@ def test_alert_rule_matches_a_failed_night_of_this_machine_only():
 
 def test_alert_targets_the_configured_topic_with_a_readable_message():
     cfg = emr_cfg(f"emr.schedule.alert_topic_arn={TOPIC}")
-    request = definitions.alert_targets_request(cfg)
+    request = alerts.targets_request(cfg)
     shapes.check_request("events", "PutTargets", request)
     (target,) = request["Targets"]
     assert target["Arn"] == TOPIC
@@ -253,3 +255,66 @@ def test_schedule_run_refuses_bad_requests(aws, capsys, args, expected):
 def test_schedule_run_needs_a_deployed_machine(aws, capsys):
     code, _, err = run_cli(capsys, "schedule", "run", "--conf", EMR_CONF, "--date", "2026-05-01")
     assert code == 1 and "is not deployed" in err
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def test_deploy_reports_validation_not_reachable_on_moto(aws, capsys):
+    _deploy(capsys)
+    code, out, err = run_cli(capsys, "schedule", "deploy", "--conf", EMR_CONF, "--build-id", BUILD)
+    assert code == 0, err
+    assert "ValidateStateMachineDefinition: not reachable" in out
+
+
+class _Validator(http.server.BaseHTTPRequestHandler):
+    """Answers ValidateStateMachineDefinition as the API reference documents a FAIL."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps(
+            {
+                "result": "FAIL",
+                "diagnostics": [
+                    {
+                        "severity": "ERROR",
+                        "code": "SCHEMA_VALIDATION_FAILED",
+                        "message": "The field 'X' is not supported",
+                        "location": "/States/Create cluster/Parameters",
+                    }
+                ],
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_failed_validation_stops_the_deploy_with_the_diagnostics(monkeypatch):
+    import boto3
+
+    from recsys.emr import aws as emr_aws
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Validator)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sfn = boto3.client(
+            "stepfunctions",
+            region_name="us-east-1",
+            endpoint_url=f"http://127.0.0.1:{server.server_address[1]}",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+        with pytest.raises(emr_aws.EmrError) as err:
+            emr_aws.validate_definition(sfn, json.dumps(machine()))
+    finally:
+        server.shutdown()
+        server.server_close()
+    message = str(err.value)
+    assert "SCHEMA_VALIDATION_FAILED at /States/Create cluster/Parameters" in message
+    assert "The field 'X' is not supported" in message

@@ -10,6 +10,7 @@ import pytest
 from recsys import config
 from recsys import steps as pipeline
 from recsys.emr import aws as emr_aws
+from recsys.emr import follow
 from tests.support import REPO
 
 from . import emr_moto
@@ -78,11 +79,16 @@ def _backend_cluster(cluster_id: str):
 class _Cluster(threading.Thread):
     """Plays an EMR cluster: each step RUNNING then COMPLETED (``fail_at``: FAILED there)."""
 
-    def __init__(self, fail_at: int | None = None, terminate: bool = True):
+    def __init__(
+        self, fail_at: int | None = None, terminate: bool = True, go: threading.Event | None = None
+    ):
         super().__init__(daemon=True)
         self.fail_at, self.terminate, self.done = fail_at, terminate, threading.Event()
+        self.go = go  # when given, the cluster makes no progress until it is set
 
     def run(self) -> None:
+        if self.go is not None:
+            self.go.wait(30)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             clusters = client("emr").list_clusters()["Clusters"]
@@ -154,15 +160,15 @@ def test_submit_wait_stops_at_the_failed_step_and_exits_1(aws, capsys, monkeypat
 
 def test_waiters_poll_for_as_long_as_the_configured_timeouts():
     cfg = config.load(EMR_CONF, ["emr.wait_delay_seconds=30"])
-    assert emr_aws._waiter_config(cfg, 10800) == {"Delay": 30, "MaxAttempts": 360}
-    assert emr_aws._waiter_config(cfg, 3601) == {"Delay": 30, "MaxAttempts": 121}  # rounds up
+    assert follow._waiter_config(cfg, 10800) == {"Delay": 30, "MaxAttempts": 360}
+    assert follow._waiter_config(cfg, 3601) == {"Delay": 30, "MaxAttempts": 121}  # rounds up
 
 
 def test_wait_gives_up_on_a_step_that_outlasts_its_timeout(aws, capsys, monkeypatch):
     monkeypatch.setattr(pipeline, "STEPS", pipeline.STEPS[:1])
     # no player: the step stays RUNNING; two 1-second polls stand for the step timeout
     monkeypatch.setattr(
-        emr_aws, "_waiter_config", lambda cfg, timeout: {"Delay": 1, "MaxAttempts": 2}
+        follow, "_waiter_config", lambda cfg, timeout: {"Delay": 1, "MaxAttempts": 2}
     )
     code, _, err = _submit_wait(capsys)
     assert code == 1
@@ -177,7 +183,17 @@ def test_wait_command_follows_the_unfinished_steps_of_a_cluster(aws, capsys, mon
         capsys, "submit", "--conf", EMR_CONF, "--build-id", BUILD, "--run-id", "2026-04-02"
     )
     assert code == 0, err
-    player = _Cluster()
+    # the cluster moves only once `wait` has read which steps are left (no race on a busy CPU)
+    go = threading.Event()
+    unfinished = follow.unfinished
+
+    def read_then_go(cfg, cluster_id):
+        found = unfinished(cfg, cluster_id)
+        go.set()
+        return found
+
+    monkeypatch.setattr(follow, "unfinished", read_then_go)
+    player = _Cluster(go=go)
     player.start()
     code, out, err = emr_moto.run_cli(
         capsys, "wait", "--conf", EMR_CONF, "--set", "emr.wait_delay_seconds=1"

@@ -20,6 +20,7 @@ from recsys.emr import definitions, package
 from recsys.steps import job
 from tests.support import REPO
 
+from .emr_helpers import task_states
 from .emr_moto import fake_wheel_dir, make_wheel
 
 EMR_CONF = REPO / "conf" / "emr.yaml"
@@ -175,12 +176,14 @@ def test_render_output_installs_nothing_and_ships_the_environment(tmp_path, caps
     request = json.loads((out / "run-job-flow.json").read_text())
     for action in request["BootstrapActions"]:
         path = action["ScriptBootstrapAction"]["Path"]
-        local = REPO / "emr" / path.rsplit("/", 1)[1]  # the uploaded copy of emr/<script>
+        local = out / path.rsplit("/", 1)[1]  # render writes the script as uploaded
         commands = [
             line for line in local.read_text().splitlines() if not line.lstrip().startswith("#")
         ]
         assert not INSTALLS.search("\n".join(commands)), path
         assert not [a for a in action["ScriptBootstrapAction"]["Args"] if a.endswith(".whl")]
+    serverless_asl = json.loads((out / "state-machine-serverless.asl.json").read_text())
+    assert all(s["TimeoutSeconds"] > 0 for s in task_states(serverless_asl).values())
     for step in request["Steps"]:
         args = step["HadoopJarStep"]["Args"]
         assert (

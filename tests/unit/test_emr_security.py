@@ -7,7 +7,7 @@ import json
 import pytest
 
 from recsys import config
-from recsys.emr import checks, definitions, iam, shapes
+from recsys.emr import checks, definitions, iam, security, shapes
 from tests.support import REPO
 
 from . import emr_moto
@@ -50,13 +50,13 @@ def test_emrfs_writes_with_sse_kms_only_when_a_key_is_given():
 
 
 def test_security_configuration_document_follows_the_config():
-    plain = definitions.security_configuration(emr_cfg())["EncryptionConfiguration"]
+    plain = security.security_configuration(emr_cfg())["EncryptionConfiguration"]
     assert plain["EnableAtRestEncryption"] is True
     assert plain["EnableInTransitEncryption"] is False
     assert plain["AtRestEncryptionConfiguration"] == {
         "S3EncryptionConfiguration": {"EncryptionMode": "SSE-S3"}
     }
-    full = definitions.security_configuration(
+    full = security.security_configuration(
         emr_cfg(
             f"emr.encryption.s3_kms_key={KEY}",
             f"emr.encryption.local_disk_kms_key={DISK_KEY}",
@@ -112,7 +112,7 @@ def test_security_configuration_create_is_idempotent_and_refuses_a_change(aws, c
     assert code == 0, err
     assert "security configuration recsys-enc: created" in out
     got = client("emr").describe_security_configuration(Name="recsys-enc")
-    assert json.loads(got["SecurityConfiguration"]) == definitions.security_configuration(
+    assert json.loads(got["SecurityConfiguration"]) == security.security_configuration(
         emr_cfg(name, key)
     )
     code, out, _ = run_cli(capsys, *args, "--set", key)
