@@ -18,6 +18,7 @@ from recsys.config import Config
 from recsys.emr import alerts, shapes
 from recsys.emr import definitions as defs
 from recsys.emr.package import split_s3
+from recsys.emr.reachable import why_unreachable
 
 
 class EmrError(RuntimeError):
@@ -79,6 +80,36 @@ def ensure_security_configuration(cfg: Config, name: str, doc: dict[str, Any]) -
 
 
 # --------------------------------------------------------------------------- submit
+
+
+ROLES = ("primary", "core", "task")
+
+
+def preflight(cfg: Config, cluster_id: str | None = None) -> list[str]:
+    """What the offline checks cannot tell, asked of EMR before anything is created: the
+    release's exact Spark (``DescribeReleaseLabel``) and, for a new cluster, that it supports
+    each configured instance type (``ListSupportedInstanceTypes``). Each check falls back, and
+    its note says so, where the call is unavailable. Raise ``EmrConfigError`` naming the keys;
+    return the notes."""
+    from recsys.emr import releases
+    from recsys.emr.checks import EmrConfigError
+
+    emr = client(cfg, "emr")
+    key, label = "emr.release_label", cfg.emr.release_label
+    if cluster_id is not None:
+        key = f"--cluster-id {cluster_id}"
+        label = emr.describe_cluster(ClusterId=cluster_id)["Cluster"].get("ReleaseLabel", "?")
+    spark = releases.check_spark(emr, label, releases.pinned_spark_version())
+    notes = [spark.note()]
+    problems = [f"{key}: {spark.problem}"] if spark.problem else []
+    if cluster_id is None:
+        roles = {f"emr.{r}.instance_types": getattr(cfg.emr, r).instance_types for r in ROLES}
+        types = releases.check_instance_types(emr, label, cfg.emr.region, roles)
+        notes.append(types.note())
+        problems += list(types.problems)
+    if problems:
+        raise EmrConfigError(problems)
+    return notes
 
 
 @dataclass
@@ -224,14 +255,11 @@ def validate_definition(sfn: Any, definition: str) -> str:
 
     try:
         result = sfn.validate_state_machine_definition(definition=definition, type="STANDARD")
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if status >= 500 or error.get("Code") in ("UnknownOperationException", "NotImplemented"):
-            return f"not reachable ({error.get('Code') or status})"
-        raise
-    except BotoCoreError as exc:
-        return f"not reachable ({type(exc).__name__})"
+    except (ClientError, BotoCoreError) as exc:
+        unreachable = why_unreachable(exc)
+        if unreachable is None:
+            raise
+        return unreachable
     if result.get("result") != "OK":
         lines = [
             f"{d.get('severity')} {d.get('code')} at {d.get('location', '?')}: {d.get('message')}"

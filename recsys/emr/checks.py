@@ -1,8 +1,10 @@
 """EMR-specific validation of a loaded config, run before any AWS call.
 
 ``recsys.config`` checks types and ranges for every environment; an EMR run needs more
-(a bucket, S3 paths, instance types EC2 knows the shape of, a release label whose Spark is the
-one pyspark pins). Every problem found is reported at once, each line naming its key.
+(a bucket, S3 paths, instance types EC2 knows the shape of, a release label of the EMR line
+whose Spark is the one pyspark pins). Every problem found is reported at once, each line naming
+its key. What needs EMR's answer (the release's exact Spark, the instance types it supports)
+is :func:`recsys.emr.aws.preflight`'s, before the first request that creates anything.
 """
 
 from __future__ import annotations
@@ -91,7 +93,9 @@ def cluster_problems(cfg: Config, spark_version: str | None = None) -> list[str]
     except (OSError, ValueError) as exc:
         problems.append(f"emr.release_label: cannot tell the pinned Spark version: {exc}")
     else:
-        problem = releases.release_problem(emr.release_label, pinned)
+        # offline: the label's shape and its EMR line's Spark; the exact Spark is asked of
+        # DescribeReleaseLabel before a cluster is created (recsys.emr.aws.preflight)
+        problem = releases.label_problem(emr.release_label, pinned)
         if problem:
             problems.append(f"emr.release_label: {problem}")
     for role in ("primary", "core", "task"):

@@ -136,6 +136,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
             shapes.check_request("emr", "RunJobFlow", request)
         _print_json(request)
         return 0
+    for note in aws.preflight(cfg, args.cluster_id):
+        print(note, file=sys.stderr)  # stdout's first line stays the run's
     aws.require_package(cfg, layout)
     done = aws.submit(cfg, layout, run_id, args.cluster_id, overrides)
     kind = "transient cluster (terminates after the last step)" if done.transient else "cluster"
@@ -286,6 +288,9 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_json(definitions.state_machine_definition(cfg, layout, _job_overrides(args)))
         return 0
+    if cfg.emr.schedule.target == "cluster":
+        for note in aws.preflight(cfg):
+            print(note, file=sys.stderr)
     aws.require_package(cfg, layout)
     done = aws.deploy_schedule(cfg, layout, _job_overrides(args))
     sched = cfg.emr.schedule

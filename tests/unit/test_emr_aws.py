@@ -195,9 +195,14 @@ def test_submit_to_a_running_cluster_adds_the_steps_in_order(packaged, capsys, m
         "r7",
         "--cluster-id",
         running,
+        "--set",
+        "emr.release_label=emr-7.12.0",
     )
     assert code == 0, err
     assert f"on cluster {running}" in out
+    # the Spark check asks about the cluster's own release, not the configured one
+    assert "release emr-7.13.0: Spark version not asked (fallback: DescribeReleaseLabel" in err
+    assert "instance types" not in err  # the cluster exists: its types are chosen
     steps = _steps_of(running)
     assert [s["Name"] for s in steps] == [f"{s.name} (r7)" for s in fake_steps()]
     assert {s["ActionOnFailure"] for s in steps} == {"CANCEL_AND_WAIT"}
@@ -330,7 +335,7 @@ def test_recorder_sees_requests_of_a_valid_config(recorder, capsys):
         ("package", ["emr.code_prefix=null"], "emr.code_prefix: missing"),
         ("submit", ["emr.core.instance_types=[r5-2xlarge]"], "emr.core.instance_types[0]"),
         ("status", ["emr.task.instance_types=[huge]"], "emr.task.instance_types[0]: 'huge'"),
-        ("submit", ["emr.release_label=emr-7.10.0"], "emr.release_label: emr-7.10.0 ships Spark"),
+        ("submit", ["emr.release_label=emr-7.13"], "'emr-7.13' is not a release"),
         ("package", ["emr.release_label=emr-6.15.0"], "emr.release_label"),
         ("logs", ["warehouse.dir=warehouse"], "warehouse.dir"),
         (

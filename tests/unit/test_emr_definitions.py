@@ -53,24 +53,28 @@ def test_pinned_spark_is_the_installed_pyspark_and_the_requirements_pin():
     assert pinned == releases.major_minor_patch(requirements_pin())
 
 
-def test_default_release_ships_the_pinned_spark():
+def test_default_release_is_of_the_line_that_ships_the_pinned_spark():
     cfg = emr_cfg()
-    assert releases.EMR_SPARK_VERSIONS[cfg.emr.release_label] == releases.pinned_spark_version()
-    assert releases.release_problem(cfg.emr.release_label, releases.pinned_spark_version()) is None
-    assert releases.releases_for_spark("3.5.6") == ["emr-7.11.0", "emr-7.12.0", "emr-7.13.0"]
-
-
-def test_release_with_other_spark_is_refused_with_the_alternatives():
     pinned = releases.pinned_spark_version()
-    other = next(k for k, v in releases.EMR_SPARK_VERSIONS.items() if v != pinned)
-    problem = releases.release_problem(other, pinned)
-    assert f"ships Spark {releases.EMR_SPARK_VERSIONS[other]}" in problem
-    assert f"pinned to {pinned}" in problem
-    for label in releases.releases_for_spark(pinned):
-        assert label in problem
-    assert "EMR 7.x line" in releases.release_problem("emr-6.15.0", pinned)
-    assert "not in recsys.emr.releases" in releases.release_problem("emr-7.99.0", pinned)
-    assert "not a release label" in releases.release_problem("7.13", pinned)
+    assert releases.label_problem(cfg.emr.release_label, pinned) is None
+    assert releases.SPARK_LINE == {"7": "3.5"}  # the whole fallback: EMR 7.x ships Spark 3.5
+
+
+@pytest.mark.parametrize(
+    "label, pinned, expected",
+    [
+        ("emr-7.99.0", "3.5.6", None),  # offline, any 7.x passes: its patch is EMR's to say
+        ("emr-6.15.0", "3.5.6", "emr-6.15.0 is not in the EMR 7.x line"),
+        ("7.13", "3.5.6", "'7.13' is not a release label"),
+        ("emr-7.13.0", "3.4.1", "EMR 7.x ships Spark 3.5.x but pyspark is pinned to 3.4.1"),
+    ],
+)
+def test_release_label_offline_check(label, pinned, expected):
+    problem = releases.label_problem(label, pinned)
+    if expected is None:
+        assert problem is None
+    else:
+        assert expected in problem
 
 
 # --------------------------------------------------------------------------- validation
@@ -90,7 +94,6 @@ def test_the_shipped_emr_config_is_valid_for_cluster_and_schedule():
         (["emr.core.instance_types=[r5-2xlarge]"], "emr.core.instance_types[0]: 'r5-2xlarge'"),
         (["emr.primary.instance_types=[xlarge]"], "emr.primary.instance_types[0]: 'xlarge'"),
         (["emr.task.instance_types=[M5.XLARGE]"], "emr.task.instance_types[0]"),
-        (["emr.release_label=emr-7.10.0"], "emr.release_label: emr-7.10.0 ships Spark 3.5.5"),
         (["emr.release_label=emr-6.15.0"], "emr.release_label: emr-6.15.0 is not in the EMR 7.x"),
         (["spark.master=local[2]"], "spark.master: 'local[2]' must be unset on EMR"),
         (["emr.core.count=0"], "emr.core.count: at least 1 core node"),
