@@ -1,33 +1,22 @@
 #!/bin/bash
 # EMR bootstrap action: runs on every node (primary, core, task) before applications start.
-# Installs the pinned Python dependencies and the recsys wheel for the interpreter Spark uses.
+# It installs nothing: the pinned packages reach every container in the packed environment
+# (spark-submit --archives <code>/env.tar.gz#environment, built by `recsys emr package`), so a
+# boot needs no package index. It only checks that the interpreter the steps name is there
+# (EMR 7.1+ lists Python 3.9 and 3.11 among its components), so a node without it fails at
+# boot, by name, instead of every step failing later.
 #
-#   bootstrap.sh <requirements-emr.txt S3 URI> <recsys wheel S3 URI> [python, default python3.11]
-#
-# EMR 7.x runs Amazon Linux 2023, whose python3 is 3.9; the project needs 3.11, which AL2023
-# packages as python3.11. Spark is EMR's own: pyspark is never installed here.
+#   bootstrap.sh [python, default /usr/bin/python3.11]
 set -euo pipefail
 
-REQUIREMENTS_URI="${1:?usage: bootstrap.sh REQUIREMENTS_URI WHEEL_URI [PYTHON]}"
-WHEEL_URI="${2:?usage: bootstrap.sh REQUIREMENTS_URI WHEEL_URI [PYTHON]}"
-PYTHON="${3:-/usr/bin/python3.11}"
-AWS="${AWS_CLI:-aws}"
+PYTHON="${1:-/usr/bin/python3.11}"
 
-log() { echo "[recsys bootstrap] $*"; }
-
-if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
-  log "installing python3.11 and pip"
-  sudo dnf install -y python3.11 python3.11-pip
+if ! found="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)"; then
+  echo "[recsys bootstrap] $PYTHON not found on $(hostname): use EMR 7.1 or later (Python 3.11 component), or set emr.python" >&2
+  exit 1
 fi
-
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-"$AWS" s3 cp "$REQUIREMENTS_URI" "$work/requirements-emr.txt"
-"$AWS" s3 cp "$WHEEL_URI" "$work/"
-
-log "installing $(tr '\n' ' ' < "$work/requirements-emr.txt")"
-sudo "$PYTHON" -m pip install --quiet --no-cache-dir -r "$work/requirements-emr.txt"
-# --no-deps: the pins above are the dependencies; the wheel must not pull anything else.
-sudo "$PYTHON" -m pip install --quiet --no-cache-dir --no-deps --force-reinstall "$work"/*.whl
-
-"$PYTHON" -c "import numpy, pandas, pyarrow, scipy, yaml, recsys; print('[recsys bootstrap] ok', recsys.__file__)"
+if [ "$found" != "3.11" ]; then
+  echo "[recsys bootstrap] $PYTHON is Python $found; the packed environment is built for 3.11" >&2
+  exit 1
+fi
+echo "[recsys bootstrap] ok: $PYTHON is Python $found"

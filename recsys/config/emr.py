@@ -77,6 +77,13 @@ class EmrScheduleConfig:
         None, doc="role EventBridge Scheduler assumes to start the state machine"
     )
     enabled: bool = spec(True)
+    alert_topic_arn: Optional[str] = spec(
+        None, doc="SNS topic told of a FAILED, TIMED_OUT or ABORTED execution (EventBridge rule)"
+    )
+    alert_rule_name: str = spec("recsys-nightly-failed", doc="the EventBridge rule's name")
+    target: str = spec(
+        "cluster", choices=("cluster", "serverless"), doc="where the nightly runs the steps"
+    )
     timeout_seconds: int = spec(
         28800, min=600, max=86400, doc="the whole execution; uncatchable, see emr/README.md"
     )
@@ -86,6 +93,51 @@ class EmrScheduleConfig:
     cluster_timeout_seconds: int = spec(
         3600, min=300, max=86400, doc="the create-cluster and terminate-cluster states"
     )
+
+
+@dataclass(frozen=True)
+class EmrEncryptionConfig:
+    """Encryption at rest and in transit: an EMR security configuration, SSE-KMS on S3."""
+
+    security_configuration: Optional[str] = spec(
+        None, doc="name of the EMR security configuration the cluster uses (RunJobFlow)"
+    )
+    s3_kms_key: Optional[str] = spec(
+        None,
+        doc="KMS key ARN: SSE-KMS for EMRFS writes (warehouse, logs) and the code uploads",
+    )
+    local_disk_kms_key: Optional[str] = spec(
+        None, doc="KMS key ARN for local disks and EBS (in the security configuration)"
+    )
+    tls_certificates_uri: Optional[str] = spec(
+        None, doc="s3:// zip of PEM certificates: turns on in-transit encryption"
+    )
+
+
+@dataclass(frozen=True)
+class EmrServerlessConfig:
+    """EMR Serverless, the second target: one application (created or reused), one job run
+    per pipeline step, the same packed environment and code as the cluster."""
+
+    application_name: str = spec("recsys", doc="created if no live application has this name")
+    release_label: Optional[str] = spec(None, doc="default: emr.release_label")
+    execution_role_arn: Optional[str] = spec(
+        None, doc="job runtime role (trusted by emr-serverless.amazonaws.com)"
+    )
+    image_uri: Optional[str] = spec(
+        None, doc="ECR image based on the EMR Serverless image, with python3.11 (recommended)"
+    )
+    python: Optional[str] = spec(None, doc="interpreter in the image; default: emr.python")
+    driver_cpu: str = spec("4 vCPU")
+    driver_memory: str = spec("16 GB")
+    executor_cpu: str = spec("4 vCPU")
+    executor_memory: str = spec("16 GB")
+    initial_drivers: int = spec(0, min=0, doc="pre-initialised (billed while started)")
+    initial_executors: int = spec(0, min=0)
+    max_cpu: str = spec("400 vCPU", doc="the application's maximum capacity")
+    max_memory: str = spec("1600 GB")
+    max_disk: str = spec("4000 GB")
+    idle_stop_minutes: int = spec(15, min=1, max=10080, doc="auto-stop when idle")
 
 
 @dataclass(frozen=True)
@@ -124,6 +176,11 @@ class EmrConfig:
     idle_timeout_seconds: int = spec(
         3600, min=60, doc="auto-termination of an idle scheduled cluster (safety net)"
     )
+    wait_delay_seconds: int = spec(
+        30, min=1, max=600, doc="submit --wait / emr wait: seconds between two polls"
+    )
     tags: dict[str, str] = spec(factory=lambda: {"project": "recsys"})
     schedule: EmrScheduleConfig = spec(factory=EmrScheduleConfig)
+    encryption: EmrEncryptionConfig = spec(factory=EmrEncryptionConfig)
+    serverless: EmrServerlessConfig = spec(factory=EmrServerlessConfig)
     extra: dict = spec(factory=dict, doc="further RunJobFlow request fields, merged on top")

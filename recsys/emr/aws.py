@@ -6,16 +6,19 @@ standard ``AWS_ENDPOINT_URL`` (and credentials) settings decide where requests g
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from recsys.config import Config
+from recsys.emr import alerts, shapes
 from recsys.emr import definitions as defs
-from recsys.emr import shapes
 from recsys.emr.package import split_s3
+from recsys.emr.reachable import why_unreachable
 
 
 class EmrError(RuntimeError):
@@ -53,7 +56,60 @@ def require_package(cfg: Config, layout: defs.CodeLayout) -> None:
         raise
 
 
+def ensure_security_configuration(cfg: Config, name: str, doc: dict[str, Any]) -> str:
+    """Create the security configuration ``name`` unless it exists with the same document.
+    EMR cannot update one in place: a different document under the name is an error."""
+    emr = client(cfg, "emr")
+    try:
+        found = emr.describe_security_configuration(Name=name)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code not in ("InvalidRequestException", "ResourceNotFoundException", "NotFound"):
+            raise
+    else:
+        if json.loads(found["SecurityConfiguration"]) == doc:
+            return "already there"
+        raise EmrError(
+            f"security configuration {name} exists with another document and cannot be "
+            "updated: set emr.encryption.security_configuration to a new name and --create it"
+        )
+    request = {"Name": name, "SecurityConfiguration": json.dumps(doc)}
+    shapes.check_request("emr", "CreateSecurityConfiguration", request)
+    emr.create_security_configuration(**request)
+    return "created"
+
+
 # --------------------------------------------------------------------------- submit
+
+
+ROLES = ("primary", "core", "task")
+
+
+def preflight(cfg: Config, cluster_id: str | None = None) -> list[str]:
+    """What the offline checks cannot tell, asked of EMR before anything is created: the
+    release's exact Spark (``DescribeReleaseLabel``) and, for a new cluster, that it supports
+    each configured instance type (``ListSupportedInstanceTypes``). Each check falls back, and
+    its note says so, where the call is unavailable. Raise ``EmrConfigError`` naming the keys;
+    return the notes."""
+    from recsys.emr import releases
+    from recsys.emr.checks import EmrConfigError
+
+    emr = client(cfg, "emr")
+    key, label = "emr.release_label", cfg.emr.release_label
+    if cluster_id is not None:
+        key = f"--cluster-id {cluster_id}"
+        label = emr.describe_cluster(ClusterId=cluster_id)["Cluster"].get("ReleaseLabel", "?")
+    spark = releases.check_spark(emr, label, releases.pinned_spark_version())
+    notes = [spark.note()]
+    problems = [f"{key}: {spark.problem}"] if spark.problem else []
+    if cluster_id is None:
+        roles = {f"emr.{r}.instance_types": getattr(cfg.emr, r).instance_types for r in ROLES}
+        types = releases.check_instance_types(emr, label, cfg.emr.region, roles)
+        notes.append(types.note())
+        problems += list(types.problems)
+    if problems:
+        raise EmrConfigError(problems)
+    return notes
 
 
 @dataclass
@@ -83,7 +139,7 @@ def submit(
     if state not in ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"):
         raise EmrError(f"cluster {cluster_id} is {state}; steps can only go to a live cluster")
     steps = defs.pipeline_steps(
-        layout, run_id, defs.action_on_failure(cfg, transient=False), overrides
+        layout, run_id, defs.action_on_failure(cfg, transient=False), overrides, cfg.emr.python
     )
     request = {"JobFlowId": cluster_id, "Steps": steps}
     shapes.check_request("emr", "AddJobFlowSteps", request)
@@ -92,13 +148,8 @@ def submit(
 
 
 def follow_commands(cfg: Config, cluster_id: str) -> list[str]:
-    region = f"--region {cfg.emr.region}"
     return [
-        f"aws emr describe-cluster --cluster-id {cluster_id} {region} --query Cluster.Status",
-        f"aws emr list-steps --cluster-id {cluster_id} {region} "
-        "--query 'Steps[].[Name,Status.State]' --output table",
-        f"aws emr wait step-complete --cluster-id {cluster_id} --step-id <step id> {region}",
-        f"aws emr wait cluster-terminated --cluster-id {cluster_id} {region}",
+        f"recsys emr wait --cluster-id {cluster_id}     # follow it to the end (boto3 waiters)",
         f"recsys emr status --cluster-id {cluster_id}",
         f"recsys emr logs --cluster-id {cluster_id}",
     ]
@@ -107,16 +158,34 @@ def follow_commands(cfg: Config, cluster_id: str) -> list[str]:
 # --------------------------------------------------------------------------- status
 
 
+ACTIVE_STATES = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING", "TERMINATING")
+FINISHED_STATES = ("TERMINATED", "TERMINATED_WITH_ERRORS")
+FINISHED_LOOKBACK = dt.timedelta(days=14)
+
+
 def latest_cluster_id(cfg: Config) -> str:
-    """The newest cluster whose name starts with ``emr.cluster_name``."""
+    """The newest live cluster named ``<emr.cluster_name>-*``, else the newest one that
+    finished in the last 14 days. ``ListClusters`` is asked with ``ClusterStates`` (and
+    ``CreatedAfter`` for finished ones), so an account's history is never paged through."""
     emr = client(cfg, "emr")
-    found: list[dict[str, Any]] = []
-    for page in emr.get_paginator("list_clusters").paginate():
-        found += [c for c in page["Clusters"] if c["Name"].startswith(cfg.emr.cluster_name + "-")]
-    if not found:
-        raise EmrError(f"no cluster named {cfg.emr.cluster_name}-*; pass --cluster-id")
-    newest = max(found, key=lambda c: c["Status"]["Timeline"]["CreationDateTime"])
-    return newest["Id"]
+    prefix = cfg.emr.cluster_name + "-"
+    since = dt.datetime.now(dt.UTC) - FINISHED_LOOKBACK
+    for filters in (
+        {"ClusterStates": list(ACTIVE_STATES)},
+        {"ClusterStates": list(FINISHED_STATES), "CreatedAfter": since},
+    ):
+        found = [
+            c
+            for page in emr.get_paginator("list_clusters").paginate(**filters)
+            for c in page["Clusters"]
+            if c["Name"].startswith(prefix)
+        ]
+        if found:
+            return max(found, key=lambda c: c["Status"]["Timeline"]["CreationDateTime"])["Id"]
+    raise EmrError(
+        f"no cluster named {prefix}* is live or finished in the last "
+        f"{FINISHED_LOOKBACK.days} days; pass --cluster-id"
+    )
 
 
 def status(cfg: Config, cluster_id: str) -> dict[str, Any]:
@@ -177,13 +246,43 @@ def _find_state_machine(sfn: Any, name: str) -> str | None:
     return None
 
 
+def validate_definition(sfn: Any, definition: str) -> str:
+    """Step Functions' own ``ValidateStateMachineDefinition`` where the endpoint has it:
+    ``passed``, or ``not reachable (...)`` (moto and older endpoints lack it; the shape checks
+    and the tests' walk of the ASL are then all there is). A FAIL stops the deploy with each
+    diagnostic's code, location and message."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        result = sfn.validate_state_machine_definition(definition=definition, type="STANDARD")
+    except (ClientError, BotoCoreError) as exc:
+        unreachable = why_unreachable(exc)
+        if unreachable is None:
+            raise
+        return unreachable
+    if result.get("result") != "OK":
+        lines = [
+            f"{d.get('severity')} {d.get('code')} at {d.get('location', '?')}: {d.get('message')}"
+            for d in result.get("diagnostics", [])
+        ]
+        raise EmrError("ValidateStateMachineDefinition refused the machine: " + "; ".join(lines))
+    return "passed"
+
+
 def deploy_schedule(
     cfg: Config, layout: defs.CodeLayout, overrides: tuple[str, ...] = ()
 ) -> dict[str, str]:
     """Create or update the state machine, then the schedule that starts it nightly."""
     sched = cfg.emr.schedule
     sfn = client(cfg, "stepfunctions")
-    definition = json.dumps(defs.state_machine_definition(cfg, layout, overrides), indent=1)
+    if sched.target == "serverless":
+        from recsys.emr import serverless
+
+        application_id, _ = serverless.ensure_application(cfg)
+        machine = serverless.state_machine_definition(cfg, layout, application_id, overrides)
+    else:
+        machine = defs.state_machine_definition(cfg, layout, overrides)
+    definition = json.dumps(machine, indent=1)
     shapes.check_request(
         "stepfunctions",
         "CreateStateMachine",
@@ -193,6 +292,7 @@ def deploy_schedule(
             "roleArn": str(sched.state_machine_role_arn),
         },
     )
+    validation = validate_definition(sfn, definition)
     arn = _find_state_machine(sfn, sched.state_machine_name)
     tags = [{"key": "recsys:code-version", "value": layout.version}]
     if arn is None:
@@ -223,19 +323,23 @@ def deploy_schedule(
     else:
         schedule_arn = scheduler.update_schedule(**request)["ScheduleArn"]
         schedule_action = "updated"
-    return {
+    done = {
+        "validation": validation,
         "state_machine_arn": arn,
         "state_machine": machine_action,
         "schedule_arn": schedule_arn,
         "schedule": schedule_action,
     }
+    if sched.alert_topic_arn:
+        done["alert_rule_arn"] = alerts.deploy(cfg, arn)
+    return done
 
 
 def show_schedule(cfg: Config) -> dict[str, Any]:
     """The deployed state machine and schedule (``None`` parts are not deployed)."""
     sched = cfg.emr.schedule
     sfn = client(cfg, "stepfunctions")
-    out: dict[str, Any] = {"state_machine": None, "schedule": None}
+    out: dict[str, Any] = {"state_machine": None, "schedule": None, "alerts": alerts.describe(cfg)}
     arn = _find_state_machine(sfn, sched.state_machine_name)
     if arn:
         machine = sfn.describe_state_machine(stateMachineArn=arn)
@@ -274,7 +378,7 @@ def show_schedule(cfg: Config) -> dict[str, Any]:
 def remove_schedule(cfg: Config) -> dict[str, bool]:
     """Delete the schedule, then the state machine; absent parts are fine."""
     sched = cfg.emr.schedule
-    removed = {"schedule": False, "state_machine": False}
+    removed = {"schedule": False, "state_machine": False, "alerts": False}
     try:
         client(cfg, "scheduler").delete_schedule(
             Name=sched.schedule_name, GroupName=sched.schedule_group
@@ -288,4 +392,87 @@ def remove_schedule(cfg: Config) -> dict[str, bool]:
     if arn:
         sfn.delete_state_machine(stateMachineArn=arn)
         removed["state_machine"] = True
+    removed["alerts"] = alerts.remove(cfg)
     return removed
+
+
+# --------------------------------------------------------------------------- one run
+
+
+ATTEMPT = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})(-a(?P<n>\d+))?$")
+
+
+def _run_exists(cfg: Config, run_id: str) -> bool:
+    from recsys.storage.warehouse import Warehouse
+
+    bucket, key = split_s3(Warehouse.from_config(cfg).run_uri(run_id).rstrip("/") + "/")
+    found = client(cfg, "s3").list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+    return bool(found.get("KeyCount"))
+
+
+def start_run(
+    cfg: Config, date: str, from_step: str | None = None, source_run: str | None = None
+) -> dict[str, str]:
+    """Start the deployed state machine for one date, now.
+
+    The execution is named by its run id, so StartExecution itself refuses a second start of
+    the same attempt; and nothing starts while another execution is RUNNING. A date whose run
+    folder exists already (a scheduled night, published or not) is never written again: the
+    new run gets ``<date>-a<N>``, N one above the highest attempt started so far (the first,
+    scheduled run counts as attempt 1). With ``from_step`` the run copies ``source_run``
+    (default: the date's own run) and starts at that step."""
+    from recsys import steps as pipeline
+
+    if not ATTEMPT.match(date) or ATTEMPT.match(date).group("n"):
+        raise EmrError(f"--date: {date!r} is not a date like 2026-11-24")
+    if from_step is not None and cfg.emr.schedule.target == "serverless":
+        raise EmrError(
+            "--from-step: re-running from a step is built for emr.schedule.target cluster only "
+            "(the copy of the source run is an s3-dist-cp step on the cluster)"
+        )
+    if from_step is not None and from_step not in [s.name for s in pipeline.STEPS]:
+        names = ", ".join(s.name for s in pipeline.STEPS)
+        raise EmrError(f"--from-step: {from_step!r} is not a pipeline step ({names})")
+    sfn = client(cfg, "stepfunctions")
+    arn = _find_state_machine(sfn, cfg.emr.schedule.state_machine_name)
+    if arn is None:
+        raise EmrError(
+            f"state machine {cfg.emr.schedule.state_machine_name} is not deployed: run "
+            "`recsys emr schedule deploy` first"
+        )
+    running = [
+        e["name"]
+        for page in sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=arn, statusFilter="RUNNING"
+        )
+        for e in page["executions"]
+    ]
+    if running:
+        raise EmrError(
+            f"execution(s) {', '.join(running)} still RUNNING: one run at a time (stop it with "
+            "aws stepfunctions stop-execution, or wait)"
+        )
+    attempts = [1] if _run_exists(cfg, date) else [0]
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
+        for execution in page["executions"]:
+            match = ATTEMPT.match(execution["name"])
+            if match and match.group("date") == date:
+                attempts.append(int(match.group("n") or 1))
+    attempt = max(attempts) + 1
+    run_id = date if attempt == 1 else f"{date}-a{attempt}"
+    doc: dict[str, str] = {"run_id": run_id}
+    if from_step is not None:
+        source = source_run or date
+        if not _run_exists(cfg, source):
+            raise EmrError(
+                f"--from-step {from_step}: run {source} has no folder in the warehouse to start "
+                "from; pass --source-run, or run the whole date without --from-step"
+            )
+        doc.update({"from_step": from_step, "source_run": source})
+    try:
+        execution = sfn.start_execution(stateMachineArn=arn, name=run_id, input=json.dumps(doc))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+            raise EmrError(f"an execution named {run_id} exists already") from None
+        raise
+    return {"execution_arn": execution["executionArn"], **doc}

@@ -1,8 +1,10 @@
 """EMR-specific validation of a loaded config, run before any AWS call.
 
 ``recsys.config`` checks types and ranges for every environment; an EMR run needs more
-(a bucket, S3 paths, instance types EC2 knows the shape of, a release label whose Spark is the
-one pyspark pins). Every problem found is reported at once, each line naming its key.
+(a bucket, S3 paths, instance types EC2 knows the shape of, a release label of the EMR line
+whose Spark is the one pyspark pins). Every problem found is reported at once, each line naming
+its key. What needs EMR's answer (the release's exact Spark, the instance types it supports)
+is :func:`recsys.emr.aws.preflight`'s, before the first request that creates anything.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ INSTANCE_TYPE = re.compile(
 )
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/+=,.@-]+$")
+TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 SCHEDULE_EXPRESSION = re.compile(r"^(cron\(\S+( \S+){5}\)|rate\(\d+ (minute|hour|day)s?\))$")
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -89,7 +93,9 @@ def cluster_problems(cfg: Config, spark_version: str | None = None) -> list[str]
     except (OSError, ValueError) as exc:
         problems.append(f"emr.release_label: cannot tell the pinned Spark version: {exc}")
     else:
-        problem = releases.release_problem(emr.release_label, pinned)
+        # offline: the label's shape and its EMR line's Spark; the exact Spark is asked of
+        # DescribeReleaseLabel before a cluster is created (recsys.emr.aws.preflight)
+        problem = releases.label_problem(emr.release_label, pinned)
         if problem:
             problems.append(f"emr.release_label: {problem}")
     for role in ("primary", "core", "task"):
@@ -111,8 +117,30 @@ def cluster_problems(cfg: Config, spark_version: str | None = None) -> list[str]
     for key, value in emr.tags.items():
         if not isinstance(value, (str, int, float)):
             problems.append(f"emr.tags.{key}: {value!r} must be a string")
+    problems.extend(encryption_problems(cfg))
     problems.extend(definitions_problems(cfg))
     return [p for p in problems if p]
+
+
+def encryption_problems(cfg: Config) -> list[str | None]:
+    enc = cfg.emr.encryption
+    problems: list[str | None] = []
+    for key in ("s3_kms_key", "local_disk_kms_key"):
+        value = getattr(enc, key)
+        if value is not None and not KMS_KEY_ARN.match(value):
+            problems.append(
+                f"emr.encryption.{key}: {value!r} is not a KMS key ARN like "
+                "arn:aws:kms:us-east-1:123456789012:key/<id> (EMR needs the ARN, not an id)"
+            )
+    if enc.security_configuration is not None and not NAME.match(enc.security_configuration):
+        problems.append(
+            f"emr.encryption.security_configuration: {enc.security_configuration!r} must be "
+            "1-64 letters, digits, '.', '_' or '-'"
+        )
+    problems.append(
+        s3_problem("emr.encryption.tls_certificates_uri", enc.tls_certificates_uri, False)
+    )
+    return problems
 
 
 def _count_problems(emr) -> list[str]:
@@ -217,7 +245,12 @@ def schedule_problems(cfg: Config) -> list[str]:
         elif not ROLE_ARN.match(arn):
             problems.append(f"emr.schedule.{key}: {arn!r} is not an IAM role ARN")
     problems.extend(timeout_problems(cfg))
-    for key in ("state_machine_name", "schedule_name", "schedule_group"):
+    if sched.alert_topic_arn is not None and not TOPIC_ARN.match(sched.alert_topic_arn):
+        problems.append(
+            f"emr.schedule.alert_topic_arn: {sched.alert_topic_arn!r} is not an SNS topic ARN "
+            "like arn:aws:sns:us-east-1:123456789012:recsys-alerts"
+        )
+    for key in ("state_machine_name", "schedule_name", "schedule_group", "alert_rule_name"):
         if not NAME.match(getattr(sched, key)):
             problems.append(
                 f"emr.schedule.{key}: {getattr(sched, key)!r} must be 1-64 letters, digits, '.', "
@@ -254,6 +287,34 @@ def timeout_problems(cfg: Config) -> list[str]:
     return problems
 
 
+def serverless_problems(cfg: Config) -> list[str]:
+    """Every reason the jobs cannot run on EMR Serverless from ``cfg``."""
+    sls = cfg.emr.serverless
+    problems = []
+    arn = sls.execution_role_arn
+    if arn is None:
+        problems.append(
+            "emr.serverless.execution_role_arn: missing; set the job runtime role's ARN "
+            "(trusted by emr-serverless.amazonaws.com, see emr/README.md)"
+        )
+    elif not ROLE_ARN.match(arn):
+        problems.append(f"emr.serverless.execution_role_arn: {arn!r} is not an IAM role ARN")
+    if not NAME.match(sls.application_name):
+        problems.append(
+            f"emr.serverless.application_name: {sls.application_name!r} must be 1-64 letters, "
+            "digits, '.', '_' or '-'"
+        )
+    for key in ("driver_cpu", "executor_cpu", "max_cpu"):
+        if not re.match(r"^\d+ vCPU$", getattr(sls, key)):
+            problems.append(f"emr.serverless.{key}: {getattr(sls, key)!r} is not like '4 vCPU'")
+    for key in ("driver_memory", "executor_memory", "max_memory", "max_disk"):
+        if not re.match(r"^\d+ GB$", getattr(sls, key)):
+            problems.append(f"emr.serverless.{key}: {getattr(sls, key)!r} is not like '16 GB'")
+    if sls.python is not None and not sls.python.startswith("/"):
+        problems.append(f"emr.serverless.python: {sls.python!r} must be an absolute path")
+    return problems
+
+
 def check_build_id(build_id: str) -> str:
     if not BUILD_ID.match(build_id):
         raise EmrConfigError(
@@ -262,11 +323,18 @@ def check_build_id(build_id: str) -> str:
     return build_id
 
 
-def validate(cfg: Config, schedule: bool = False, spark_version: str | None = None) -> Config:
+def validate(
+    cfg: Config,
+    schedule: bool = False,
+    spark_version: str | None = None,
+    serverless: bool = False,
+) -> Config:
     """Raise :class:`EmrConfigError` listing every problem; return ``cfg`` when usable."""
     problems = cluster_problems(cfg, spark_version)
     if schedule:
         problems += schedule_problems(cfg)
+    if serverless or (schedule and cfg.emr.schedule.target == "serverless"):
+        problems += serverless_problems(cfg)
     if problems:
         raise EmrConfigError(problems)
     return cfg

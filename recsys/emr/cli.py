@@ -1,4 +1,4 @@
-"""``recsys emr ...``: package, submit, status, logs, render, schedule deploy|show|remove.
+"""``recsys emr ...``: package, submit, status, logs, render, iam, schedule deploy|show|remove.
 
 Every command loads and validates the config (:func:`recsys.emr.checks.validate`) before
 it makes any AWS client, so a bad config fails fast with the key named and no request sent.
@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -39,12 +40,14 @@ def _build_id(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(args: argparse.Namespace, schedule: bool = False) -> config_mod.Config:
+def _load(
+    args: argparse.Namespace, schedule: bool = False, serverless: bool = False
+) -> config_mod.Config:
     problem = checks.conf_file_problem(args.conf)
     if problem:
         raise checks.EmrConfigError([problem])
     cfg = config_mod.load(args.conf, args.set)
-    return checks.validate(cfg, schedule=schedule)
+    return checks.validate(cfg, schedule=schedule, serverless=serverless)
 
 
 def _layout(cfg: config_mod.Config, args: argparse.Namespace):
@@ -67,13 +70,14 @@ def _aws_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse
         from botocore.exceptions import BotoCoreError, ClientError
 
         from recsys.emr.aws import EmrError
+        from recsys.emr.iam import IamError
         from recsys.emr.package import PackageError
         from recsys.emr.shapes import RequestShapeError
         from recsys.emr.templates import TemplateError
 
         try:
             return func(args)
-        except (EmrError, PackageError, RequestShapeError, TemplateError) as exc:
+        except (EmrError, IamError, PackageError, RequestShapeError, TemplateError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         except (ClientError, BotoCoreError) as exc:
@@ -97,8 +101,15 @@ def cmd_package(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     layout = _layout(cfg, args)
-    files = package.build(cfg, Path(args.conf), layout.version)
-    uris = package.upload(aws.client(cfg, "s3"), layout, files, force=args.force)
+    wheel_dir = Path(args.wheel_dir) if args.wheel_dir else None
+    files = package.build(cfg, Path(args.conf), layout.version, wheel_dir=wheel_dir)
+    uris = package.upload(
+        aws.client(cfg, "s3"),
+        layout,
+        files,
+        force=args.force,
+        kms_key=cfg.emr.encryption.s3_kms_key,
+    )
     for uri in uris:
         print(f"uploaded {uri}")
     print(f"packaged version {layout.version} at {layout.root}/")
@@ -116,7 +127,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.dry_run:
         if args.cluster_id:
             steps = definitions.pipeline_steps(
-                layout, run_id, definitions.action_on_failure(cfg, False), overrides
+                layout, run_id, definitions.action_on_failure(cfg, False), overrides, cfg.emr.python
             )
             request = {"JobFlowId": args.cluster_id, "Steps": steps}
             shapes.check_request("emr", "AddJobFlowSteps", request)
@@ -125,14 +136,34 @@ def cmd_submit(args: argparse.Namespace) -> int:
             shapes.check_request("emr", "RunJobFlow", request)
         _print_json(request)
         return 0
+    for note in aws.preflight(cfg, args.cluster_id):
+        print(note, file=sys.stderr)  # stdout's first line stays the run's
     aws.require_package(cfg, layout)
     done = aws.submit(cfg, layout, run_id, args.cluster_id, overrides)
     kind = "transient cluster (terminates after the last step)" if done.transient else "cluster"
     print(f"run {run_id}: {len(done.step_ids)} step(s) on {kind} {done.cluster_id}")
     print(f"code version {layout.version} from {layout.root}/")
+    if args.wait:
+        from recsys.emr import follow
+
+        follow.follow(cfg, done.cluster_id, done.step_ids, done.transient)
+        print(f"run {run_id}: every step COMPLETED")
+        return 0
     print("follow it with:")
     for command in aws.follow_commands(cfg, done.cluster_id):
         print(f"  {command}")
+    return 0
+
+
+@_aws_errors
+def cmd_wait(args: argparse.Namespace) -> int:
+    from recsys.emr import aws, follow
+
+    cfg = _load(args)
+    cluster_id = args.cluster_id or aws.latest_cluster_id(cfg)
+    pending, transient = follow.unfinished(cfg, cluster_id)
+    print(f"cluster {cluster_id}: waiting for {len(pending)} step(s)")
+    follow.follow(cfg, cluster_id, pending, transient)
     return 0
 
 
@@ -197,9 +228,54 @@ def cmd_render(args: argparse.Namespace) -> int:
             f"{cfg.emr.schedule.state_machine_name}",
         ),
     }
+    from recsys.emr import serverless
+
+    docs["state-machine-serverless.asl.json"] = serverless.state_machine_definition(
+        cfg, layout, "<application id>", _job_overrides(args)
+    )
     for name, doc in docs.items():
         (out / name).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out / name}")
+    # the bootstrap script the cluster runs, as uploaded: a reader can check it installs nothing
+    bootstrap = definitions.definitions_dir(cfg) / definitions.BOOTSTRAP
+    (out / definitions.BOOTSTRAP).write_bytes(bootstrap.read_bytes())
+    print(f"wrote {out / definitions.BOOTSTRAP}")
+    return 0
+
+
+@_aws_errors
+def cmd_iam(args: argparse.Namespace) -> int:
+    from recsys.emr import iam
+
+    cfg = _load(args)
+    if args.readme:
+        readme = Path(args.readme)
+        changed = iam.update_readme(cfg, readme)
+        print(f"{readme}: {'updated' if changed else 'already matches emr/iam/*.json'}")
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, policy in iam.rendered(cfg).items():
+        (out / name).write_text(json.dumps(policy, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {out / name}")
+    return 0
+
+
+@_aws_errors
+def cmd_security_configuration(args: argparse.Namespace) -> int:
+    from recsys.emr import aws, security
+
+    cfg = _load(args)
+    doc = security.security_configuration(cfg)
+    if not args.create:
+        _print_json(doc)
+        return 0
+    name = cfg.emr.encryption.security_configuration
+    if not name:
+        raise checks.EmrConfigError(
+            ["emr.encryption.security_configuration: missing; name the configuration to create"]
+        )
+    print(f"security configuration {name}: {aws.ensure_security_configuration(cfg, name, doc)}")
     return 0
 
 
@@ -212,21 +288,43 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_json(definitions.state_machine_definition(cfg, layout, _job_overrides(args)))
         return 0
+    if cfg.emr.schedule.target == "cluster":
+        for note in aws.preflight(cfg):
+            print(note, file=sys.stderr)
     aws.require_package(cfg, layout)
     done = aws.deploy_schedule(cfg, layout, _job_overrides(args))
     sched = cfg.emr.schedule
+    print(f"ValidateStateMachineDefinition: {done['validation']}")
     print(f"state machine {done['state_machine']}: {done['state_machine_arn']}")
     print(f"schedule {done['schedule']}: {done['schedule_arn']}")
     print(
         f"runs code version {layout.version} at {sched.cron} ({sched.timezone}); "
         "each run's id is its date"
     )
+    if "alert_rule_arn" in done:
+        print(
+            f"alerts: rule {done['alert_rule_arn']} -> {sched.alert_topic_arn} "
+            "(FAILED, TIMED_OUT, ABORTED)"
+        )
+    else:
+        print("alerts: none (set emr.schedule.alert_topic_arn to be told of a failed night)")
     print("start one now with:")
-    print(
-        f"  aws stepfunctions start-execution --state-machine-arn {done['state_machine_arn']} "
-        f'--input \'{{"run_id": "{dt.date.today().isoformat()}"}}\' '
-        f"--region {cfg.emr.region}"
+    print(f"  recsys emr schedule run --conf {args.conf} --date {dt.date.today().isoformat()}")
+    return 0
+
+
+@_aws_errors
+def cmd_schedule_run(args: argparse.Namespace) -> int:
+    from recsys.emr import aws
+
+    cfg = _load(args, schedule=True)
+    started = aws.start_run(cfg, args.date, args.from_step, args.source_run)
+    where = (
+        f" from step {started['from_step']} of run {started['source_run']}"
+        if args.from_step
+        else ""
     )
+    print(f"started run {started['run_id']}{where}: {started['execution_arn']}")
     return 0
 
 
@@ -257,6 +355,11 @@ def cmd_schedule_show(args: argparse.Namespace) -> int:
         )
     else:
         print(f"schedule {cfg.emr.schedule.schedule_name}: not deployed")
+    alerts = shown["alerts"]
+    if alerts:
+        print(f"alerts {alerts['arn']} ({alerts['state']}) -> {', '.join(alerts['targets'])}")
+    else:
+        print(f"alerts {cfg.emr.schedule.alert_rule_name}: not deployed")
     return 0
 
 
@@ -269,6 +372,7 @@ def cmd_schedule_remove(args: argparse.Namespace) -> int:
     for part, name in (
         ("schedule", cfg.emr.schedule.schedule_name),
         ("state_machine", cfg.emr.schedule.state_machine_name),
+        ("alerts", cfg.emr.schedule.alert_rule_name),
     ):
         print(f"{part.replace('_', ' ')} {name}: {'removed' if removed[part] else 'was not there'}")
     return 0
@@ -279,10 +383,18 @@ def cmd_schedule_remove(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``emr`` subcommands to the ``recsys emr`` parser's subparsers."""
-    p = sub.add_parser("package", help="build the wheel/zip, jobs and conf; upload a version")
+    p = sub.add_parser(
+        "package", help="build the packed environment, code zip, jobs and conf; upload a version"
+    )
     _common(p)
     _build_id(p)
     p.add_argument("--force", action="store_true", help="replace an existing version prefix")
+    p.add_argument(
+        "--wheel-dir",
+        default=os.environ.get("RECSYS_EMR_WHEEL_DIR"),
+        help="take the environment's wheels only from this folder (pip --no-index "
+        "--find-links; default $RECSYS_EMR_WHEEL_DIR, else the package index)",
+    )
     p.set_defaults(func=cmd_package)
 
     p = sub.add_parser("submit", help="run the pipeline on a transient (or running) cluster")
@@ -291,7 +403,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-id", help="default: emr-<UTC date and time>")
     p.add_argument("--cluster-id", help="add the steps to this running cluster instead")
     p.add_argument("--dry-run", action="store_true", help="print the request; call no AWS API")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow every step (and a transient cluster's end); exit 1 when one fails",
+    )
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("wait", help="follow a cluster's unfinished steps to the end")
+    _common(p)
+    p.add_argument("--cluster-id", help="default: the newest recsys cluster")
+    p.set_defaults(func=cmd_wait)
 
     p = sub.add_parser("status", help="each step's state (default: the newest recsys cluster)")
     _common(p)
@@ -312,6 +434,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="build/emr")
     p.set_defaults(func=cmd_render)
 
+    p = sub.add_parser("iam", help="the IAM policies of emr/iam/, filled from the config")
+    _common(p)
+    p.add_argument("--out", default="build/emr/iam", help="folder for the filled policies")
+    p.add_argument("--readme", metavar="PATH", help="instead, regenerate the lists in this README")
+    p.set_defaults(func=cmd_iam)
+
+    p = sub.add_parser(
+        "security-configuration",
+        help="the EMR security configuration emr.encryption describes (print, or --create)",
+    )
+    _common(p)
+    p.add_argument(
+        "--create", action="store_true", help="create it as emr.encryption.security_configuration"
+    )
+    p.set_defaults(func=cmd_security_configuration)
+
+    from recsys.emr import cli_serverless
+
+    cli_serverless.register(sub.add_parser("serverless", help="run the pipeline on EMR Serverless"))
+    _register_schedule(sub)
+
+
+def _register_schedule(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schedule", help="the nightly Step Functions + EventBridge schedule")
     schedule = p.add_subparsers(dest="schedule_command", required=True)
     q = schedule.add_parser("deploy", help="create or update the state machine and schedule")
@@ -323,6 +468,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(q)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_schedule_show)
-    q = schedule.add_parser("remove", help="delete the schedule and the state machine")
+    q = schedule.add_parser(
+        "run", help="start the state machine for one date now (a re-run gets <date>-a<N>)"
+    )
+    _common(q)
+    q.add_argument("--date", required=True, help="the night to run, e.g. 2026-11-24")
+    q.add_argument("--from-step", help="start at this pipeline step (copies the source run)")
+    q.add_argument("--source-run", help="with --from-step: the run to copy (default: the date)")
+    q.set_defaults(func=cmd_schedule_run)
+    q = schedule.add_parser("remove", help="delete the schedule, the state machine, the alerts")
     _common(q)
     q.set_defaults(func=cmd_schedule_remove)

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import recsys
 from recsys import steps as pipeline
-from recsys.config import Config, EmrNodesConfig
+from recsys.config import Config
 from recsys.emr import templates
+from recsys.emr.asl import RUN_ID_SENTINEL, asl_dynamic, asl_literal  # noqa: F401  (re-exported)
+from recsys.emr.instances import _wants_task_nodes, instances, managed_scaling  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_TEMPLATE = "cluster.json"
@@ -27,20 +28,17 @@ DEFINITION_FILES = (CLUSTER_TEMPLATE, CONFIGURATIONS, STATE_MACHINE_TEMPLATE, BO
 
 PYFILES_NAME = "recsys.zip"
 REQUIREMENTS_NAME = "requirements-emr.txt"
+# The pinned packages (manylinux cp311 wheels installed into one folder), unpacked by YARN in
+# every container as ./environment (spark-submit --archives <uri>#environment).
+ENV_ARCHIVE = "env.tar.gz"
+ENV_ALIAS = "environment"
 MANIFEST_NAME = "manifest.json"
-# Stands for the run id while a request is built for the state machine; turned into
-# ASL intrinsics over $.run_id by :func:`asl_dynamic`.
-RUN_ID_SENTINEL = "__RECSYS_RUN_ID__"
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 
 
 def definitions_dir(cfg: Config) -> Path:
     folder = Path(cfg.emr.definitions_dir)
     return folder if folder.is_absolute() else REPO_ROOT / folder
-
-
-def wheel_name() -> str:
-    return f"recsys-{recsys.__version__}-py3-none-any.whl"
 
 
 @dataclass(frozen=True)
@@ -59,8 +57,8 @@ class CodeLayout:
         return f"{self.root}/{relative}"
 
     @property
-    def wheel_uri(self) -> str:
-        return self.uri(wheel_name())
+    def env_archive_uri(self) -> str:
+        return self.uri(ENV_ARCHIVE)
 
     @property
     def pyfiles_uri(self) -> str:
@@ -93,16 +91,40 @@ def layout_for(cfg: Config, version: str, conf_name: str = "emr.yaml") -> CodeLa
 # --------------------------------------------------------------------------- steps
 
 
+def python_conf(python: str) -> list[str]:
+    """``--conf`` pairs that run a step's driver and executors on ``python`` with the packed
+    packages (``./environment``) on their path. In the step itself, not only the cluster's
+    classifications, so that steps added to a cluster this tool did not create do not fall
+    back to the node's default Python (3.9 on EMR 7), which lacks the pinned packages."""
+    settings = {
+        "spark.pyspark.python": python,
+        "spark.pyspark.driver.python": python,
+        "spark.yarn.appMasterEnv.PYSPARK_PYTHON": python,
+        "spark.executorEnv.PYSPARK_PYTHON": python,
+        "spark.yarn.appMasterEnv.PYTHONPATH": f"./{ENV_ALIAS}",
+        "spark.executorEnv.PYTHONPATH": f"./{ENV_ALIAS}",
+    }
+    return [item for key, value in settings.items() for item in ("--conf", f"{key}={value}")]
+
+
 def spark_submit_args(
-    step: pipeline.Step, layout: CodeLayout, run_id: str, overrides: tuple[str, ...] = ()
+    step: pipeline.Step,
+    layout: CodeLayout,
+    run_id: str,
+    overrides: tuple[str, ...] = (),
+    python: str = "/usr/bin/python3.11",
 ) -> list[str]:
-    """``spark-submit`` in cluster mode for one pipeline step, code and conf from S3."""
+    """``spark-submit`` in cluster mode for one pipeline step: the packed environment
+    (``--archives``), the code (``--py-files``), the entry point and conf, all from S3."""
     args = [
         "spark-submit",
         "--deploy-mode",
         "cluster",
         "--name",
         f"recsys-{step.name}",
+        "--archives",
+        f"{layout.env_archive_uri}#{ENV_ALIAS}",
+        *python_conf(python),
         "--py-files",
         layout.pyfiles_uri,
         layout.job_uri(step),
@@ -126,6 +148,7 @@ def step_definition(
     run_id: str,
     action_on_failure: str,
     overrides: tuple[str, ...] = (),
+    python: str = "/usr/bin/python3.11",
 ) -> dict[str, Any]:
     """One EMR ``StepConfig`` running the step through ``command-runner.jar``."""
     return {
@@ -133,7 +156,7 @@ def step_definition(
         "ActionOnFailure": action_on_failure,
         "HadoopJarStep": {
             "Jar": "command-runner.jar",
-            "Args": spark_submit_args(step, layout, run_id, overrides),
+            "Args": spark_submit_args(step, layout, run_id, overrides, python),
         },
     }
 
@@ -143,11 +166,13 @@ def pipeline_steps(
     run_id: str,
     action_on_failure: str,
     overrides: tuple[str, ...] = (),
+    python: str = "/usr/bin/python3.11",
 ) -> list[dict[str, Any]]:
     """Every pipeline step in order. A failed step stops the run, so ``latest`` (moved only
     by the last step) stays where it was."""
     return [
-        step_definition(s, layout, run_id, action_on_failure, overrides) for s in pipeline.STEPS
+        step_definition(s, layout, run_id, action_on_failure, overrides, python)
+        for s in pipeline.STEPS
     ]
 
 
@@ -158,137 +183,6 @@ def action_on_failure(cfg: Config, transient: bool) -> str:
 
 
 # --------------------------------------------------------------------------- cluster
-
-
-def _ebs(nodes: EmrNodesConfig) -> dict[str, Any] | None:
-    if nodes.ebs_gb <= 0:
-        return None
-    return {
-        "EbsBlockDeviceConfigs": [
-            {
-                "VolumeSpecification": {"VolumeType": "gp3", "SizeInGB": nodes.ebs_gb},
-                "VolumesPerInstance": 1,
-            }
-        ],
-        "EbsOptimized": True,
-    }
-
-
-def _with_ebs(item: dict[str, Any], nodes: EmrNodesConfig) -> dict[str, Any]:
-    ebs = _ebs(nodes)
-    if ebs:
-        item["EbsConfiguration"] = ebs
-    return item
-
-
-def _wants_task_nodes(cfg: Config) -> bool:
-    """Whether the request carries task nodes.
-
-    A fleet never goes out with a capacity of 0 (``InstanceFleetConfig``: "At least one of
-    TargetSpotCapacity and TargetOnDemandCapacity should be greater than 0"), so with fleets a
-    task fleet exists only when ``emr.task.count > 0``, and that fleet is how managed scaling
-    gets task capacity: it resizes the fleets the cluster has. The EMR guide says scaling
-    creates a Spot task *group* when needed, nothing like it for fleets, so the checks ask for
-    ``emr.task.count >= 1`` with fleets whenever ``max_units > max_core_units`` lets scaling put
-    capacity on task nodes. With groups, a task group of 0 instances fixes the market and the
-    instance type of the nodes scaling adds."""
-    if cfg.emr.task.count > 0:
-        return True
-    scaling = cfg.emr.managed_scaling
-    return (
-        cfg.emr.instance_mode == "groups"
-        and scaling.enabled
-        and scaling.max_units > scaling.max_core_units
-    )
-
-
-def _fleet(cfg: Config, name: str, fleet_type: str, nodes: EmrNodesConfig) -> dict[str, Any]:
-    """One fleet with exactly one capacity field: Spot or on-demand, never the other at 0 (a
-    MASTER fleet must name only one, of value 1; ``emr.primary.count`` is checked to be 1)."""
-    spot = nodes.market == "SPOT"
-    fleet: dict[str, Any] = {
-        "Name": name,
-        "InstanceFleetType": fleet_type,
-        ("TargetSpotCapacity" if spot else "TargetOnDemandCapacity"): nodes.count,
-        "InstanceTypeConfigs": [
-            _with_ebs({"InstanceType": t, "WeightedCapacity": 1}, nodes)
-            for t in nodes.instance_types
-        ],
-    }
-    if spot:
-        fleet["LaunchSpecifications"] = {
-            "SpotSpecification": {
-                "TimeoutDurationMinutes": cfg.emr.spot_timeout_minutes,
-                "TimeoutAction": "SWITCH_TO_ON_DEMAND",
-                "AllocationStrategy": "price-capacity-optimized",
-            }
-        }
-    else:
-        fleet["LaunchSpecifications"] = {
-            "OnDemandSpecification": {"AllocationStrategy": "lowest-price"}
-        }
-    return fleet
-
-
-def _group(name: str, role: str, nodes: EmrNodesConfig) -> dict[str, Any]:
-    return _with_ebs(
-        {
-            "Name": name,
-            "InstanceRole": role,
-            "Market": nodes.market,
-            "InstanceType": nodes.instance_types[0],
-            "InstanceCount": nodes.count,
-        },
-        nodes,
-    )
-
-
-def instances(cfg: Config, keep_alive: bool) -> dict[str, Any]:
-    """The ``Instances`` block: primary on-demand, core and task on Spot (by default)."""
-    emr = cfg.emr
-    out: dict[str, Any] = {
-        "KeepJobFlowAliveWhenNoSteps": keep_alive,
-        "TerminationProtected": False,
-    }
-    if emr.instance_mode == "fleets":
-        fleets = [
-            _fleet(cfg, "primary", "MASTER", emr.primary),
-            _fleet(cfg, "core", "CORE", emr.core),
-        ]
-        if _wants_task_nodes(cfg):
-            fleets.append(_fleet(cfg, "task", "TASK", emr.task))
-        out["InstanceFleets"] = fleets
-        if emr.subnet_ids:
-            out["Ec2SubnetIds"] = list(emr.subnet_ids)
-    else:
-        groups = [
-            _group("primary", "MASTER", emr.primary),
-            _group("core", "CORE", emr.core),
-        ]
-        if _wants_task_nodes(cfg):
-            groups.append(_group("task", "TASK", emr.task))
-        out["InstanceGroups"] = groups
-        if emr.subnet_ids:
-            out["Ec2SubnetId"] = emr.subnet_ids[0]
-    if emr.ec2_key_name:
-        out["Ec2KeyName"] = emr.ec2_key_name
-    return out
-
-
-def managed_scaling(cfg: Config) -> dict[str, Any] | None:
-    scaling = cfg.emr.managed_scaling
-    if not scaling.enabled:
-        return None
-    unit = "InstanceFleetUnits" if cfg.emr.instance_mode == "fleets" else "Instances"
-    return {
-        "ComputeLimits": {
-            "UnitType": unit,
-            "MinimumCapacityUnits": scaling.min_units,
-            "MaximumCapacityUnits": scaling.max_units,
-            "MaximumOnDemandCapacityUnits": scaling.max_on_demand_units,
-            "MaximumCoreCapacityUnits": scaling.max_core_units,
-        }
-    }
 
 
 def _classification(configs: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -322,6 +216,15 @@ def configurations(cfg: Config) -> list[dict[str, Any]]:
     env.setdefault("Properties", {})
     exports = _classification(env.setdefault("Configurations", []), "export")
     exports.setdefault("Properties", {})["PYSPARK_PYTHON"] = python
+    key = cfg.emr.encryption.s3_kms_key
+    if key:
+        # EMRFS writes (the warehouse, the logs) with SSE-KMS under this key
+        _classification(configs, "emrfs-site").setdefault("Properties", {}).update(
+            {
+                "fs.s3.enableServerSideEncryption": "true",
+                "fs.s3.serverSideEncryption.kms.keyId": key,
+            }
+        )
     return configs
 
 
@@ -347,12 +250,11 @@ def cluster_request(
         "instances": instances(cfg, keep_alive),
         "managed_scaling": managed_scaling(cfg),
         "bootstrap_uri": layout.bootstrap_uri,
-        "requirements_uri": layout.requirements_uri,
-        "wheel_uri": layout.wheel_uri,
         "python": cfg.emr.python,
         "configurations": configurations(cfg),
         "service_role": cfg.emr.service_role,
         "job_flow_role": cfg.emr.job_flow_role,
+        "security_configuration": cfg.emr.encryption.security_configuration,
         "tags": tags(cfg, layout, run_id),
         "steps": steps,
         "auto_termination": (
@@ -369,50 +271,13 @@ def transient_cluster_request(
     cfg: Config, layout: CodeLayout, run_id: str, overrides: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """A cluster that runs every step and terminates (also when a step fails)."""
-    steps = pipeline_steps(layout, run_id, action_on_failure(cfg, transient=True), overrides)
+    steps = pipeline_steps(
+        layout, run_id, action_on_failure(cfg, transient=True), overrides, cfg.emr.python
+    )
     return cluster_request(cfg, layout, run_id, steps, keep_alive=False)
 
 
 # --------------------------------------------------------------------------- state machine
-
-
-def asl_literal(text: str) -> str:
-    """A quoted string literal for an ASL intrinsic function."""
-    escaped = "".join("\\" + c if c in "'{}\\" else c for c in text)
-    return f"'{escaped}'"
-
-
-def _asl_expression(text: str) -> str:
-    if text == RUN_ID_SENTINEL:
-        return "$.run_id"
-    parts = text.split(RUN_ID_SENTINEL)
-    template = "{}".join(asl_literal(p)[1:-1] for p in parts)
-    return f"States.Format('{template}'" + ", $.run_id" * (len(parts) - 1) + ")"
-
-
-def _asl_item(text: str) -> str:
-    return _asl_expression(text) if RUN_ID_SENTINEL in text else asl_literal(text)
-
-
-def asl_dynamic(node: Any) -> Any:
-    """Turn every value holding the run-id sentinel into a ``.$`` intrinsic over $.run_id."""
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            if isinstance(value, str) and RUN_ID_SENTINEL in value:
-                out[key + ".$"] = _asl_expression(value)
-            elif (
-                isinstance(value, list)
-                and all(isinstance(v, str) for v in value)
-                and any(RUN_ID_SENTINEL in v for v in value)
-            ):
-                out[key + ".$"] = "States.Array(" + ", ".join(_asl_item(v) for v in value) + ")"
-            else:
-                out[key] = asl_dynamic(value)
-        return out
-    if isinstance(node, list):
-        return [asl_dynamic(v) for v in node]
-    return node
 
 
 def asl_state_name(step: pipeline.Step) -> str:
@@ -439,6 +304,34 @@ def _step_state(cfg: Config, config: dict[str, Any], nxt: str) -> dict[str, Any]
     }
 
 
+GUARD_TIMEOUT_SECONDS = 120  # one ListExecutions call, with its retries
+
+
+def _copy_state(cfg: Config) -> dict[str, Any]:
+    """A re-run's first step: ``s3-dist-cp`` the source run's folder into the re-run's own
+    (``<warehouse>/runs/<source_run>`` -> ``.../<run_id>``), so the steps before ``from_step``
+    need not run again and the source run is only read."""
+    from recsys.storage.warehouse import Warehouse
+
+    runs = asl_literal(Warehouse.from_config(cfg).runs_uri().rstrip("/") + "/{}")[1:-1]
+    state = _step_state(
+        cfg,
+        {
+            "Name.$": "States.Format('copy run {} to {}', $.source_run, $.run_id)",
+            "ActionOnFailure": "TERMINATE_CLUSTER",
+            "HadoopJarStep": {
+                "Jar": "command-runner.jar",
+                "Args.$": (
+                    f"States.Array('s3-dist-cp', '--src', States.Format('{runs}', $.source_run), "
+                    f"'--dest', States.Format('{runs}', $.run_id))"
+                ),
+            },
+        },
+        "Go to step",
+    )
+    return state
+
+
 def state_machine_definition(
     cfg: Config, layout: CodeLayout, overrides: tuple[str, ...] = ()
 ) -> dict[str, Any]:
@@ -457,7 +350,9 @@ def state_machine_definition(
     step_states: dict[str, Any] = {}
     steps = list(pipeline.STEPS)
     for i, step in enumerate(steps):
-        config = step_definition(step, layout, RUN_ID_SENTINEL, "TERMINATE_CLUSTER", overrides)
+        config = step_definition(
+            step, layout, RUN_ID_SENTINEL, "TERMINATE_CLUSTER", overrides, cfg.emr.python
+        )
         nxt = asl_state_name(steps[i + 1]) if i + 1 < len(steps) else "Terminate cluster"
         step_states[asl_state_name(step)] = _step_state(cfg, config, nxt)
     sched = cfg.emr.schedule
@@ -465,6 +360,12 @@ def state_machine_definition(
         "cluster": asl_dynamic(cluster),
         "first_step": asl_state_name(steps[0]) if steps else "Terminate cluster",
         "pipeline_steps": step_states,
+        "copy_state": _copy_state(cfg),
+        "step_choices": [
+            {"Variable": "$.from_step", "StringEquals": s.name, "Next": asl_state_name(s)}
+            for s in steps
+        ],
+        "guard_timeout_seconds": GUARD_TIMEOUT_SECONDS,
         "code_version": layout.version,
         "timeout_seconds": sched.timeout_seconds,
         "cluster_timeout_seconds": sched.cluster_timeout_seconds,

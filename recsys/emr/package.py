@@ -6,17 +6,20 @@ never overwritten (unless ``force``). The version is the git commit (``abc1234``
 
 Uploaded, relative to the version prefix:
 
-- ``recsys-<v>-py3-none-any.whl``  the library, pip-installed on every node by the bootstrap
-- ``recsys.zip``                   the same modules for ``spark-submit --py-files``
+- ``env.tar.gz``                   the pinned packages as manylinux2014 x86_64 wheels for
+                                   CPython 3.11, installed by ``pip install --target`` and
+                                   packed; YARN unpacks it as ``./environment`` in every
+                                   container (``--archives``), so no node needs a package index
+- ``recsys.zip``                   the project's modules for ``spark-submit --py-files``
 - ``jobs/<step>.py``               the spark-submit entry point of every pipeline step
 - ``conf/<name>.yaml``             the config (and the files it layers on with ``base:``)
-- ``bootstrap.sh``, ``requirements-emr.txt``   the bootstrap action and its pinned dependencies
+- ``bootstrap.sh``                 the bootstrap action (an interpreter check; installs nothing)
+- ``requirements-emr.txt``         the pins the environment was built from, for the record
 - ``manifest.json``                written last: version, commit, checksums
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import io
@@ -84,40 +87,76 @@ def _zip(entries: list[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-def _record_hash(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"sha256={digest}"
+PLATFORM = "manylinux2014_x86_64"
+PYTHON_VERSION = "3.11"
 
 
-def build_wheel(root: Path, requirements: list[str]) -> bytes:
-    """A pure-Python wheel (PEP 427) of ``recsys``, made without setuptools or network."""
-    version = recsys.__version__
-    dist_info = f"recsys-{version}.dist-info"
-    metadata = "\n".join(
-        [
-            "Metadata-Version: 2.1",
-            "Name: recsys",
-            f"Version: {version}",
-            "Summary: Batch music recommender on Apache Spark",
-            "Requires-Python: >=3.11",
-            *(f"Requires-Dist: {r}" for r in requirements),
-            "",
+def build_environment(
+    requirements: list[str], wheel_dir: Path | None = None, pip: str | None = None
+) -> bytes:
+    """``requirements`` as CPython 3.11 manylinux2014 x86_64 wheels, installed into one folder
+    by pip (``--only-binary=:all: --platform --python-version --implementation --abi``: no
+    build, whatever this machine runs) and packed as a gzipped tar. From the package index,
+    or only from ``wheel_dir`` (``--no-index --find-links``) when given."""
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="recsys-env-") as tmp:
+        target = Path(tmp) / "environment"
+        command = [
+            pip or sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--target",
+            str(target),
+            "--only-binary=:all:",
+            "--platform",
+            PLATFORM,
+            "--python-version",
+            PYTHON_VERSION,
+            "--implementation",
+            "cp",
+            "--abi",
+            "cp" + PYTHON_VERSION.replace(".", ""),
         ]
-    )
-    wheel = (
-        "Wheel-Version: 1.0\nGenerator: recsys.emr.package\nRoot-Is-Purelib: true\n"
-        "Tag: py3-none-any\n"
-    )
-    entries = _source_files(root) + [
-        (f"{dist_info}/METADATA", metadata.encode()),
-        (f"{dist_info}/WHEEL", wheel.encode()),
-        (f"{dist_info}/entry_points.txt", b"[console_scripts]\nrecsys = recsys.cli:main\n"),
-        (f"{dist_info}/top_level.txt", b"recsys\n"),
-    ]
-    record = [f"{name},{_record_hash(data)},{len(data)}" for name, data in entries]
-    record.append(f"{dist_info}/RECORD,,")
-    entries.append((f"{dist_info}/RECORD", ("\n".join(record) + "\n").encode()))
-    return _zip(entries)
+        if wheel_dir is not None:
+            command += ["--no-index", "--find-links", str(wheel_dir)]
+        done = subprocess.run([*command, *requirements], capture_output=True, text=True)
+        if done.returncode != 0:
+            where = f"wheels in {wheel_dir}" if wheel_dir else "the package index"
+            raise PackageError(
+                f"pip could not install {' '.join(requirements)} for CPython {PYTHON_VERSION} "
+                f"{PLATFORM} from {where}:\n{done.stderr.strip()[-2000:]}"
+            )
+        return _tar_gz(target)
+
+
+def _tar_gz(folder: Path) -> bytes:
+    """``folder``'s contents (not the folder itself) as a tar.gz with fixed owners and times,
+    so the same wheels give the same bytes."""
+    import gzip
+    import tarfile
+
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz:
+        with tarfile.open(fileobj=gz, mode="w") as archive:
+            for path in sorted(folder.rglob("*")):
+                if "__pycache__" in path.parts:
+                    continue
+                info = archive.gettarinfo(str(path), path.relative_to(folder).as_posix())
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mtime = 0
+                if info.isfile():
+                    with path.open("rb") as data:
+                        archive.addfile(info, data)
+                else:
+                    archive.addfile(info)
+    return buffer.getvalue()
 
 
 def cluster_requirements(requirements_txt: Path) -> list[str]:
@@ -147,11 +186,18 @@ def conf_chain(conf: Path) -> list[Path]:
     return chain
 
 
-def build(cfg: Config, conf: Path, version: str, root: Path = defs.REPO_ROOT) -> dict[str, bytes]:
-    """Every file of one package, by path relative to the version prefix."""
+def build(
+    cfg: Config,
+    conf: Path,
+    version: str,
+    root: Path = defs.REPO_ROOT,
+    wheel_dir: Path | None = None,
+) -> dict[str, bytes]:
+    """Every file of one package, by path relative to the version prefix (the environment's
+    wheels from ``wheel_dir`` only, when given)."""
     requirements = cluster_requirements(root / "requirements.txt")
     files: dict[str, bytes] = {
-        defs.wheel_name(): build_wheel(root, requirements),
+        defs.ENV_ARCHIVE: build_environment(requirements, wheel_dir),
         defs.PYFILES_NAME: _zip(_source_files(root)),
         defs.REQUIREMENTS_NAME: ("\n".join(requirements) + "\n").encode(),
         defs.BOOTSTRAP: (defs.definitions_dir(cfg) / defs.BOOTSTRAP).read_bytes(),
@@ -194,10 +240,20 @@ def existing_keys(s3: Any, prefix_uri: str) -> list[str]:
     return keys
 
 
+def sse_arguments(kms_key: str | None) -> dict[str, str]:
+    """``put_object`` arguments for SSE-KMS under ``kms_key`` (none: the bucket's default)."""
+    return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key} if kms_key else {}
+
+
 def upload(
-    s3: Any, layout: defs.CodeLayout, files: dict[str, bytes], force: bool = False
+    s3: Any,
+    layout: defs.CodeLayout,
+    files: dict[str, bytes],
+    force: bool = False,
+    kms_key: str | None = None,
 ) -> list[str]:
-    """Put ``files`` under the layout's version prefix; refuse to overwrite unless ``force``."""
+    """Put ``files`` under the layout's version prefix (SSE-KMS under ``kms_key`` when given);
+    refuse to overwrite unless ``force``."""
     bucket, _ = split_s3(layout.root)
     present = existing_keys(s3, layout.root)
     if present and not force:
@@ -211,6 +267,9 @@ def upload(
     ordered = [n for n in sorted(files) if n != defs.MANIFEST_NAME] + [defs.MANIFEST_NAME]
     for name in ordered:
         _, key = split_s3(layout.uri(name))
-        s3.put_object(Bucket=bucket, Key=key, Body=files[name])
+        # managed transfer: the environment is large enough for a multipart upload
+        s3.upload_fileobj(
+            io.BytesIO(files[name]), bucket, key, ExtraArgs=sse_arguments(kms_key) or None
+        )
         uris.append(layout.uri(name))
     return uris

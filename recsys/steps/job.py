@@ -13,6 +13,20 @@ from recsys.steps import format_summary, record_step, step
 from recsys.storage.warehouse import check_run_id
 
 DEFAULT_CONF = "conf/local.yaml"
+MIN_PYTHON = (3, 11)
+
+
+def interpreter_problem(version: tuple[int, ...] = tuple(sys.version_info[:3])) -> str | None:
+    """Why this interpreter cannot run a job (None when it can), naming the one found."""
+    if tuple(version[:2]) >= MIN_PYTHON:
+        return None
+    found = ".".join(str(v) for v in version)
+    need = ".".join(str(v) for v in MIN_PYTHON)
+    return (
+        f"Python {found} at {sys.executable} runs this job, but the pipeline and its packed "
+        f"packages need {need}: on EMR set emr.python (spark.pyspark.python) to python{need} "
+        f"(EMR 7.1+ ships it); on EMR Serverless use an image that carries python{need}"
+    )
 
 
 def add_job_arguments(parser: argparse.ArgumentParser, run_id_required: bool = True) -> None:
@@ -36,6 +50,11 @@ def run_job(name: str, argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"jobs/{name}.py", description=step(name).doc)
     add_job_arguments(parser)
     args = parser.parse_args(argv)
+    problem = interpreter_problem()
+    if problem:
+        print(f"error: {name}: {problem}", file=sys.stderr)
+        return 2
+    print(f"{name}: Python {sys.version.split()[0]} at {sys.executable}")
     try:
         cfg = load_config(args)
         check_run_id(args.run_id)

@@ -36,7 +36,8 @@ def _path(path: str, data: dict, context: dict) -> Any:
 
 
 def evaluate(expr: str, data: dict, context: dict | None = None) -> Any:
-    """Evaluate an ASL JSONPath or intrinsic (Array, Format, StringSplit, ArrayGetItem)."""
+    """Evaluate an ASL JSONPath or intrinsic (Array, Format, StringSplit, ArrayGetItem,
+    ArrayLength)."""
     context = context or {}
     tokens = _tokens(expr)
     pos = 0
@@ -79,6 +80,9 @@ def _call(name: str, args: list) -> Any:
         return [p for p in re.split("[" + re.escape(delimiters) + "]", text) if p]
     if name == "States.ArrayGetItem":
         return args[0][args[1]]
+    if name == "States.ArrayLength":
+        (array,) = args
+        return len(array)
     raise ValueError(f"intrinsic {name} not supported by this evaluator")
 
 
@@ -97,7 +101,13 @@ def resolve_parameters(node: Any, data: dict, context: dict | None = None) -> An
     return node
 
 
-def expected_args(step: pipeline.Step, code_root: str, conf: str, run_id: str) -> list[str]:
+def expected_args(
+    step: pipeline.Step,
+    code_root: str,
+    conf: str,
+    run_id: str,
+    python: str = "/usr/bin/python3.11",
+) -> list[str]:
     """The spark-submit command of one step, spelled out independently of the builder."""
     return [
         "spark-submit",
@@ -105,6 +115,20 @@ def expected_args(step: pipeline.Step, code_root: str, conf: str, run_id: str) -
         "cluster",
         "--name",
         f"recsys-{step.name}",
+        "--archives",
+        f"{code_root}/env.tar.gz#environment",
+        "--conf",
+        f"spark.pyspark.python={python}",
+        "--conf",
+        f"spark.pyspark.driver.python={python}",
+        "--conf",
+        f"spark.yarn.appMasterEnv.PYSPARK_PYTHON={python}",
+        "--conf",
+        f"spark.executorEnv.PYSPARK_PYTHON={python}",
+        "--conf",
+        "spark.yarn.appMasterEnv.PYTHONPATH=./environment",
+        "--conf",
+        "spark.executorEnv.PYTHONPATH=./environment",
         "--py-files",
         f"{code_root}/recsys.zip",
         f"{code_root}/jobs/{step.name.replace('-', '_')}.py",

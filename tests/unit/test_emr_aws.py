@@ -1,109 +1,30 @@
 """EMR commands over real HTTP against moto's server on 127.0.0.1 (never a patched client).
 
-One ``moto_server`` process serves the whole module; each test resets its state through
-``/moto-api/reset`` and talks to it through ``AWS_ENDPOINT_URL``, exactly as boto3 would talk
-to AWS. A second stand-in, a recorder that counts requests, proves that a bad config fails
-before any request is sent.
+The server and the request recorder are the fixtures of :mod:`tests.unit.emr_moto`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
-import shutil
-import socket
-import subprocess
-import sys
-import threading
-import time
-import urllib.request
 from pathlib import Path
 
-import boto3
 import pytest
 
-from recsys import cli, config
+from recsys import config
 from recsys import steps as pipeline
 from recsys.emr import definitions
 from tests.support import REPO
 
+from . import emr_moto
 from .emr_helpers import expected_args, fake_steps
+from .emr_moto import BUCKET, CODE, client, run_cli
+
+# the fixtures this module uses, by name
+moto_endpoint, aws, recorder = emr_moto.moto_endpoint, emr_moto.aws, emr_moto.recorder
 
 EMR_CONF = str(REPO / "conf" / "emr.yaml")
-BUCKET = "my-recsys-bucket"
-CODE = f"s3://{BUCKET}/code"
-REGION = "us-east-1"
 BUILD = "build-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    """``moto_server -H 127.0.0.1 -p <free port>`` for the session; its URL."""
-    port = _free_port()
-    exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which(
-        "moto_server"
-    )
-    cmd = [exe] if exe else [sys.executable, "-m", "moto.server"]
-    proc = subprocess.Popen(
-        [*cmd, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(f"{url}/moto-api/")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _aws_env(monkeypatch, endpoint: str) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture()
-def aws(moto_endpoint, monkeypatch):
-    """A clean moto with the project bucket; boto3 clients reach it via AWS_ENDPOINT_URL."""
-    _aws_env(monkeypatch, moto_endpoint)
-    reset = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset, timeout=10).close()
-    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
-    return moto_endpoint
-
-
-def client(service: str):
-    return boto3.client(service, region_name=REGION)
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    code = cli.main(["emr", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture()
@@ -128,7 +49,7 @@ def s3_bytes(key: str) -> bytes:
 def test_package_uploads_the_expected_objects(packaged):
     prefix = f"code/{BUILD}/"
     expected = {
-        definitions.wheel_name(),
+        "env.tar.gz",
         "recsys.zip",
         "requirements-emr.txt",
         "bootstrap.sh",
@@ -201,8 +122,8 @@ def test_submit_creates_a_transient_cluster_running_the_pipeline(packaged, capsy
     assert code == 0, err
     cluster_id = _cluster_id_from(out)
     assert "transient cluster" in out
-    assert f"aws emr describe-cluster --cluster-id {cluster_id}" in out
-    assert f"aws emr list-steps --cluster-id {cluster_id}" in out
+    assert f"recsys emr wait --cluster-id {cluster_id}" in out
+    assert "aws emr wait" not in out  # boto3's waiters follow the run, not the user
 
     emr = client("emr")
     cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
@@ -227,11 +148,12 @@ def test_submit_creates_a_transient_cluster_running_the_pipeline(packaged, capsy
         # every S3 path a step names was uploaded by `emr package`
         for arg in got["Config"]["Args"]:
             if arg.startswith("s3://"):
-                client("s3").head_object(Bucket=BUCKET, Key=arg.split("/", 3)[3])
+                key = arg.split("/", 3)[3].split("#")[0]  # env.tar.gz#environment: its alias
+                client("s3").head_object(Bucket=BUCKET, Key=key)
 
     bootstrap = emr.list_bootstrap_actions(ClusterId=cluster_id)["BootstrapActions"]
     assert bootstrap[0]["ScriptPath"] == f"{root}/bootstrap.sh"
-    assert bootstrap[0]["Args"][1] == f"{root}/{definitions.wheel_name()}"
+    assert bootstrap[0]["Args"] == ["/usr/bin/python3.11"]  # an interpreter check, no install
     groups = {
         g["InstanceGroupType"]: g
         for g in emr.list_instance_groups(ClusterId=cluster_id)["InstanceGroups"]
@@ -273,9 +195,14 @@ def test_submit_to_a_running_cluster_adds_the_steps_in_order(packaged, capsys, m
         "r7",
         "--cluster-id",
         running,
+        "--set",
+        "emr.release_label=emr-7.12.0",
     )
     assert code == 0, err
     assert f"on cluster {running}" in out
+    # the Spark check asks about the cluster's own release, not the configured one
+    assert "release emr-7.13.0: Spark version not asked (fallback: DescribeReleaseLabel" in err
+    assert "instance types" not in err  # the cluster exists: its types are chosen
     steps = _steps_of(running)
     assert [s["Name"] for s in steps] == [f"{s.name} (r7)" for s in fake_steps()]
     assert {s["ActionOnFailure"] for s in steps} == {"CANCEL_AND_WAIT"}
@@ -379,7 +306,7 @@ def test_schedule_deploy_show_remove(packaged, capsys):
     code, out, _ = run_cli(capsys, "schedule", "show", "--conf", EMR_CONF)
     assert "not deployed" in out
     code, out, _ = run_cli(capsys, "schedule", "remove", "--conf", EMR_CONF)
-    assert code == 0 and out.count("was not there") == 2
+    assert code == 0 and out.count("was not there") == 3  # schedule, machine, alerts
 
 
 def test_schedule_deploy_needs_a_packaged_version(aws, capsys):
@@ -389,35 +316,6 @@ def test_schedule_deploy_needs_a_packaged_version(aws, capsys):
 
 
 # --------------------------------------------------------------------------- no AWS call
-
-
-class _Recorder(http.server.BaseHTTPRequestHandler):
-    requests: list[str] = []
-
-    def _any(self) -> None:
-        type(self).requests.append(f"{self.command} {self.path}")
-        self.send_response(500)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _any
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture()
-def recorder(monkeypatch):
-    """An endpoint that answers 500 and remembers every request it got."""
-    _Recorder.requests = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _aws_env(monkeypatch, f"http://127.0.0.1:{server.server_address[1]}")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    yield _Recorder.requests
-    server.shutdown()
-    server.server_close()
 
 
 def test_recorder_sees_requests_of_a_valid_config(recorder, capsys):
@@ -437,7 +335,7 @@ def test_recorder_sees_requests_of_a_valid_config(recorder, capsys):
         ("package", ["emr.code_prefix=null"], "emr.code_prefix: missing"),
         ("submit", ["emr.core.instance_types=[r5-2xlarge]"], "emr.core.instance_types[0]"),
         ("status", ["emr.task.instance_types=[huge]"], "emr.task.instance_types[0]: 'huge'"),
-        ("submit", ["emr.release_label=emr-7.10.0"], "emr.release_label: emr-7.10.0 ships Spark"),
+        ("submit", ["emr.release_label=emr-7.13"], "'emr-7.13' is not a release"),
         ("package", ["emr.release_label=emr-6.15.0"], "emr.release_label"),
         ("logs", ["warehouse.dir=warehouse"], "warehouse.dir"),
         (

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 import subprocess
-import sys
-import zipfile
 
 import pytest
 
@@ -57,24 +53,28 @@ def test_pinned_spark_is_the_installed_pyspark_and_the_requirements_pin():
     assert pinned == releases.major_minor_patch(requirements_pin())
 
 
-def test_default_release_ships_the_pinned_spark():
+def test_default_release_is_of_the_line_that_ships_the_pinned_spark():
     cfg = emr_cfg()
-    assert releases.EMR_SPARK_VERSIONS[cfg.emr.release_label] == releases.pinned_spark_version()
-    assert releases.release_problem(cfg.emr.release_label, releases.pinned_spark_version()) is None
-    assert releases.releases_for_spark("3.5.6") == ["emr-7.11.0", "emr-7.12.0", "emr-7.13.0"]
-
-
-def test_release_with_other_spark_is_refused_with_the_alternatives():
     pinned = releases.pinned_spark_version()
-    other = next(k for k, v in releases.EMR_SPARK_VERSIONS.items() if v != pinned)
-    problem = releases.release_problem(other, pinned)
-    assert f"ships Spark {releases.EMR_SPARK_VERSIONS[other]}" in problem
-    assert f"pinned to {pinned}" in problem
-    for label in releases.releases_for_spark(pinned):
-        assert label in problem
-    assert "EMR 7.x line" in releases.release_problem("emr-6.15.0", pinned)
-    assert "not in recsys.emr.releases" in releases.release_problem("emr-7.99.0", pinned)
-    assert "not a release label" in releases.release_problem("7.13", pinned)
+    assert releases.label_problem(cfg.emr.release_label, pinned) is None
+    assert releases.SPARK_LINE == {"7": "3.5"}  # the whole fallback: EMR 7.x ships Spark 3.5
+
+
+@pytest.mark.parametrize(
+    "label, pinned, expected",
+    [
+        ("emr-7.99.0", "3.5.6", None),  # offline, any 7.x passes: its patch is EMR's to say
+        ("emr-6.15.0", "3.5.6", "emr-6.15.0 is not in the EMR 7.x line"),
+        ("7.13", "3.5.6", "'7.13' is not a release label"),
+        ("emr-7.13.0", "3.4.1", "EMR 7.x ships Spark 3.5.x but pyspark is pinned to 3.4.1"),
+    ],
+)
+def test_release_label_offline_check(label, pinned, expected):
+    problem = releases.label_problem(label, pinned)
+    if expected is None:
+        assert problem is None
+    else:
+        assert expected in problem
 
 
 # --------------------------------------------------------------------------- validation
@@ -94,7 +94,6 @@ def test_the_shipped_emr_config_is_valid_for_cluster_and_schedule():
         (["emr.core.instance_types=[r5-2xlarge]"], "emr.core.instance_types[0]: 'r5-2xlarge'"),
         (["emr.primary.instance_types=[xlarge]"], "emr.primary.instance_types[0]: 'xlarge'"),
         (["emr.task.instance_types=[M5.XLARGE]"], "emr.task.instance_types[0]"),
-        (["emr.release_label=emr-7.10.0"], "emr.release_label: emr-7.10.0 ships Spark 3.5.5"),
         (["emr.release_label=emr-6.15.0"], "emr.release_label: emr-6.15.0 is not in the EMR 7.x"),
         (["spark.master=local[2]"], "spark.master: 'local[2]' must be unset on EMR"),
         (["emr.core.count=0"], "emr.core.count: at least 1 core node"),
@@ -187,7 +186,7 @@ def test_steps_follow_steps_as_other_branches_extend_it(monkeypatch, layout):
     assert [s["Name"].split(" ")[0] for s in steps] == [s.name for s in pipeline.STEPS]
     assert steps[-1]["Name"].startswith("publish")  # the step that moves `latest` runs last
     args = steps[1]["HadoopJarStep"]["Args"]
-    assert args[7] == f"{CODE}/abc1234/jobs/train_als.py"
+    assert args[args.index("--py-files") + 2] == f"{CODE}/abc1234/jobs/train_als.py"
     assert args[-2:] == ["--set", "als.rank=8"]
 
 
@@ -224,11 +223,7 @@ def test_run_job_flow_request_matches_the_emr_api(mode, layout):
         ]
     action = request["BootstrapActions"][0]["ScriptBootstrapAction"]
     assert action["Path"] == f"{CODE}/abc1234/bootstrap.sh"
-    assert action["Args"] == [
-        f"{CODE}/abc1234/requirements-emr.txt",
-        f"{CODE}/abc1234/{definitions.wheel_name()}",
-        "/usr/bin/python3.11",
-    ]
+    assert action["Args"] == ["/usr/bin/python3.11"]  # an interpreter check, no install
 
 
 def test_each_step_matches_the_add_job_flow_steps_api(monkeypatch, layout):
@@ -285,9 +280,10 @@ def test_state_machine_runs_every_step_in_order_then_terminates(monkeypatch, lay
         path.append(name)
         if states[name].get("End"):
             break
-        name = states[name]["Next"]
+        name = states[name].get("Next") or states[name]["Default"]  # a Choice: no re-run
     assert path == [
         "Create cluster",
+        "Start from",
         *[f"Run {s.name}" for s in pipeline.STEPS],
         "Terminate cluster",
     ]
@@ -355,7 +351,7 @@ def test_run_id_of_a_scheduled_run_is_its_date(layout, execution_input, start_ti
     context = {"Execution": {"StartTime": start_time}}
     resolved = resolve_parameters(states[target]["Parameters"], execution_input, context)
     assert resolved == {"run_id": run_id}
-    assert states[target]["Next"] == "Create cluster"
+    assert states[target]["Next"] == "Check running"  # the guard, then the cluster
 
 
 def test_schedule_request_matches_the_scheduler_api():
@@ -544,10 +540,12 @@ def test_every_task_state_has_its_timeout(mode):
         "emr.schedule.cluster_timeout_seconds=2400",
     )
     tasks = task_states(asl)
-    assert len(tasks) == len(pipeline.STEPS) + 3  # create, the steps, two terminates
+    # the guard, create, a re-run's copy, the steps, two terminates
+    assert len(tasks) == len(pipeline.STEPS) + 5
     for name, state in tasks.items():
         step = state["Resource"].endswith(":addStep.sync")
-        assert state["TimeoutSeconds"] == (5400 if step else 2400), name
+        expected = definitions.GUARD_TIMEOUT_SECONDS if name == "Check running" else 2400
+        assert state["TimeoutSeconds"] == (5400 if step else expected), name
 
 
 def test_cluster_creation_retries_with_backoff():
@@ -568,7 +566,7 @@ def test_every_task_state_catches_and_a_failure_ends_in_a_fail_state(mode):
         assert catch["ErrorEquals"] == ["States.ALL"], name
         ends = endings(asl, catch["Next"])
         assert ends and all(states[e]["Type"] == "Fail" for e in ends), (name, ends)
-        if name != "Create cluster":  # the cluster exists: a failure terminates it first
+        if name not in ("Check running", "Create cluster"):  # a failure terminates the cluster
             assert catch["Next"] in ("Terminate after failure", "Terminate failed"), name
     for name in ("Terminate cluster", "Terminate after failure"):
         (retry,) = states[name]["Retry"]
@@ -620,79 +618,7 @@ def test_render_output_follows_the_aws_rules(tmp_path, capsys, mode):
 
 
 # --------------------------------------------------------------------------- packaging
-
-
-def test_package_build_is_complete_and_deterministic():
-    cfg = emr_cfg()
-    first = package.build(cfg, EMR_CONF, "v1")
-    second = package.build(cfg, EMR_CONF, "v1")
-    expected = {
-        definitions.wheel_name(),
-        "recsys.zip",
-        "requirements-emr.txt",
-        "bootstrap.sh",
-        "manifest.json",
-        "conf/emr.yaml",
-        "conf/base.yaml",
-        *(s.job_file for s in pipeline.STEPS),
-    }
-    assert set(first) == expected
-    for name in expected - {"manifest.json"}:
-        assert first[name] == second[name], name
-    manifest = json.loads(first["manifest.json"])
-    for name, entry in manifest["files"].items():
-        assert entry["sha256"] == hashlib.sha256(first[name]).hexdigest()
-    pins = first["requirements-emr.txt"].decode().split()
-    requirements = (REPO / "requirements.txt").read_text()
-    for pin in pins:
-        assert re.search(rf"^{re.escape(pin)}\b", requirements, re.M | re.I), pin
-    assert not any(p.lower().startswith("pyspark") for p in pins)  # EMR provides Spark
-
-
-def test_wheel_installs_with_pip_and_zip_imports(tmp_path):
-    files = package.build(emr_cfg(), EMR_CONF, "v1")
-    wheel = tmp_path / definitions.wheel_name()
-    wheel.write_bytes(files[definitions.wheel_name()])
-    target = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--target",
-            str(target),
-            str(wheel),
-        ],
-        check=True,
-    )
-    probe = (
-        "import recsys, recsys.steps as p; print(recsys.__file__); print([s.name for s in p.STEPS])"
-    )
-    for path in (target, tmp_path / "recsys.zip"):
-        if path.suffix == ".zip":
-            path.write_bytes(files["recsys.zip"])
-        env = {**os.environ, "PYTHONPATH": str(path)}
-        out = subprocess.run(
-            [sys.executable, "-c", probe],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
-        assert out[0].startswith(str(path))
-        assert out[1] == str([s.name for s in pipeline.STEPS])
-    for archive_path in (wheel, tmp_path / "recsys.zip"):
-        with zipfile.ZipFile(archive_path) as archive:
-            names = archive.namelist()
-        assert not [n for n in names if "__pycache__" in n or n.startswith("tests")]
-        # the sample-data generator is a dev tool: the cluster never gets it
-        assert not [n for n in names if n.startswith("sampledata")]
-        assert any(n.startswith("recsys/steps/") for n in names)
+# (building the environment and what the bootstrap does: tests/unit/test_emr_package.py)
 
 
 def test_git_version_is_the_short_sha_and_marks_dirty(tmp_path):
@@ -719,53 +645,6 @@ def test_git_version_is_the_short_sha_and_marks_dirty(tmp_path):
     assert package.git_version(repo) == f"{sha}-dirty"
     with pytest.raises(package.PackageError, match="--build-id"):
         package.git_version(tmp_path / "nowhere")
-
-
-def test_bootstrap_installs_requirements_then_the_wheel(tmp_path):
-    """Run emr/bootstrap.sh with stand-ins for aws, sudo and python; check what it installs."""
-    files = package.build(emr_cfg(), EMR_CONF, "v1")
-    fake_s3 = tmp_path / "s3" / "bucket" / "code" / "v1"
-    fake_s3.mkdir(parents=True)
-    for name in ("requirements-emr.txt", definitions.wheel_name()):
-        (fake_s3 / name).write_bytes(files[name])
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "calls.log"
-    (bin_dir / "aws").write_text(
-        f'#!/bin/bash\n[ "$1 $2" = "s3 cp" ] || exit 9\nsrc="{tmp_path}/s3/${{3#s3://}}"\n'
-        'cp "$src" "$4"\n'
-    )
-    (bin_dir / "sudo").write_text('#!/bin/bash\nexec "$@"\n')
-    python = bin_dir / "python3.11"
-    python.write_text(
-        f'#!/bin/bash\necho "$*" >> {log}\n'
-        'for a in "$@"; do [ -f "$a" ] && [ "${a##*.}" = txt ] && cat "$a" >> '
-        f"{log}; done\nexit 0\n"
-    )
-    for stub in bin_dir.iterdir():
-        stub.chmod(0o755)
-    uri = "s3://bucket/code/v1"
-    done = subprocess.run(
-        [
-            "bash",
-            str(REPO / "emr" / "bootstrap.sh"),
-            f"{uri}/requirements-emr.txt",
-            f"{uri}/{definitions.wheel_name()}",
-            str(python),
-        ],
-        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    calls = log.read_text()
-    requirements_at = calls.index("-m pip install --quiet --no-cache-dir -r ")
-    wheel_at = calls.index("--no-deps --force-reinstall ")
-    assert requirements_at < wheel_at
-    assert calls[wheel_at:].split("\n")[0].endswith(definitions.wheel_name())
-    for pin in files["requirements-emr.txt"].decode().split():
-        assert pin in calls
-    assert "import numpy, pandas, pyarrow, scipy, yaml, recsys" in calls
 
 
 def test_partial_node_override_keeps_the_roles_defaults():
