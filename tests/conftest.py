@@ -46,6 +46,9 @@ def _release_spark_memory_after_each_module():
     session.catalog.clearCache()
     for rdd in session.sparkContext._jsc.getPersistentRDDs().values():
         rdd.unpersist(False)
+    from recsys.similarity.topn import release_broadcasts
+
+    release_broadcasts()  # what tests that call the library directly left broadcast
 
 
 @pytest.fixture()

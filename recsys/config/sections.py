@@ -23,6 +23,11 @@ class SparkConfig:
     checkpoint_dir: Optional[str] = spec(None, doc="default: <warehouse.dir>/_checkpoints")
     kryo: bool = spec(True)
     log_level: str = spec("WARN", choices=("ALL", "DEBUG", "INFO", "WARN", "ERROR", "OFF"))
+    vector_api: bool = spec(
+        True,
+        doc="JDK 17's vector API for Spark ML's BLAS without a native one "
+        "(--add-modules=jdk.incubator.vector; recsys.session)",
+    )
     extra: dict = spec(factory=dict, doc="any further spark.* settings")
 
 
