@@ -87,6 +87,9 @@ def tiny_overrides(raw: Path) -> tuple[str, ...]:
         f"input.dir={raw}",
         "evaluation.alpha_sweep=[0.0, 1.0]",
         "publish.require_beat_popularity=false",
+        # the tiny catalogue is far below neighbours.auto_exact_below: keep the LSH path
+        # (what production catalogues take) in the pipeline under test
+        "neighbours.method=lsh",
     )
 
 

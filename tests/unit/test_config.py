@@ -78,3 +78,13 @@ def test_the_vector_api_is_added_to_the_java_options_not_instead_of_them(tmp_pat
     assert spark_settings(mine)["spark.driver.extraJavaOptions"] == f"-Dx=1 {VECTOR_MODULE}"
     off = spark_settings(make_config(tmp_path, "spark.vector_api=false"))
     assert "spark.driver.extraJavaOptions" not in off
+
+
+def test_neighbours_method_auto_picks_by_catalogue_size(tmp_path):
+    from tests.support import make_config
+
+    ncfg = make_config(tmp_path, "neighbours.auto_exact_below=1000").neighbours
+    assert ncfg.method == "auto"
+    assert (ncfg.method_for(999), ncfg.method_for(1000)) == ("exact", "lsh")
+    forced = make_config(tmp_path, "neighbours.method=lsh").neighbours
+    assert forced.method_for(10) == "lsh"
