@@ -45,8 +45,37 @@ def spark_settings(cfg: Config) -> dict[str, str]:
             settings["spark.hadoop.fs.s3a.aws.credentials.provider"] = (
                 "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
             )
-    settings.update({str(k): str(v) for k, v in cfg.spark.extra.items()})
+    extra = {str(k): str(v) for k, v in cfg.spark.extra.items()}
+    if cfg.spark.vector_api:
+        # Spark ML's BLAS falls back to Java when no native BLAS loads; with the vector
+        # module that fallback is netlib's VectorBLAS (SIMD) instead of plain loops. Added to
+        # what the config's own extraJavaOptions say, never instead of them.
+        for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
+            given = extra.get(key, "")
+            if VECTOR_MODULE not in given:
+                extra[key] = f"{given} {VECTOR_MODULE}".strip()
+    settings.update(extra)
     return settings
+
+
+VECTOR_MODULE = "--add-modules=jdk.incubator.vector"
+
+
+def blas_in_use(spark: SparkSession) -> dict[str, str]:
+    """The BLAS Spark ML computes with: netlib's native one when it loads (OpenBLAS or the
+    system's libblas), else its Java one (``VectorBLAS`` with the vector API, else
+    ``Java11BLAS``); ``in_use`` names the one ALS's solver gets."""
+    jvm = spark.sparkContext._jvm
+
+    def name(getter) -> str:
+        try:
+            return str(getter().getClass().getSimpleName())
+        except Exception as exc:  # noqa: BLE001 - a missing library is an answer, not an error
+            return "unavailable (" + (str(exc).splitlines() or ["?"])[0][:120] + ")"
+
+    native = name(lambda: jvm.dev.ludovic.netlib.blas.NativeBLAS.getInstance())
+    java = name(lambda: jvm.dev.ludovic.netlib.blas.JavaBLAS.getInstance())
+    return {"native": native, "java": java, "in_use": java if native.startswith("unav") else native}
 
 
 def build_session(cfg: Config) -> SparkSession:

@@ -46,6 +46,9 @@ def _release_spark_memory_after_each_module():
     session.catalog.clearCache()
     for rdd in session.sparkContext._jsc.getPersistentRDDs().values():
         rdd.unpersist(False)
+    from recsys.similarity.topn import release_broadcasts
+
+    release_broadcasts()  # what tests that call the library directly left broadcast
 
 
 @pytest.fixture()
@@ -84,6 +87,9 @@ def tiny_overrides(raw: Path) -> tuple[str, ...]:
         f"input.dir={raw}",
         "evaluation.alpha_sweep=[0.0, 1.0]",
         "publish.require_beat_popularity=false",
+        # the tiny catalogue is far below neighbours.auto_exact_below: keep the LSH path
+        # (what production catalogues take) in the pipeline under test
+        "neighbours.method=lsh",
     )
 
 

@@ -23,6 +23,11 @@ class SparkConfig:
     checkpoint_dir: Optional[str] = spec(None, doc="default: <warehouse.dir>/_checkpoints")
     kryo: bool = spec(True)
     log_level: str = spec("WARN", choices=("ALL", "DEBUG", "INFO", "WARN", "ERROR", "OFF"))
+    vector_api: bool = spec(
+        True,
+        doc="JDK 17's vector API for Spark ML's BLAS without a native one "
+        "(--add-modules=jdk.incubator.vector; recsys.session)",
+    )
     extra: dict = spec(factory=dict, doc="any further spark.* settings")
 
 
@@ -209,7 +214,14 @@ class ContentConfig:
 @dataclass(frozen=True)
 class NeighboursConfig:
     k: int = spec(20, min=1)
-    method: str = spec("lsh", choices=("lsh", "exact"))
+    method: str = spec(
+        "auto",
+        choices=("auto", "lsh", "exact"),
+        doc="auto: exact below auto_exact_below songs with a content vector, else lsh",
+    )
+    auto_exact_below: int = spec(
+        20_000, min=0, doc="method=auto: the measured crossover (bench/README.md, bench_lsh)"
+    )
     bucket_length: float = spec(0.15, min=1e-6)
     num_hash_tables: int = spec(24, min=1)
     hashes_per_table: int = spec(3, min=1, doc="BRP hashes AND-ed into one bucket key")
@@ -221,6 +233,12 @@ class NeighboursConfig:
     block_size: int = spec(4096, min=1, doc="exact search: query songs per numpy block ...")
     block_memory_mb: int = spec(256, min=1, doc="... capped so a block's scores stay this small")
     seed: int = spec(42)
+
+    def method_for(self, songs: int) -> str:
+        """The search ``method`` names, or for ``auto`` the one ``songs`` vectors call for."""
+        if self.method != "auto":
+            return self.method
+        return "exact" if songs < self.auto_exact_below else "lsh"
 
 
 @dataclass(frozen=True)

@@ -65,9 +65,10 @@ class HeldOut:
     cached: list[DataFrame] = field(default_factory=list)
 
     def release(self) -> None:
-        knn = self.models.get("itemknn")
-        if knn is not None:
-            knn.release()  # type: ignore[attr-defined]
+        for name in ("itemknn", "hybrid"):
+            model = self.models.get(name)
+            if model is not None:
+                model.release()  # type: ignore[attr-defined]
         for df in (*self.cached, self.train, self.test):
             df.unpersist()
 

@@ -3,7 +3,7 @@ quarantine, with dense integer ids for users and songs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark import StorageLevel
@@ -38,6 +38,13 @@ class IngestResult:
     vocabulary: DataFrame
     quarantine: DataFrame
     counts: dict[str, Any]
+    cached: list[DataFrame] = field(default_factory=list)
+
+    def release(self) -> None:
+        """Unpersist what :func:`build_tables` cached (once the tables are written)."""
+        for df in self.cached:
+            df.unpersist()
+        self.cached.clear()
 
 
 def build_tables(lines: dict[str, DataFrame], max_play_count: int) -> IngestResult:
@@ -49,26 +56,33 @@ def build_tables(lines: dict[str, DataFrame], max_play_count: int) -> IngestResu
     InputError
         When the lyrics files' ``%`` word lists disagree, or lyrics have none.
     """
-    triplets = parse_triplets(lines[TRIPLETS], max_play_count).persist(LEVEL)
-    tracks = parse_tracks(lines[TRACKS]).persist(LEVEL)
-    mismatches = parse_mismatches(lines[MISMATCHES]).persist(LEVEL)
+    cached: list[DataFrame] = []
+
+    def keep(df: DataFrame) -> DataFrame:
+        cached.append(df.persist(LEVEL))
+        return df
+
+    triplets = keep(parse_triplets(lines[TRIPLETS], max_play_count))
+    tracks = keep(parse_tracks(lines[TRACKS]))
+    mismatches = keep(parse_mismatches(lines[MISMATCHES]))
     vocabulary, vocab_size = _vocabulary(lines[LYRICS])
-    lyric_lines = parse_lyrics(lines[LYRICS], vocab_size).persist(LEVEL)
+    cached.append(vocabulary)
+    lyric_lines = keep(parse_lyrics(lines[LYRICS], vocab_size))
 
     bad_songs = mismatched_songs(mismatches)
     triplets = mark_mismatched(triplets, bad_songs)
     tracks = mark_mismatched(tracks, bad_songs)
     quarantine = _quarantine(lines, [triplets, tracks, mismatches, lyric_lines])
 
-    pairs = play_pairs(triplets.filter(F.col("reason").isNull())).persist(LEVEL)
+    pairs = keep(play_pairs(triplets.filter(F.col("reason").isNull())))
     good_tracks = tracks.filter(F.col("reason").isNull())
     good_lyrics = lyric_lines.filter(F.col("reason").isNull())
     lyric_tracks = good_lyrics.groupBy(S.TRACK_ID).agg(
         F.first(S.WORD_IDX).alias(S.WORD_IDX), F.first(S.WORD_COUNT).alias(S.WORD_COUNT)
     )
     catalogue = song_catalogue(good_tracks, lyric_tracks, pairs)
-    song_ids = dense_index(catalogue, S.SONG_ID, S.SONG).persist(LEVEL)
-    user_ids = dense_index(pairs, S.USER_ID, S.USER).persist(LEVEL)
+    song_ids = keep(dense_index(catalogue, S.SONG_ID, S.SONG, cached))
+    user_ids = keep(dense_index(pairs, S.USER_ID, S.USER, cached))
 
     songs = catalogue.join(song_ids, S.SONG_ID).select(*[f.name for f in S.SONGS_SCHEMA.fields])
     lyrics = (
@@ -92,6 +106,7 @@ def build_tables(lines: dict[str, DataFrame], max_play_count: int) -> IngestResu
         vocabulary,
         quarantine,
         counts,
+        cached,
     )
 
 
@@ -232,12 +247,15 @@ def users(pairs: DataFrame, user_ids: DataFrame) -> DataFrame:
     )
 
 
-def dense_index(ids: DataFrame, id_col: str, idx_col: str) -> DataFrame:
+def dense_index(
+    ids: DataFrame, id_col: str, idx_col: str, cached: list[DataFrame] | None = None
+) -> DataFrame:
     """Map distinct string ids to 0..n-1 in sorted order, without a single-partition window.
 
     Sorting range-partitions the ids; each partition's offset is the size of the partitions
     before it (a partition-count table, tiny), so the numbering is contiguous and stable.
-    The sorted ids are persisted so both passes see the same partitions.
+    The sorted ids are persisted so both passes see the same partitions (appended to
+    ``cached`` for the caller to release once the index is written).
     """
     ordered = (
         ids.select(id_col)
@@ -250,6 +268,8 @@ def dense_index(ids: DataFrame, id_col: str, idx_col: str) -> DataFrame:
         )
         .persist(LEVEL)
     )
+    if cached is not None:
+        cached.append(ordered)
     # One row per partition comes to the driver (O(partitions), not O(data)).
     sizes = ordered.groupBy("_pid").agg(F.count(F.lit(1)).alias("n"), F.min("_mid").alias("first"))
     offsets, before = [], 0

@@ -200,8 +200,12 @@ def user_candidates(
     content_depth: int,
     signals: Signals | None = None,
     item_topn: DataFrame | None = None,
+    cached: list[DataFrame] | None = None,
 ) -> DataFrame:
     """The candidate pool with normalised component scores, alpha, popularity and reason.
+
+    The seeds' neighbour hits are persisted (the pool reads them twice) and appended to
+    ``cached``, for the caller to release once the pool is written.
 
     The pool is each user's collaborative top-N plus the ``content_depth`` songs nearest to
     what they played, plus the item-based model's list (``item_topn``, when given). With
@@ -212,6 +216,8 @@ def user_candidates(
     hits = seed_hits(interactions, relation, cfg.seeds_per_user).persist(
         StorageLevel.MEMORY_AND_DISK
     )
+    if cached is not None:
+        cached.append(hits)
     content = top_per_user(
         hits.filter(F.col("content_raw").isNotNull()), "content_raw", content_depth
     )
@@ -343,7 +349,7 @@ class HybridRecommender(Recommender):
         self._cached: list[DataFrame] = []
 
     def release(self) -> None:
-        """Unpersist what :meth:`tables` cached."""
+        """Unpersist what :meth:`tables` and :meth:`candidates` cached."""
         for df in self._cached:
             df.unpersist()
         self._cached.clear()
@@ -386,6 +392,7 @@ class HybridRecommender(Recommender):
             depth,
             signals,
             item_topn=item_topn,
+            cached=self._cached,
         )
 
     def rank(

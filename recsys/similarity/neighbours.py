@@ -18,9 +18,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def content_neighbours(vectors: DataFrame, ncfg: NeighboursConfig) -> DataFrame:
-    """Top ``ncfg.k`` content neighbours per song by the configured method (lsh or exact)."""
-    if ncfg.method == "exact":
+def content_neighbours(
+    vectors: DataFrame, ncfg: NeighboursConfig, method: str | None = None
+) -> DataFrame:
+    """Top ``ncfg.k`` content neighbours per song by ``method`` (lsh or exact; default the
+    configured one, ``auto`` resolved by the number of vectors)."""
+    method = method or ncfg.method_for(vectors.count())
+    if method == "exact":
         return topn.exact_neighbours(
             vectors, ncfg.k, block_size=ncfg.block_size, block_memory_mb=ncfg.block_memory_mb
         )

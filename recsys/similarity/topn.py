@@ -280,10 +280,31 @@ def score_top_n(
         raise ValueError(f"n must be at least 1, got {n}")
     spark = queries.sparkSession
     broadcast = spark.sparkContext.broadcast((item_ids, item_matrix))
+    _LIVE.append(broadcast)  # the returned frame is lazy: destroyed by release_broadcasts()
     block_rows = rows_per_block(len(item_ids), block_size, block_memory_mb)
     return queries.select(id_col, S.FEATURES, EXCLUDE).mapInPandas(
         _score_partitions(broadcast, n, block_rows, normalise, id_col), _SCORED_SCHEMA
     )
+
+
+# The item matrices score_top_n broadcast, until the step that used them releases them.
+_LIVE: list = []
+
+
+def live_broadcasts() -> int:
+    """How many item matrices are broadcast now (a mark for :func:`release_broadcasts`)."""
+    return len(_LIVE)
+
+
+def release_broadcasts(since: int = 0) -> int:
+    """Destroy the item matrices :func:`score_top_n` broadcast since the mark ``since`` (on
+    the driver and the executors); the step runner calls it once a step's tables are written.
+    Returns how many."""
+    n = 0
+    while len(_LIVE) > since:
+        _LIVE.pop().destroy()
+        n += 1
+    return n
 
 
 def played_songs(interactions: DataFrame, partitions: int = 0) -> DataFrame:

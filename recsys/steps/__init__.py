@@ -124,6 +124,7 @@ def run_steps(
 ) -> dict[str, dict[str, Any]]:
     """Run the named steps (all by default) in pipeline order, one progress line each, and
     record each (:func:`record_step`)."""
+    from recsys.similarity.topn import live_broadcasts, release_broadcasts
     from recsys.steps import stagestats
 
     chosen = [s for s in STEPS if names is None or s.name in names]
@@ -131,10 +132,14 @@ def run_steps(
     for i, current in enumerate(chosen, 1):
         log(f"[{i}/{len(chosen)}] {current.name}: {current.doc} ...")
         started, stage_mark = time.perf_counter(), stagestats.mark(spark)
-        summary = current.load()(spark, cfg, run_id) or {}
+        broadcasts = live_broadcasts()
+        try:
+            summary = current.load()(spark, cfg, run_id) or {}
+        finally:
+            destroyed = release_broadcasts(broadcasts)
         seconds = time.perf_counter() - started
         results[current.name] = {**summary, "seconds": round(seconds, 1)}
-        figures = stagestats.figures_since(spark, stage_mark)
+        figures = {**stagestats.figures_since(spark, stage_mark), "broadcasts": destroyed}
         record_step(cfg, run_id, current.name, summary, seconds, conf_path, figures)
         log(f"[{i}/{len(chosen)}] {current.name} done in {seconds:.1f}s: {format_summary(summary)}")
     return results

@@ -72,9 +72,16 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
                 wh.read_table(spark, run_id, S.CONTENT_VECTORS),
                 itemknn=itemknn if any(w > 0 for w in cfg.hybrid.fit.item_weights) else None,
             ).fit(held.fit_plays)
-            doc = blend_fit.fit_blend(
-                model, held.validation_users, held.validation, held.depth, cfg.publish.gate_metric
-            )
+            try:
+                doc = blend_fit.fit_blend(
+                    model,
+                    held.validation_users,
+                    held.validation,
+                    held.depth,
+                    cfg.publish.gate_metric,
+                )
+            finally:
+                model.release()
     finally:
         if itemknn is not None:
             itemknn.release()

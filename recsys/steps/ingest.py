@@ -78,16 +78,18 @@ def _ingest(
     missing = [name for name, found in files.items() if not found]
     lines = {name: read_lines(spark, found, name) for name, found in files.items()}
     result = build_tables(lines, cfg.ingest.max_play_count)
-
-    wh.write_table(result.quarantine, run_id, S.QUARANTINE)
-    for name, df in (
-        (S.INTERACTIONS, result.interactions),
-        (S.USERS, result.users),
-        (S.SONGS, result.songs),
-        (S.LYRICS, result.lyrics),
-        (S.VOCABULARY, result.vocabulary),
-    ):
-        wh.write_table(df, run_id, name)
+    try:
+        wh.write_table(result.quarantine, run_id, S.QUARANTINE)
+        for name, df in (
+            (S.INTERACTIONS, result.interactions),
+            (S.USERS, result.users),
+            (S.SONGS, result.songs),
+            (S.LYRICS, result.lyrics),
+            (S.VOCABULARY, result.vocabulary),
+        ):
+            wh.write_table(df, run_id, name)
+    finally:
+        result.release()  # the tables are read back from the warehouse from here on
     tables = {
         name: wh.read_table(spark, run_id, name).count()
         for name in (S.QUARANTINE, S.INTERACTIONS, S.USERS, S.SONGS, S.LYRICS, S.VOCABULARY)

@@ -66,12 +66,17 @@ def run_job(name: str, argv: Sequence[str] | None = None) -> int:
 
     spark = build_session(cfg)
     try:
+        from recsys.similarity.topn import live_broadcasts, release_broadcasts
         from recsys.steps import stagestats
 
         started, stage_mark = time.perf_counter(), stagestats.mark(spark)
-        summary = step(name).load()(spark, cfg, args.run_id) or {}
+        broadcasts = live_broadcasts()
+        try:
+            summary = step(name).load()(spark, cfg, args.run_id) or {}
+        finally:
+            destroyed = release_broadcasts(broadcasts)
         seconds = time.perf_counter() - started
-        figures = stagestats.figures_since(spark, stage_mark)
+        figures = {**stagestats.figures_since(spark, stage_mark), "broadcasts": destroyed}
         record_step(cfg, args.run_id, name, summary, seconds, args.conf, figures)
         print(f"{name} done in {seconds:.1f}s: {format_summary(summary)}")
         return 0

@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
+from recsys.columns import unit_array
 from recsys.similarity.neighbours import content_neighbours, log, measure_recall
 from recsys.steps.degradations import KEY
 from recsys.storage.warehouse import Warehouse
@@ -30,15 +31,19 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     try:
         if not vectors.take(1):
             return _no_vectors(spark, wh, run_id, ncfg)
+        n_vectors = vectors.where(unit_array(F.col(S.FEATURES)).isNotNull()).count()
+        method = ncfg.method_for(n_vectors)
         started = time.perf_counter()
-        wh.write_table(content_neighbours(vectors, ncfg), run_id, S.CONTENT_NEIGHBOURS)
+        wh.write_table(content_neighbours(vectors, ncfg, method), run_id, S.CONTENT_NEIGHBOURS)
         seconds = round(time.perf_counter() - started, 2)
         written = wh.read_table(spark, run_id, S.CONTENT_NEIGHBOURS)
         counts = written.agg(
             F.count(F.lit(1)).alias("rows"), F.countDistinct(S.SONG).alias("songs")
         ).first()
         doc: dict[str, Any] = {
-            "method": ncfg.method,
+            "method": method,
+            "configured_method": ncfg.method,
+            "songs_with_vectors": n_vectors,
             "k": ncfg.k,
             "neighbour_seconds": seconds,
             "settings": {
@@ -50,7 +55,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
                 "seed": ncfg.seed,
             },
         }
-        if ncfg.method == "exact":
+        if method == "exact":
             doc.update(recall=1.0, measured=False, note="exact neighbours: recall 1 by definition")
         elif ncfg.recall_sample == 0:
             doc.update(recall=None, measured=False, note="neighbours.recall_sample is 0")
@@ -63,7 +68,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     recall = doc.get("recall")
     log.warning(
         "content neighbours (%s): recall@%d = %s over %s sample songs",
-        ncfg.method,
+        method,
         ncfg.k,
         "n/a" if recall is None else f"{recall:.3f}",
         doc.get("songs", 0),
@@ -71,7 +76,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     return {
         "rows": counts["rows"],
         "songs": counts["songs"],
-        "method": ncfg.method,
+        "method": method,
         f"recall@{ncfg.k}": None if recall is None else round(recall, 4),
     }
 

@@ -45,6 +45,14 @@ def _stages(spark: SparkSession) -> list[Any]:
     return out
 
 
+def cached(spark: SparkSession) -> int | None:
+    """How many RDDs (a persisted DataFrame is one) the session holds cached, or None."""
+    try:
+        return int(spark.sparkContext._jsc.getPersistentRDDs().size())
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def mark(spark: SparkSession) -> int | None:
     """The highest stage id so far (-1 before any), or None when the store cannot be read."""
     try:
@@ -61,7 +69,7 @@ def figures_since(spark: SparkSession, since: int | None) -> dict[str, Any]:
     the work was done).
     """
     if since is None:
-        return {"available": False}
+        return {"available": False, "cached_after": cached(spark)}
     try:
         stages = [s for s in _stages(spark) if int(s.stageId()) > since]
         lowest = min((int(s.stageId()) for s in stages), default=since + 1)
@@ -71,6 +79,8 @@ def figures_since(spark: SparkSession, since: int | None) -> dict[str, Any]:
             "complete": lowest == since + 1,
             "stages": len({int(s.stageId()) for s in ran}),
             "failed_attempts": sum(str(s.status()) == "FAILED" for s in ran),
+            # what the step left cached (a step should release what it cached: 0)
+            "cached_after": cached(spark),
         }
         for key, getter in FIGURES:
             out[key] = int(sum(int(getattr(s, getter)()) for s in ran))

@@ -54,6 +54,9 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     warehouse.write_table(model.similar_items(als_cfg.neighbours_k), run_id, S.CF_NEIGHBOURS)
     neighbours_seconds = time.perf_counter() - started
 
+    from recsys.session import blas_in_use
+
+    blas = blas_in_use(spark)
     counts = {
         "users": users.count(),
         "songs": items.count(),
@@ -69,12 +72,14 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
             "fit_seconds": round(fit_seconds, 2),
             "topn_seconds": round(topn_seconds, 2),
             "neighbours_seconds": round(neighbours_seconds, 2),
+            "blas": blas,
             **counts,
         },
     )
     return {
         **counts,
         **summary,
+        "blas": blas["in_use"],
         "fit_s": round(fit_seconds, 1),
         "topn_s": round(topn_seconds, 1),
         "neighbours_s": round(neighbours_seconds, 1),

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from recsys import names
 from recsys.errors import WarehouseError
 from recsys.storage import files as storage
 
@@ -28,6 +29,20 @@ if TYPE_CHECKING:
     from recsys.config import Config
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Tables the viewer looks up by one key are written clustered by it (range-partitioned, then
+# sorted within each file), so each file's and row group's min/max statistics cover a narrow
+# range of keys and a lookup's pushed-down filter reads a few row groups, not the table.
+LOOKUP_KEYS = {
+    names.INTERACTIONS: names.USER,
+    names.USERS: names.USER_ID,
+    names.SONGS: names.SONG,
+    names.USER_RECOMMENDATIONS: names.USER,
+    names.USER_CANDIDATES: names.USER,
+    names.SIMILAR_SONGS: names.SONG,
+}
+# ... in row groups this small (Parquet's default is 128 MB): a lookup reads the column
+# chunks of the row groups its key falls in, so this bounds the bytes one lookup reads.
+LOOKUP_ROW_GROUP_BYTES = 8 * 1024 * 1024
 SUCCESS_MARKER = "_SUCCESS"
 LATEST = "latest"
 
@@ -77,9 +92,16 @@ class Warehouse:
     def write_table(
         self, df: DataFrame, run_id: str, table: str, partition_by: list[str] | None = None
     ) -> str:
-        """Write ``df`` as the run's ``table`` (replacing an earlier attempt whole)."""
+        """Write ``df`` as the run's ``table`` (replacing an earlier attempt whole); a table of
+        :data:`LOOKUP_KEYS` is clustered by its key."""
         uri = self.table_uri(run_id, table)
+        key = LOOKUP_KEYS.get(table)
+        clustered = key is not None and not partition_by and key in df.columns
+        if clustered:
+            df = df.repartitionByRange(key).sortWithinPartitions(key)
         writer = df.write.mode("overwrite")
+        if clustered:
+            writer = writer.option("parquet.block.size", str(LOOKUP_ROW_GROUP_BYTES))
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.parquet(self.spark_path(uri))

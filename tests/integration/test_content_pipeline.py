@@ -86,3 +86,16 @@ def test_recall_is_measured_and_written(pipeline):
     assert doc["recall"] >= 0.8
     # the step's summary rounds the recall to four places
     assert summaries["neighbours"][f"recall@{cfg.neighbours.k}"] == round(doc["recall"], 4)
+
+
+def test_auto_takes_the_exact_search_below_the_crossover(spark, tiny_pipeline_copy):
+    from recsys.steps import neighbours as step
+
+    cfg, run_id = tiny_pipeline_copy
+    auto = cfg.replace("neighbours.method=auto")
+    summary = step.run(spark, auto, run_id)
+    doc = Warehouse.from_config(auto).read_json(run_id, S.LSH_RECALL)
+    assert summary["method"] == doc["method"] == "exact"
+    assert doc["configured_method"] == "auto"
+    assert doc["songs_with_vectors"] < auto.neighbours.auto_exact_below
+    assert doc["recall"] == 1.0

@@ -48,6 +48,24 @@ def test_manifest_records_each_steps_spark_figures_and_the_hybrids_intervals(tin
     assert manifest["comparison"] is None  # the first run of its warehouse
 
 
+def test_als_runs_on_a_fast_blas(tiny_pipeline):
+    cfg, run_id, results, _ = tiny_pipeline
+    # the native one where a libblas loads, else the JDK vector API's (never plain Java loops)
+    assert results["train-als"]["blas"] in ("VectorBLAS", "JNIBLAS")
+    params = Warehouse.from_config(cfg).read_json(run_id, S.ALS_PARAMS)
+    assert params["blas"]["in_use"] == results["train-als"]["blas"]
+
+
+def test_every_step_releases_what_it_cached(tiny_pipeline):
+    cfg, run_id, _, _ = tiny_pipeline
+    manifest = Warehouse.from_config(cfg).read_json(run_id, S.MANIFEST)
+    left = {s["step"]: s["spark"]["cached_after"] for s in manifest["steps"]}
+    assert left == {name: 0 for name in left}
+    # the item matrices the exact top-N broadcast are destroyed once each step is done
+    destroyed = {s["step"]: s["spark"]["broadcasts"] for s in manifest["steps"]}
+    assert destroyed["train-als"] >= 2 and destroyed["ingest"] == 0
+
+
 def test_recommendations_keep_their_promises(spark, tiny_pipeline):
     cfg, run_id, _, _ = tiny_pipeline
     wh = Warehouse.from_config(cfg)

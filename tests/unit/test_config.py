@@ -65,3 +65,26 @@ def test_base_chain_and_errors(tmp_path):
     (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
     with pytest.raises(ConfigError, match="loops back"):
         config.load(str(tmp_path / "loop.yaml"))
+
+
+def test_the_vector_api_is_added_to_the_java_options_not_instead_of_them(tmp_path):
+    from recsys.session import VECTOR_MODULE, spark_settings
+    from tests.support import make_config
+
+    settings = spark_settings(make_config(tmp_path))
+    assert VECTOR_MODULE in settings["spark.driver.extraJavaOptions"]
+    assert VECTOR_MODULE in settings["spark.executor.extraJavaOptions"]
+    mine = make_config(tmp_path, "spark.extra={'spark.driver.extraJavaOptions': '-Dx=1'}")
+    assert spark_settings(mine)["spark.driver.extraJavaOptions"] == f"-Dx=1 {VECTOR_MODULE}"
+    off = spark_settings(make_config(tmp_path, "spark.vector_api=false"))
+    assert "spark.driver.extraJavaOptions" not in off
+
+
+def test_neighbours_method_auto_picks_by_catalogue_size(tmp_path):
+    from tests.support import make_config
+
+    ncfg = make_config(tmp_path, "neighbours.auto_exact_below=1000").neighbours
+    assert ncfg.method == "auto"
+    assert (ncfg.method_for(999), ncfg.method_for(1000)) == ("exact", "lsh")
+    forced = make_config(tmp_path, "neighbours.method=lsh").neighbours
+    assert forced.method_for(10) == "lsh"
