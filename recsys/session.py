@@ -48,9 +48,16 @@ def spark_settings(cfg: Config) -> dict[str, str]:
     extra = {str(k): str(v) for k, v in cfg.spark.extra.items()}
     if cfg.spark.vector_api:
         # Spark ML's BLAS falls back to Java when no native BLAS loads; with the vector
-        # module that fallback is netlib's VectorBLAS (SIMD) instead of plain loops. Added to
-        # what the config's own extraJavaOptions say, never instead of them.
-        for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
+        # module that fallback is netlib's VectorBLAS (SIMD) instead of plain loops. Locally
+        # pyspark starts the JVM with these options (added to the config's own, never
+        # instead of them); on a cluster the java launcher's JDK_JAVA_OPTIONS carries it to
+        # the executors, so the cluster's own extraJavaOptions stay (the driver's comes from
+        # the step: recsys.emr.definitions.python_conf).
+        if (cfg.spark.master or "").startswith("local"):
+            keys = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
+        else:
+            keys = ("spark.executorEnv.JDK_JAVA_OPTIONS",)
+        for key in keys:
             given = extra.get(key, "")
             if VECTOR_MODULE not in given:
                 extra[key] = f"{given} {VECTOR_MODULE}".strip()

@@ -91,6 +91,10 @@ def layout_for(cfg: Config, version: str, conf_name: str = "emr.yaml") -> CodeLa
 # --------------------------------------------------------------------------- steps
 
 
+VECTOR_MODULE = "--add-modules=jdk.incubator.vector"  # recsys.session.VECTOR_MODULE
+YARN_ENVS = ("spark.yarn.appMasterEnv", "spark.executorEnv")
+
+
 def python_conf(python: str) -> list[str]:
     """``--conf`` pairs that run a step's driver and executors on ``python`` with the packed
     packages (``./environment``) on their path. In the step itself, not only the cluster's
@@ -103,6 +107,9 @@ def python_conf(python: str) -> list[str]:
         "spark.executorEnv.PYSPARK_PYTHON": python,
         "spark.yarn.appMasterEnv.PYTHONPATH": f"./{ENV_ALIAS}",
         "spark.executorEnv.PYTHONPATH": f"./{ENV_ALIAS}",
+        # Spark ML's Java BLAS on the JDK 17 vector API (recsys.session): through the java
+        # launcher's JDK_JAVA_OPTIONS, which EMR's own extraJavaOptions do not replace
+        **{f"{env}.JDK_JAVA_OPTIONS": VECTOR_MODULE for env in YARN_ENVS},
     }
     return [item for key, value in settings.items() for item in ("--conf", f"{key}={value}")]
 

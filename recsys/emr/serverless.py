@@ -82,6 +82,8 @@ def spark_submit_parameters(cfg: Config, layout: defs.CodeLayout) -> str:
         "spark.executorEnv.PYTHONPATH": f"./{defs.ENV_ALIAS}",
         "spark.emr-serverless.driverEnv.AWS_REGION": cfg.emr.region,
         "spark.executorEnv.AWS_REGION": cfg.emr.region,
+        "spark.emr-serverless.driverEnv.JDK_JAVA_OPTIONS": defs.VECTOR_MODULE,
+        "spark.executorEnv.JDK_JAVA_OPTIONS": defs.VECTOR_MODULE,
         **{str(k): defs._as_property(v) for k, v in cfg.emr.spark_defaults.items()},
     }
     key = cfg.emr.encryption.s3_kms_key

@@ -129,6 +129,11 @@ def expected_args(
         "spark.yarn.appMasterEnv.PYTHONPATH=./environment",
         "--conf",
         "spark.executorEnv.PYTHONPATH=./environment",
+        # the JDK 17 vector API for Spark ML's BLAS, through the java launcher's variable
+        "--conf",
+        "spark.yarn.appMasterEnv.JDK_JAVA_OPTIONS=--add-modules=jdk.incubator.vector",
+        "--conf",
+        "spark.executorEnv.JDK_JAVA_OPTIONS=--add-modules=jdk.incubator.vector",
         "--py-files",
         f"{code_root}/recsys.zip",
         f"{code_root}/jobs/{step.name.replace('-', '_')}.py",

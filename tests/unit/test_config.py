@@ -78,6 +78,10 @@ def test_the_vector_api_is_added_to_the_java_options_not_instead_of_them(tmp_pat
     assert spark_settings(mine)["spark.driver.extraJavaOptions"] == f"-Dx=1 {VECTOR_MODULE}"
     off = spark_settings(make_config(tmp_path, "spark.vector_api=false"))
     assert "spark.driver.extraJavaOptions" not in off
+    # on a cluster the cluster's own java options stay: the launcher's variable carries it
+    cluster = spark_settings(make_config(tmp_path, "spark.master=yarn"))
+    assert "spark.executor.extraJavaOptions" not in cluster
+    assert cluster["spark.executorEnv.JDK_JAVA_OPTIONS"] == VECTOR_MODULE
 
 
 def test_neighbours_method_auto_picks_by_catalogue_size(tmp_path):
@@ -88,3 +92,10 @@ def test_neighbours_method_auto_picks_by_catalogue_size(tmp_path):
     assert (ncfg.method_for(999), ncfg.method_for(1000)) == ("exact", "lsh")
     forced = make_config(tmp_path, "neighbours.method=lsh").neighbours
     assert forced.method_for(10) == "lsh"
+
+
+def test_the_emr_steps_and_the_session_name_the_same_vector_module():
+    from recsys.emr import definitions
+    from recsys.session import VECTOR_MODULE
+
+    assert definitions.VECTOR_MODULE == VECTOR_MODULE
