@@ -81,9 +81,10 @@ def test_the_manifest_gathers_each_steps_seconds_and_the_code(spark, setup, monk
     assert doc["code"]["commit"] == "abc1234" and doc["code"]["source"] == "env"
     publish.run(spark, cfg, "r1")
     manifest = wh.read_json("r1", S.MANIFEST)
+    # recorded without Spark figures here (no step ran): the manifest says they are missing
     assert manifest["steps"] == [
-        {"step": "ingest", "seconds": 12.3},
-        {"step": "train-als", "seconds": 5.0},
+        {"step": "ingest", "seconds": 12.3, "spark": {"available": False}},
+        {"step": "train-als", "seconds": 5.0, "spark": {"available": False}},
     ]
     assert manifest["code"]["commit"] == "abc1234"
     # a deploy between two steps: the manifest shows each step's code

@@ -196,3 +196,17 @@ def endings(asl: dict, start: str) -> set[str]:
             out.add(name)
         todo += transitions(state)
     return out
+
+
+def package_files() -> set[str]:
+    """What ``recsys emr package`` builds and uploads under the code prefix."""
+    return {
+        "env.tar.gz",
+        "recsys.zip",
+        "requirements-emr.txt",
+        "bootstrap.sh",
+        "manifest.json",
+        "conf/emr.yaml",
+        "conf/base.yaml",
+        *(s.job_file for s in pipeline.STEPS),
+    }

@@ -128,6 +128,36 @@ def fake_wheel_dir() -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def threaded_moto_endpoint():
+    """moto's server in this process (a module may swap it in for ``moto_endpoint`` to reach
+    moto's backends directly, e.g. to play a cluster's steps to their end)."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def run_cluster(name: str, keep_alive: bool = True) -> str:
+    """A bare one-node cluster started over moto's API (a cluster this tool did not make)."""
+    return client("emr").run_job_flow(
+        Name=name,
+        ReleaseLabel="emr-7.13.0",
+        Instances={
+            "MasterInstanceType": "m5.xlarge",
+            "InstanceCount": 1,
+            "KeepJobFlowAliveWhenNoSteps": keep_alive,
+        },
+        JobFlowRole="EMR_EC2_DefaultRole",
+        ServiceRole="EMR_DefaultRole",
+    )["JobFlowId"]
+
+
 def client(service: str):
     return boto3.client(service, region_name=REGION)
 

@@ -17,7 +17,7 @@ from recsys.emr import definitions
 from tests.support import REPO
 
 from . import emr_moto
-from .emr_helpers import expected_args, fake_steps
+from .emr_helpers import expected_args, fake_steps, package_files
 from .emr_moto import BUCKET, CODE, client, run_cli
 
 # the fixtures this module uses, by name
@@ -48,16 +48,7 @@ def s3_bytes(key: str) -> bytes:
 
 def test_package_uploads_the_expected_objects(packaged):
     prefix = f"code/{BUILD}/"
-    expected = {
-        "env.tar.gz",
-        "recsys.zip",
-        "requirements-emr.txt",
-        "bootstrap.sh",
-        "manifest.json",
-        "conf/emr.yaml",
-        "conf/base.yaml",
-        *(s.job_file for s in pipeline.STEPS),
-    }
+    expected = package_files()
     assert s3_keys(prefix) == {prefix + name for name in expected}
     manifest = json.loads(s3_bytes(prefix + "manifest.json"))
     assert manifest["version"] == BUILD
@@ -173,17 +164,7 @@ def test_submit_refuses_a_version_that_was_never_packaged(aws, capsys):
 
 def test_submit_to_a_running_cluster_adds_the_steps_in_order(packaged, capsys, monkeypatch):
     monkeypatch.setattr(pipeline, "STEPS", fake_steps())
-    running = client("emr").run_job_flow(
-        Name="recsys-shared",
-        ReleaseLabel="emr-7.13.0",
-        Instances={
-            "MasterInstanceType": "m5.xlarge",
-            "InstanceCount": 1,
-            "KeepJobFlowAliveWhenNoSteps": True,
-        },
-        JobFlowRole="EMR_EC2_DefaultRole",
-        ServiceRole="EMR_DefaultRole",
-    )["JobFlowId"]
+    running = emr_moto.run_cluster("recsys-shared")
     code, out, err = run_cli(
         capsys,
         "submit",

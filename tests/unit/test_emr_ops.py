@@ -20,27 +20,13 @@ moto_endpoint, aws = emr_moto.moto_endpoint, emr_moto.aws
 EMR_CONF = str(REPO / "conf" / "emr.yaml")
 
 
-def _cluster(name: str, keep_alive: bool = True) -> str:
-    return client("emr").run_job_flow(
-        Name=name,
-        ReleaseLabel="emr-7.13.0",
-        Instances={
-            "MasterInstanceType": "m5.xlarge",
-            "InstanceCount": 1,
-            "KeepJobFlowAliveWhenNoSteps": keep_alive,
-        },
-        JobFlowRole="EMR_EC2_DefaultRole",
-        ServiceRole="EMR_DefaultRole",
-    )["JobFlowId"]
-
-
 def test_latest_cluster_prefers_a_live_one_then_the_newest_finished(aws):
     cfg = config.load(EMR_CONF)
     with pytest.raises(emr_aws.EmrError, match="pass --cluster-id"):
         emr_aws.latest_cluster_id(cfg)
-    live = _cluster("recsys-2026-03-01")
-    _cluster("other-2026-03-02")  # not ours, even if newer
-    finished = _cluster("recsys-2026-03-03")
+    live = emr_moto.run_cluster("recsys-2026-03-01")
+    emr_moto.run_cluster("other-2026-03-02")  # not ours, even if newer
+    finished = emr_moto.run_cluster("recsys-2026-03-03")
     client("emr").terminate_job_flows(JobFlowIds=[finished])
     assert emr_aws.latest_cluster_id(cfg) == live
     client("emr").terminate_job_flows(JobFlowIds=[live])
@@ -56,17 +42,8 @@ def test_latest_cluster_prefers_a_live_one_then_the_newest_finished(aws):
 BUILD = "build-w"
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint():  # noqa: F811  (overrides emr_moto's subprocess server in this module)
-    from moto.server import ThreadedMotoServer
-
-    port = emr_moto._free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+# moto's server in this process: the tests reach its backends to play a cluster's steps
+moto_endpoint = emr_moto.threaded_moto_endpoint  # noqa: F811
 
 
 def _backend_cluster(cluster_id: str):

@@ -20,7 +20,7 @@ from recsys.emr import definitions, package
 from recsys.steps import job
 from tests.support import REPO
 
-from .emr_helpers import task_states
+from .emr_helpers import package_files, task_states
 from .emr_moto import fake_wheel_dir, make_wheel
 
 EMR_CONF = REPO / "conf" / "emr.yaml"
@@ -86,16 +86,7 @@ def test_environment_takes_only_cp311_manylinux_wheels(tmp_path):
 def test_package_build_is_complete_without_a_wheel_of_its_own():
     cfg = emr_cfg()
     files = package.build(cfg, EMR_CONF, "v1", wheel_dir=fake_wheel_dir())
-    assert set(files) == {
-        "env.tar.gz",
-        "recsys.zip",
-        "requirements-emr.txt",
-        "bootstrap.sh",
-        "manifest.json",
-        "conf/emr.yaml",
-        "conf/base.yaml",
-        *(s.job_file for s in pipeline.STEPS),
-    }
+    assert set(files) == package_files()
     assert not [name for name in files if name.endswith(".whl")]
     pins = files["requirements-emr.txt"].decode().split()
     assert pins == PINS

@@ -23,17 +23,7 @@ BUILD = "build-s"
 aws, recorder = emr_moto.aws, emr_moto.recorder
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = emr_moto._free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+moto_endpoint = emr_moto.threaded_moto_endpoint
 
 
 def emr_cfg(*overrides: str) -> config.Config:
