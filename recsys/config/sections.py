@@ -353,7 +353,13 @@ class EvaluationConfig:
         500, min=0, doc="also report MAP at this cut-off (MSD Challenge mAP@500); 0 skips"
     )
     alpha_sweep: list = spec(
-        factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], doc="hybrid alphas also evaluated; [] skips"
+        factory=list,
+        doc="hybrid alphas also evaluated, when asked (e.g. [0, 0.25, 0.5, 0.75, 1]); [] skips",
+    )
+    max_users: int = spec(
+        25_000,
+        min=0,
+        doc="score a seeded sample of at most this many of the users who hid plays; 0: all",
     )
     seed: int = spec(42)
 

@@ -56,6 +56,8 @@ class HeldOut:
     test: DataFrame
     test_users: DataFrame
     depth: int
+    # how many users hid plays, when only a seeded sample of them is scored (else None)
+    sampled_from: int | None = None
     fit_plays: DataFrame | None = None
     validation: DataFrame | None = None
     validation_users: DataFrame | None = None
@@ -95,7 +97,26 @@ def split(interactions: DataFrame, cfg: Config) -> HeldOut:
         users = validation.select(S.USER).distinct().persist(_LEVEL)
         held.fit_plays, held.validation, held.validation_users = fit_plays, validation, users
         held.cached += [fit_plays, validation, users]
+    if ev.max_users:
+        sample_users(held, ev.max_users, ev.seed)
     return held
+
+
+def sample_users(held: HeldOut, max_users: int, seed: int) -> None:
+    """Score at most ``max_users`` of the users who hid plays: a seeded sample (by a hash of
+    the user, so the same night after night). The others' plays stay hidden from every fit,
+    so the sample changes what is scored, never what was trained on."""
+    total = held.test_users.count()
+    if total <= max_users:
+        return
+    sample = (
+        held.test_users.orderBy(F.xxhash64(S.USER, F.lit(seed)), S.USER)
+        .limit(max_users)
+        .persist(_LEVEL)
+    )
+    held.cached.append(sample)
+    held.test = held.test.join(sample, S.USER, "left_semi")
+    held.test_users, held.sampled_from = sample, total
 
 
 def fit_models(
@@ -234,6 +255,14 @@ def report_doc(
         "list_depth": held.depth,
         "held_out_users": int(stats["users"]),
         "held_out_plays": int(stats["plays"]),
+        # which evaluation ran: every user who hid plays scored, or a seeded sample of them
+        "evaluated": {
+            "users": int(stats["users"]),
+            "of_users_holding_out": held.sampled_from or int(stats["users"]),
+            "sampled": held.sampled_from is not None,
+            "max_users": ev.max_users,
+            "alpha_sweep": list(ev.alpha_sweep),
+        },
         "catalogue_songs": catalogue,
         "models": report.summarise(rows),
         "hybrid_vs": paired,
@@ -267,9 +296,15 @@ def report_text(doc: dict[str, Any], rows: list[dict[str, Any]], map_tau: int) -
     sweep_rows = [r for r in rows if r.get("alpha") is not None]
     depth = doc["list_depth"]
     tau = f" (mAP@{map_tau} is computed on these lists)" if map_tau else ""
+    ev = doc.get("evaluated") or {}
+    sample = (
+        f" (a seeded sample of the {ev['of_users_holding_out']} who hid plays)"
+        if ev.get("sampled")
+        else ""
+    )
     return (
         f"# Evaluation of run {doc['run_id']}\n\n"
-        f"{doc['held_out_users']} users hold out {doc['held_out_plays']} plays; "
+        f"{doc['held_out_users']} users{sample} hold out {doc['held_out_plays']} plays; "
         f"every list is {depth} songs long{tau}.\n\n"
         + report.report_markdown(main_rows)
         + report.comparison_markdown(doc["hybrid_vs"])

@@ -310,6 +310,8 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         "tables": tables,
         "metrics": (evaluation or {}).get("models", {}),
         "metric_intervals": ((evaluation or {}).get("intervals") or {}).get("hybrid", {}),
+        # which evaluation ran (every user who hid plays, or a sample; the alpha sweep or not)
+        "evaluation": (evaluation or {}).get("evaluated"),
         "blend": _read_doc(wh, run_id, S.BLEND),
         # what the inputs did not allow, from every step's document, in pipeline order
         degradations.KEY: degradations.gather(

@@ -89,3 +89,26 @@ def test_planted_structure_beats_popularity_beats_random(spark, ingested):
     assert compare.compare_metrics(ours, theirs) == []
     train.unpersist()
     test.unpersist()
+
+
+def test_the_evaluate_step_on_a_sample_says_so(spark, tiny_pipeline_copy):
+    from recsys.steps import evaluate
+
+    cfg, run_id = tiny_pipeline_copy
+    full = Warehouse.from_config(cfg).read_json(run_id, S.EVALUATION_JSON)
+    assert full["evaluated"]["sampled"] is False
+    n = full["evaluated"]["users"]
+    sampled_cfg = cfg.replace(f"evaluation.max_users={n // 2}")
+    evaluate.run(spark, sampled_cfg, run_id)
+    doc = Warehouse.from_config(cfg).read_json(run_id, S.EVALUATION_JSON)
+    assert doc["evaluated"] == {
+        "users": n // 2,
+        "of_users_holding_out": n,
+        "sampled": True,
+        "max_users": n // 2,
+        "alpha_sweep": list(cfg.evaluation.alpha_sweep),
+    }
+    assert doc["held_out_users"] == n // 2
+    assert doc["hybrid_vs"]["als"]["ndcg@10"]["n_users"] == n // 2
+    md = Warehouse.from_config(cfg).read_text(run_id, S.EVALUATION_MD)
+    assert f"{n // 2} users (a seeded sample of the {n} who hid plays)" in md

@@ -397,6 +397,27 @@ def test_split_extremes(plays):
     assert hidden == {u: n - 1 for u, n in n_songs.items() if n >= SPLIT["min_user_songs"]}
 
 
+def test_the_nightly_evaluation_scores_a_seeded_sample_of_the_held_out_users(plays, tmp_path):
+    from recsys.evaluation import protocol
+    from tests.support import make_config
+
+    rows, df = plays
+    cfg = make_config(tmp_path, "evaluation.holdout_user_fraction=0.5", "hybrid.fit.mode=fixed")
+    everyone = protocol.split(df, cfg.replace("evaluation.max_users=0"))
+    all_users = {r[0] for r in everyone.test_users.collect()}
+    assert everyone.sampled_from is None and len(all_users) > 40
+    sampled = protocol.split(df, cfg.replace("evaluation.max_users=40"))
+    again = protocol.split(df.repartition(3), cfg.replace("evaluation.max_users=40"))
+    users = {r[0] for r in sampled.test_users.collect()}
+    assert len(users) == 40 and users < all_users and sampled.sampled_from == len(all_users)
+    assert users == {r[0] for r in again.test_users.collect()}  # the same sample every night
+    # only the sample's hidden plays are scored; the others' stay hidden from training
+    assert {r[0] for r in sampled.test.select(S.USER).distinct().collect()} == users
+    assert as_set(sampled.train) == as_set(everyone.train)
+    for held in (everyone, sampled, again):
+        held.release()
+
+
 # --------------------------------------------------------------------------- popularity
 
 
