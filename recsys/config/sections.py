@@ -220,7 +220,7 @@ class NeighboursConfig:
         doc="auto: exact below auto_exact_below songs with a content vector, else lsh",
     )
     auto_exact_below: int = spec(
-        20_000, min=0, doc="method=auto: the measured crossover (bench/README.md, bench_lsh)"
+        300_000, min=0, doc="method=auto: the crossover (bench/README.md, LSH against exact)"
     )
     bucket_length: float = spec(0.15, min=1e-6)
     num_hash_tables: int = spec(24, min=1)
