@@ -49,7 +49,11 @@ STEPS: tuple[Step, ...] = (
     Step(
         "content", "recsys.steps.content:run", "TF-IDF, Word2Vec, LDA and combined content vectors"
     ),
-    Step("neighbours", "recsys.steps.neighbours:run", "content neighbours by LSH, recall vs exact"),
+    Step(
+        "neighbours",
+        "recsys.steps.neighbours:run",
+        "content neighbours (exact, or LSH above neighbours.auto_exact_below), LSH recall",
+    ),
     Step(
         "fit-blend",
         "recsys.steps.fit_blend:run",
