@@ -49,6 +49,11 @@ def test_user_page_renders_recommended_titles(chromium, demo_warehouse, tmp_path
 def test_history_page_opens_a_run(chromium, history_warehouse):
     with serve(str(history_warehouse)) as url, browser_page() as page:
         open_history_page(page, url)
+        page.wait_for_function(
+            "() => document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]').length >= 4",
+            timeout=60_000,
+        )
+        page.wait_for_selector("text=Night over night", timeout=60_000)
         text = page.inner_text("body")
         assert f"{len(HISTORY_ORDER)} runs, newest first" in text
         assert "Seconds per step" in text and "Night over night" in text
@@ -57,5 +62,8 @@ def test_history_page_opens_a_run(chromium, history_warehouse):
         page.get_by_role("button", name="Open run").click()
         page.wait_for_selector(f"text=Run {LATEST_RUN}", timeout=60_000)
         page.wait_for_selector(f"text=Against the last published run, {OLD_RUN}")
+        # Streamlit sends the page element by element: wait for the metrics themselves
+        page.wait_for_selector('[data-testid="stMetric"] >> text=Top-10 churn', timeout=60_000)
+        page.wait_for_selector('[data-testid="stMetric"] >> text=25.0%', timeout=60_000)
         text = page.inner_text("body")
         assert "Top-10 churn" in text and "25.0%" in text
