@@ -296,6 +296,13 @@ def live_broadcasts() -> int:
     return len(_LIVE)
 
 
+def register_broadcast(broadcast):
+    """Hand a broadcast to :func:`release_broadcasts` (the step runner destroys it once the
+    step's tables are written); returns it."""
+    _LIVE.append(broadcast)
+    return broadcast
+
+
 def release_broadcasts(since: int = 0) -> int:
     """Destroy the item matrices :func:`score_top_n` broadcast since the mark ``since`` (on
     the driver and the executors); the step runner calls it once a step's tables are written.

@@ -1,0 +1,420 @@
+"""The hybrid's candidate pool, one block of users at a time in numpy over broadcast structures.
+
+A user's candidates are the neighbours of their seed songs (:mod:`recsys.models.candidates`
+gives the rules), their ALS list and their item-based list. Joined row by row in Spark this is
+``seeds x neighbours`` rows (at the full Taste Profile about 10M seeds x 40 neighbours, 400M
+rows shuffled by seed and then by user). Here nothing of that size is ever a row: the
+catalogue-sized structures are gathered once on the driver and broadcast as one
+:class:`PoolIndex` (the neighbour lists as CSR arrays by seed, the ALS item factors and the
+content vectors as dense float32 matrices by ``song_idx``: at 384K songs, 60 neighbours, rank 32
+and 64 content dimensions, about 200 + 50 + 100 MB), and each user row (played songs, seeds
+with their weights, the two lists, the user's factors, alpha) is expanded, grouped and scored
+inside its block. The only shuffles are the inputs grouped by user and the output, users x pool
+depth.
+
+The result equals the row-wise Spark formulation's (``tests/reference_pool.py`` keeps it and
+the tests compare both): every sum and dot product is done in double precision in the same
+order Spark's ``aggregate`` does, and the min-max normalisation in the column's own precision,
+as Spark's arithmetic does for a float or a double column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from recsys import schemas as S
+from recsys.models.candidates import COPLAY, KIND, SEED
+from recsys.models.itemknn import collect_columns
+from recsys.similarity.topn import collect_item_matrix, register_broadcast, scoring_partitions
+
+CONTENT, CF, CO = 0, 1, 2  # neighbour kinds in the index
+_KINDS = {"content": CONTENT, "cf": CF, COPLAY: CO}
+_KEY = np.int64(1) << 31  # key = row * _KEY + song_idx: unique per (row in block, song)
+
+PLAYED, SEEDS, WEIGHTS = "_played", "_seeds", "_weights"
+CF_SONGS, CF_SCORES, ITEM_SONGS, ITEM_SCORES, UF = "_cf", "_cfs", "_it", "_its", "_uf"
+
+POOL_SCHEMA = T.StructType(
+    [
+        T.StructField(S.USER, T.IntegerType(), False),
+        T.StructField(S.SONG, T.IntegerType(), False),
+        T.StructField(S.CF_SCORE, T.FloatType(), False),
+        T.StructField(S.CONTENT_SCORE, T.FloatType(), False),
+        T.StructField(S.ITEM_SCORE, T.FloatType(), False),
+        T.StructField(S.ALPHA, T.FloatType(), True),
+        T.StructField(S.REASON_SONG, T.IntegerType(), True),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class PoolIndex:
+    """What every block reads: neighbours of song ``s`` are positions
+    ``indptr[s]:indptr[s + 1]`` of ``neighbour``/``similarity``/``kind``; ``factors[s]`` and
+    ``vectors[s]`` are song ``s``'s ALS factors and content vector where ``has_factor[s]`` /
+    ``has_vector[s]`` (``None`` matrices: the pool is built without that signal)."""
+
+    indptr: np.ndarray
+    neighbour: np.ndarray
+    similarity: np.ndarray
+    kind: np.ndarray
+    factors: np.ndarray | None = None
+    has_factor: np.ndarray | None = None
+    vectors: np.ndarray | None = None
+    has_vector: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.indptr) - 1
+
+    @classmethod
+    def build(cls, seed, neighbour, similarity, kind, factors=None, vectors=None) -> PoolIndex:
+        """From flat neighbour lists and ``(ids, matrix)`` pairs of factors and vectors."""
+        ids = [np.asarray(seed), np.asarray(neighbour)]
+        ids += [m[0] for m in (factors, vectors) if m is not None]
+        n = int(max((int(a.max()) + 1 for a in ids if a.size), default=0))
+        seed = np.asarray(seed, dtype=np.int64)
+        order = np.argsort(seed, kind="stable")
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(seed, minlength=n), out=indptr[1:])
+        dense = [_dense(m, n) for m in (factors, vectors)]
+        return cls(
+            indptr,
+            np.asarray(neighbour, dtype=np.int32)[order],
+            np.asarray(similarity, dtype=np.float32)[order],
+            np.asarray(kind, dtype=np.int8)[order],
+            *dense[0],
+            *dense[1],
+        )
+
+
+def _dense(pair, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if pair is None:
+        return None, None
+    ids, matrix = pair
+    dense = np.zeros((n, matrix.shape[1] if matrix.ndim == 2 else 0), dtype=np.float32)
+    present = np.zeros(n, dtype=bool)
+    dense[ids], present[ids] = matrix, True
+    return dense, present
+
+
+def pool_index(relation: DataFrame, item_factors, content_vectors) -> PoolIndex:
+    """Gather the neighbour relation (``seed_idx, song_idx, similarity, kind``) and, when given,
+    the item factors and content vectors (``song_idx, features``) into a :class:`PoolIndex`."""
+    code = F.lit(None)
+    for name, value in _KINDS.items():
+        code = F.when(F.col(KIND) == name, F.lit(value)).otherwise(code)
+    flat = collect_columns(
+        relation.select(SEED, S.SONG, S.SIMILARITY, code.cast("byte").alias(KIND)),
+        {SEED: "int32", S.SONG: "int32", S.SIMILARITY: "float32", KIND: "int8"},
+    )
+    factors = None if item_factors is None else collect_item_matrix(item_factors)
+    vectors = None if content_vectors is None else collect_item_matrix(content_vectors)
+    return PoolIndex.build(
+        flat[SEED], flat[S.SONG], flat[S.SIMILARITY], flat[KIND], factors, vectors
+    )
+
+
+# ----------------------------------------------------------------------------- numpy core
+
+
+def _flat(cells, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(lengths, concatenation) of a column of arrays (None counts as empty)."""
+    lengths = np.fromiter((0 if c is None else len(c) for c in cells), np.int64, len(cells))
+    parts = [np.asarray(c, dtype=dtype) for c in cells if c is not None and len(c)]
+    return lengths, (np.concatenate(parts) if parts else np.zeros(0, dtype=dtype))
+
+
+def _rows(lengths: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray):
+    """``(found, value)`` of each ``query`` key in the sorted unique ``keys``."""
+    if keys.size == 0:
+        return np.zeros(query.size, dtype=bool), np.zeros(query.size, dtype=values.dtype)
+    pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+    return keys[pos] == query, values[pos]
+
+
+def dot_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products in double precision, summed left to right from 0.0 as
+    ``recsys.columns.dot`` does in Spark."""
+    acc = np.zeros(a.shape[0], dtype=np.float64)
+    for j in range(a.shape[1]):
+        acc += a[:, j].astype(np.float64) * b[:, j].astype(np.float64)
+    return acc
+
+
+def minmax_rows(value: np.ndarray, present: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``value`` rescaled to [0, 1] within each row segment (``starts``), 1.0 where the
+    segment's present values are all equal, 0.0 where absent; float32.
+
+    As Spark computes ``(v - lo) / (hi - lo)`` on the column: the differences in the column's
+    own precision, the division in double.
+    """
+    out = np.zeros(value.size, dtype=np.float32)
+    if value.size == 0:
+        return out
+    lo = np.minimum.reduceat(np.where(present, value, np.inf).astype(value.dtype), starts)
+    hi = np.maximum.reduceat(np.where(present, value, -np.inf).astype(value.dtype), starts)
+    seg = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, value.size]))
+    lo, hi = lo[seg], hi[seg]
+    spread = hi > lo
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = (value - lo).astype(np.float64) / (hi - lo).astype(np.float64)
+    out[present] = np.where(spread, scaled, 1.0)[present].astype(np.float32)
+    return out
+
+
+@dataclass
+class Hits:
+    """A block's seed-neighbour hits grouped by (row, song): sorted ``key``, the summed content
+    contribution (``has_content`` where a content neighbour reached it) and the reason seed."""
+
+    key: np.ndarray
+    content: np.ndarray
+    has_content: np.ndarray
+    reason: np.ndarray
+
+
+def seed_hits_block(index: PoolIndex, rows, seeds, weights, played_key) -> Hits:
+    """:func:`recsys.models.candidates.seed_hits` for one block, from its flat seeds."""
+    ok = seeds < index.n
+    rows, seeds, weights = rows[ok], seeds[ok], weights[ok]
+    starts = index.indptr[seeds]
+    counts = index.indptr[seeds + 1] - starts
+    offs = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    offs += np.repeat(starts, counts)
+    key = np.repeat(rows, counts) * _KEY + index.neighbour[offs]
+    seed = np.repeat(seeds, counts)
+    contribution = index.similarity[offs].astype(np.float64) * np.repeat(weights, counts)
+    kind = index.kind[offs]
+    keep = ~np.isin(key, played_key)
+    key, seed, contribution, kind = key[keep], seed[keep], contribution[keep], kind[keep]
+    # the reason: the largest contribution through an ALS or content neighbour (ties: the
+    # smaller seed), else through a co-play one
+    order = np.lexsort((seed, -contribution, kind == CO, key))
+    key, seed, contribution, kind = key[order], seed[order], contribution[order], kind[order]
+    if key.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Hits(empty, np.zeros(0), np.zeros(0, dtype=bool), empty)
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    is_content = kind == CONTENT
+    content = np.add.reduceat(np.where(is_content, contribution, 0.0), first)
+    has_content = np.add.reduceat(is_content.astype(np.int64), first) > 0
+    return Hits(key[first], content, has_content, seed[first])
+
+
+def top_content(hits: Hits, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted keys, content sums) of each row's ``depth`` best content hits (ties: smaller
+    song id)."""
+    key, value = hits.key[hits.has_content], hits.content[hits.has_content]
+    row, song = np.divmod(key, _KEY)
+    order = np.lexsort((song, -value, row))
+    row, key, value = row[order], key[order], value[order]
+    rank = np.arange(row.size) - np.searchsorted(row, row, side="left")
+    keep = rank < depth
+    key, value = key[keep], value[keep]
+    order = np.argsort(key, kind="stable")
+    return key[order], value[order]
+
+
+def _list_keys(lengths, songs, scores):
+    key = _rows(lengths) * _KEY + songs
+    order = np.argsort(key, kind="stable")
+    return key[order], scores[order]
+
+
+def profiles(index: PoolIndex, b: int, rows, seeds, weights) -> tuple[np.ndarray, np.ndarray]:
+    """(b, dim) play-weighted sums of each row's seeds' content vectors, and which rows have
+    one (a seed with a vector)."""
+    ok = seeds < index.n
+    ok[ok] = index.has_vector[seeds[ok]]
+    rows, seeds, weights = rows[ok], seeds[ok], weights[ok]
+    out = np.zeros((b, index.vectors.shape[1]), dtype=np.float64)
+    order = np.argsort(rows, kind="stable")
+    weighted = index.vectors[seeds[order]].astype(np.float64) * weights[order, None]
+    np.add.at(out, rows[order], weighted)
+    return out, np.bincount(rows, minlength=b) > 0
+
+
+def pool_block(part: pd.DataFrame, index: PoolIndex, depth: int) -> pd.DataFrame:
+    """The scored pool of one block of user rows (the grouped columns of :func:`pool_rows`)."""
+    b = len(part)
+    p_len, p_song = _flat(part[PLAYED], np.int64)
+    s_len, s_song = _flat(part[SEEDS], np.int64)
+    _, s_weight = _flat(part[WEIGHTS], np.float64)
+    s_row = _rows(s_len)
+    hits = seed_hits_block(index, s_row, s_song, s_weight, _rows(p_len) * _KEY + p_song)
+    ct_key, ct_value = top_content(hits, depth)
+    c_len, c_song = _flat(part[CF_SONGS], np.int64)
+    cf_key, cf_value = _list_keys(c_len, c_song, _flat(part[CF_SCORES], np.float32)[1])
+    i_len, i_song = _flat(part[ITEM_SONGS], np.int64)
+    it_key, it_value = _list_keys(i_len, i_song, _flat(part[ITEM_SCORES], np.float32)[1])
+    key = np.unique(np.concatenate([cf_key, ct_key, it_key]))
+    row, song = np.divmod(key, _KEY)
+    if index.factors is not None:  # every pooled song scored by both halves
+        cf_raw, cf_ok = _cf_scores(index, part, row, song)
+        prof, has_prof = profiles(index, b, s_row, s_song, s_weight)
+        ok = has_prof[row] & _has(index.has_vector, song)
+        content_raw = np.zeros(key.size, dtype=np.float64)
+        content_raw[ok] = dot_rows(prof[row[ok]], index.vectors[song[ok]])
+    else:  # each keeps only the score of the list that proposed it
+        cf_ok, cf_raw = _lookup(cf_key, cf_value, key)
+        ok, content_raw = _lookup(ct_key, ct_value, key)
+    item_ok, item_raw = _lookup(it_key, it_value, key)
+    has_reason, reason = _lookup(hits.key, hits.reason, key)
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]]) if key.size else row
+    alpha = part[S.ALPHA].to_numpy(dtype=np.float32)[row]
+    return pd.DataFrame(
+        {
+            S.USER: part[S.USER].to_numpy(dtype=np.int32)[row],
+            S.SONG: song.astype(np.int32),
+            S.CF_SCORE: minmax_rows(cf_raw, cf_ok, starts),
+            S.CONTENT_SCORE: minmax_rows(content_raw, ok, starts),
+            S.ITEM_SCORE: minmax_rows(item_raw, item_ok, starts),
+            S.ALPHA: alpha,
+            S.REASON_SONG: _nullable_int(reason, has_reason),
+        }
+    )
+
+
+def _nullable_int(values: np.ndarray, present: np.ndarray) -> pd.arrays.IntegerArray:
+    out = pd.array(np.where(present, values, 0).astype(np.int32), dtype="Int32")
+    out[~present] = pd.NA
+    return out
+
+
+def _has(mask: np.ndarray, song: np.ndarray) -> np.ndarray:
+    ok = song < mask.size
+    ok[ok] = mask[song[ok]]
+    return ok
+
+
+def _cf_scores(index: PoolIndex, part: pd.DataFrame, row, song):
+    uf = part[UF].to_numpy()
+    has_uf = np.fromiter((u is not None and len(u) > 0 for u in uf), bool, len(uf))
+    ok = has_uf[row] & _has(index.has_factor, song)
+    out = np.zeros(row.size, dtype=np.float64)
+    if ok.any():
+        users = np.zeros((len(uf), index.factors.shape[1]), dtype=np.float32)
+        users[has_uf] = np.stack([np.asarray(u, dtype=np.float32) for u in uf[has_uf]])
+        out[ok] = dot_rows(users[row[ok]], index.factors[song[ok]])
+    return out, ok
+
+
+def block_bounds(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """Consecutive ``(start, stop)`` row ranges whose summed ``cost`` stays within ``budget``
+    (a row costing more than the budget is a block of its own)."""
+    bounds, start, total = [], 0, 0
+    for i, c in enumerate(cost.tolist()):
+        if i > start and total + c > budget:
+            bounds.append((start, i))
+            start, total = i, 0
+        total += c
+    if start < len(cost):
+        bounds.append((start, len(cost)))
+    return bounds
+
+
+def _score_partitions(broadcast, depth: int, budget: int):
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        index: PoolIndex = broadcast.value
+        for pdf in batches:
+            lengths, seeds = _flat(pdf[SEEDS], np.int64)
+            per_seed = np.zeros(seeds.size, dtype=np.int64)
+            ok = seeds < index.n
+            per_seed[ok] = index.indptr[seeds[ok] + 1] - index.indptr[seeds[ok]]
+            cost = np.bincount(_rows(lengths), per_seed, minlength=len(pdf)).astype(np.int64) + 1
+            for start, stop in block_bounds(cost, budget):
+                out = pool_block(pdf.iloc[start:stop], index, depth)
+                if len(out):
+                    yield out
+
+    return score
+
+
+# ----------------------------------------------------------------------------- Spark side
+
+
+def _grouped(frame: DataFrame, parts: int, songs: str, scores: str) -> DataFrame:
+    pairs = F.collect_list(F.struct(F.col(S.SONG).alias("s"), F.col(S.SCORE).alias("v")))
+    return (
+        frame.repartition(parts, S.USER)
+        .groupBy(S.USER)
+        .agg(pairs.alias("_p"))
+        .select(
+            S.USER,
+            F.transform("_p", lambda p: p["s"]).alias(songs),
+            F.transform("_p", lambda p: p["v"]).alias(scores),
+        )
+    )
+
+
+def pool_rows(
+    interactions: DataFrame,
+    user_alpha: DataFrame,
+    cf_topn: DataFrame,
+    item_topn: DataFrame | None,
+    user_factors: DataFrame | None,
+    seeds_per_user: int,
+) -> DataFrame:
+    """One row per user: played songs, seeds and weights, the ALS list, the item-based list
+    (scores > 0), the user's factors and alpha. Every input is partitioned by user once, so
+    the joins add no shuffle."""
+    spark = interactions.sparkSession
+    parts = scoring_partitions(spark)
+    w = Window.partitionBy(S.USER).orderBy(F.col(S.PLAYS).desc(), F.col(S.SONG).asc())
+    seed = F.when(
+        F.row_number().over(w) <= seeds_per_user,
+        F.struct(F.col(S.SONG).alias("s"), F.log1p(S.PLAYS).alias("w")),
+    )
+    played = (
+        interactions.repartition(parts, S.USER)
+        .select(S.USER, S.SONG, seed.alias("_seed"))
+        .groupBy(S.USER)
+        .agg(F.collect_list(S.SONG).alias(PLAYED), F.collect_list("_seed").alias("_s"))
+        .select(
+            S.USER,
+            PLAYED,
+            F.transform("_s", lambda s: s["s"]).alias(SEEDS),
+            F.transform("_s", lambda s: s["w"]).alias(WEIGHTS),
+        )
+    )
+    rows = played.join(_grouped(cf_topn, parts, CF_SONGS, CF_SCORES), S.USER, "full_outer")
+    if item_topn is not None:
+        item = _grouped(item_topn.where(F.col(S.SCORE) > 0), parts, ITEM_SONGS, ITEM_SCORES)
+        rows = rows.join(item, S.USER, "full_outer")
+    else:
+        rows = rows.withColumn(ITEM_SONGS, F.lit(None).cast("array<int>")).withColumn(
+            ITEM_SCORES, F.lit(None).cast("array<float>")
+        )
+    if user_factors is not None:
+        uf = user_factors.select(S.USER, F.col(S.FEATURES).alias(UF)).repartition(parts, S.USER)
+        rows = rows.join(uf, S.USER, "left")
+    else:
+        rows = rows.withColumn(UF, F.lit(None).cast("array<float>"))
+    alpha = user_alpha.select(S.USER, F.col(S.ALPHA).cast("float").alias(S.ALPHA))
+    return rows.join(alpha.repartition(parts, S.USER), S.USER)
+
+
+def scored_pool(rows: DataFrame, broadcast, depth: int, budget: int = 1 << 21) -> DataFrame:
+    """The pool (``POOL_SCHEMA``) of :func:`pool_rows`, scored block by block against the
+    broadcast :class:`PoolIndex`; ``budget`` bounds the seed-neighbour pairs of one block."""
+    cols = [S.USER, PLAYED, SEEDS, WEIGHTS, CF_SONGS, CF_SCORES, ITEM_SONGS, ITEM_SCORES, UF]
+    return rows.select(*cols, S.ALPHA).mapInPandas(
+        _score_partitions(broadcast, depth, budget), POOL_SCHEMA
+    )
+
+
+def broadcast_index(spark, index: PoolIndex):
+    """Broadcast ``index``, destroyed by :func:`recsys.similarity.topn.release_broadcasts`."""
+    return register_broadcast(spark.sparkContext.broadcast(index))

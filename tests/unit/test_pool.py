@@ -1,0 +1,212 @@
+"""The blocked candidate pool (recsys.models.pool) equals the row-wise Spark pool it replaced
+(tests/reference_pool.py), on random tables full of ties and on the tiny pipeline's models."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys import schemas as S
+from recsys.config import HybridConfig
+from recsys.models import hybrid, pool
+from recsys.models.als import AlsRecommender
+from recsys.models.candidates import neighbour_relation
+from recsys.models.itemknn import ItemKNNRecommender
+from recsys.storage.warehouse import Warehouse
+from tests import reference_pool
+
+COLUMNS = [S.USER, S.SONG, S.CF_SCORE, S.CONTENT_SCORE, S.ITEM_SCORE, S.POPULARITY, S.ALPHA]
+
+
+def frame(df) -> pd.DataFrame:
+    out = df.toPandas().sort_values([S.USER, S.SONG]).reset_index(drop=True)
+    out[S.REASON_SONG] = out[S.REASON_SONG].astype("Int64")
+    return out
+
+
+def assert_same_pool(got, want, exact: bool = True):
+    got, want = frame(got), frame(want)
+    assert len(got) > 0
+    pd.testing.assert_frame_equal(
+        got[[S.USER, S.SONG, S.ARTIST, S.REASON_SONG]],
+        want[[S.USER, S.SONG, S.ARTIST, S.REASON_SONG]],
+    )
+    for col in COLUMNS[2:]:
+        if exact:
+            np.testing.assert_array_equal(got[col].to_numpy(), want[col].to_numpy(), col)
+        else:  # a sum over seeds in another order may differ in its last bit
+            np.testing.assert_allclose(got[col].to_numpy(), want[col].to_numpy(), 0, 1e-6, col)
+
+
+def assert_same_lists(got_pool, want_pool, songs, cfg):
+    for got, want in zip(
+        hybrid.ranked_tables(got_pool, songs, cfg),
+        hybrid.ranked_tables(want_pool, songs, cfg),
+        strict=True,
+    ):
+        g = got.toPandas().sort_values([S.USER, S.RANK]).reset_index(drop=True)
+        w = want.toPandas().sort_values([S.USER, S.RANK]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(
+            g[[S.USER, S.RANK, S.SONG, S.REASON]], w[[S.USER, S.RANK, S.SONG, S.REASON]]
+        )
+
+
+@pytest.fixture(scope="module")
+def random_tables(spark):
+    """300 users x 400 songs with plays, scores and similarities on coarse grids (ties
+    everywhere), songs without vectors or factors, users without factors, a catalogue that
+    misses some songs, co-play neighbours that reach songs nothing else does."""
+    rng = np.random.default_rng(11)
+    n_users, n_songs, rank, dim = 300, 400, 4, 5
+    rows = []
+    for u in range(n_users):
+        for s in rng.choice(n_songs, int(rng.integers(1, 25)), replace=False):
+            rows.append((u, int(s), int(rng.integers(1, 6))))
+    interactions = spark.createDataFrame(rows, S.INTERACTIONS_SCHEMA)
+    n_played = pd.DataFrame(rows).groupby(0).size()
+    users = spark.createDataFrame(
+        [(int(u), f"u{u}", int(n), int(n)) for u, n in n_played.items()], S.USERS_SCHEMA
+    )
+    songs = spark.createDataFrame(
+        [
+            (s, f"S{s}", f"T{s}", f"artist{s % 37}", f"title{s}", 1, True, int(lis), int(lis))
+            for s, lis in enumerate(rng.integers(0, 30, n_songs))
+            if s % 53 != 7  # a few songs the catalogue does not know
+        ],
+        S.SONGS_SCHEMA,
+    )
+
+    def neighbours(k, n_from, grid):
+        return spark.createDataFrame(
+            [
+                (s, int(t), float(rng.integers(1, grid + 1) / grid), r + 1)
+                for s in range(n_from)
+                for r, t in enumerate(rng.choice(n_songs, k, replace=False))
+                if t != s
+            ],
+            S.NEIGHBOURS_SCHEMA,
+        )
+
+    def topn(depth, zero_share=0.0):
+        out = []
+        for u in range(n_users):
+            for r, s in enumerate(rng.choice(n_songs, depth, replace=False)):
+                score = 0.0 if rng.random() < zero_share else float(rng.integers(0, 20) / 10)
+                out.append((u, int(s), score, r + 1))
+        return spark.createDataFrame(out, S.TOPN_SCHEMA)
+
+    def vectors(ids, width):
+        return spark.createDataFrame(
+            [(int(i), [float(x) for x in rng.integers(-3, 4, width) / 4]) for i in ids],
+            "song_idx int, features array<float>",
+        )
+
+    relation = neighbour_relation(
+        neighbours(6, n_songs, 5), neighbours(8, 390, 4), neighbours(5, 380, 10)
+    )
+    signals = hybrid.Signals(
+        vectors(rng.choice(n_users, 280, replace=False), rank).withColumnRenamed(S.SONG, S.USER),
+        vectors(rng.choice(n_songs, 370, replace=False), rank),
+        vectors(rng.choice(n_songs, 330, replace=False), dim),
+    )
+    return interactions, users, songs, topn(12), relation, signals, topn(10, 0.2)
+
+
+@pytest.mark.parametrize("with_signals, with_items", [(False, True), (True, False)])
+def test_blocked_pool_equals_the_row_wise_pool(spark, random_tables, with_signals, with_items):
+    interactions, users, songs, cf_topn, relation, signals, item_topn = random_tables
+    cfg = HybridConfig(
+        top_n=6,
+        extra_candidates=4,
+        alpha=0.5,
+        alpha_curve=[[1, 0.2], [10, 0.9]],
+        item_weight=0.3 if with_items else 0.0,
+        seeds_per_user=4,
+    )
+    args = (
+        interactions,
+        users,
+        songs,
+        cf_topn,
+        relation,
+        cfg,
+        9,
+        signals if with_signals else None,
+    )
+    items = item_topn if with_items else None
+    got = hybrid.user_candidates(*args, item_topn=items)
+    want = reference_pool.user_candidates(*args, item_topn=items)
+    assert_same_pool(got, want, exact=not with_signals)
+    assert_same_lists(got, want, songs, cfg)
+
+
+def test_blocks_of_one_user_give_the_same_pool(spark, random_tables):
+    interactions, users, songs, cf_topn, relation, signals, item_topn = random_tables
+    index = pool.pool_index(relation, signals.item_factors, signals.content_vectors)
+    bc = pool.broadcast_index(spark, index)
+    user_alpha = users.selectExpr("user_idx", "CAST(0.5 AS FLOAT) AS alpha")
+    rows = pool.pool_rows(interactions, user_alpha, cf_topn, item_topn, signals.user_factors, 4)
+    whole = pool.scored_pool(rows, bc, 9).toPandas()
+    single = pool.scored_pool(rows, bc, 9, budget=1).toPandas()  # every user its own block
+    key = [S.USER, S.SONG]
+    pd.testing.assert_frame_equal(
+        whole.sort_values(key).reset_index(drop=True),
+        single.sort_values(key).reset_index(drop=True),
+    )
+    assert pool.block_bounds(np.array([3, 3, 3, 9, 1]), 6) == [(0, 2), (2, 3), (3, 4), (4, 5)]
+
+
+def test_minmax_rows_matches_spark_precision():
+    value = np.array([0.1, 0.7, 0.3, 5.0, 5.0, 2.0], dtype=np.float32)
+    present = np.array([True, True, True, True, True, False])
+    got = pool.minmax_rows(value, present, np.array([0, 3]))
+    # Spark: the differences in float (the column's type), the division in double
+    f = np.float32
+    assert got[2] == f(np.float64(f(0.3) - f(0.1)) / np.float64(f(0.7) - f(0.1)))
+    assert list(got) == [0.0, 1.0, got[2], 1.0, 1.0, 0.0]  # all equal: 1.0; absent: 0.0
+
+
+def test_tiny_pipeline_pool_and_lists_unchanged(spark, tiny_pipeline):
+    cfg, run_id, _, _ = tiny_pipeline
+    wh = Warehouse.from_config(cfg)
+    read = lambda name: wh.read_table(spark, run_id, name)  # noqa: E731
+    interactions, songs = read(S.INTERACTIONS), read(S.SONGS)
+    als = AlsRecommender.from_factors(
+        cfg.als,
+        interactions,
+        read(S.USER_FACTORS),
+        read(S.ITEM_FACTORS),
+        top_n=read(S.CF_USER_TOPN),
+        neighbours=read(S.CF_NEIGHBOURS),
+    )
+    coplay = read(S.COPLAY_NEIGHBOURS)
+    itemknn = ItemKNNRecommender.from_neighbours(cfg.itemknn, interactions, coplay)
+    h_cfg = dataclasses.replace(cfg.hybrid, item_weight=0.3)
+    model = hybrid.HybridRecommender(
+        h_cfg, songs, als, read(S.CONTENT_NEIGHBOURS), read(S.CONTENT_VECTORS), itemknn=itemknn
+    ).fit(interactions)
+    try:
+        got = model.candidates(None, h_cfg.top_n)
+        depth = model.pool_size(h_cfg.top_n)
+        relation = neighbour_relation(
+            als.similar_items(cfg.als.neighbours_k),
+            model.content_neighbours,
+            itemknn.similar_items(cfg.itemknn.k),
+        )
+        want = reference_pool.user_candidates(
+            interactions,
+            model.user_stats,
+            model.catalogue,
+            als.recommend(None, max(depth, cfg.als.top_n)),
+            relation,
+            h_cfg,
+            depth,
+            hybrid.Signals(als.user_factors, als.item_factors, model.content_vectors),
+            item_topn=itemknn.recommend(None, depth),
+        )
+        assert_same_pool(got, want, exact=False)
+        assert_same_lists(got, want, songs, h_cfg)
+    finally:
+        model.release()
+        itemknn.release()
