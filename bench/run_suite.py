@@ -116,9 +116,21 @@ def summarise(runs: list[dict]) -> dict[str, Any]:
             round(growth_exponent([n1, n2], [t1, t2]) or float("nan"), 2)
             for (n1, t1), (n2, t2) in zip(done, done[1:], strict=False)
         ]
+        shuffled = [
+            (run["triplet_lines"], shuffle_bytes(run["steps"][step]))
+            for run in runs
+            if run.get("steps", {}).get(step, {}).get("status") == "ok"
+            and shuffle_bytes(run["steps"][step])
+        ]
+        shuffle_slope = growth_exponent([n for n, _ in shuffled], [b for _, b in shuffled])
         steps[step] = {
             "exponent": None if slope is None else round(slope, 2),
             "pairwise": pairwise,
+            "shuffle_exponent": None if shuffle_slope is None else round(shuffle_slope, 2),
+            "shuffle_pairwise": [
+                round(growth_exponent([n1, n2], [b1, b2]) or float("nan"), 2)
+                for (n1, b1), (n2, b2) in zip(shuffled, shuffled[1:], strict=False)
+            ],
             "note": growth_note(step, slope),
         }
     totals = [(r["triplet_lines"], r["total_seconds"]) for r in runs if r.get("total_seconds")]
@@ -128,6 +140,12 @@ def summarise(runs: list[dict]) -> dict[str, Any]:
         "note": growth_note("total", total),
     }
     return steps
+
+
+def shuffle_bytes(entry: dict[str, Any]) -> float | None:
+    """The shuffle bytes a step wrote (None when the status store was not read)."""
+    figures = entry.get("spark") or {}
+    return figures.get("shuffle_write_bytes") if figures.get("available") else None
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -189,6 +207,21 @@ def markdown(doc: dict[str, Any]) -> str:
         for r in runs:
             s = r.get("steps", {}).get(step)
             cells.append(_fmt(s.get("rows_per_second"), 0) if s else "-")
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", "## Shuffle written (MB / million records; Spark's status store)", ""]
+    header = ["step"] + [f"{r['triplet_lines']:,}" for r in runs] + ["bytes growth exp."]
+    out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for step in steps:
+        cells = [step]
+        for r in runs:
+            figures = (r.get("steps", {}).get(step) or {}).get("spark") or {}
+            if not figures.get("available"):
+                cells.append("-")
+                continue
+            mb = figures.get("shuffle_write_bytes", 0) / 2**20
+            records = figures.get("shuffle_write_records", 0) / 1e6
+            cells.append(f"{mb:.1f} / {records:.2f}")
+        cells.append(_fmt(growth.get(step, {}).get("shuffle_exponent"), 2))
         out.append("| " + " | ".join(cells) + " |")
     out += ["", "## Driver memory (MB)", ""]
     header = ["size", "JVM heap peak", "JVM old-gen peak", "JVM resident peak", "Python peak"]
@@ -260,7 +293,7 @@ def run_one_size(args: argparse.Namespace) -> dict[str, Any]:
     from recsys import config
     from recsys.errors import JobFailed, WarehouseError
     from recsys.session import build_session
-    from recsys.steps import STEPS, run_steps
+    from recsys.steps import STEPS, run_steps, stagestats
 
     work = Path(args.work)
     raw = Path(args.raw)
@@ -290,7 +323,7 @@ def run_one_size(args: argparse.Namespace) -> dict[str, Any]:
             pools = _jvm_heap_pools(spark)
             for pool in pools:
                 pool.resetPeakUsage()
-            step_started = time.perf_counter()
+            step_started, stage_mark = time.perf_counter(), stagestats.mark(spark)
             entry: dict[str, Any] = {"status": "ok"}
             try:
                 summary = run_steps(spark, cfg, args.run_id, [name], log=lambda line: None)
@@ -304,6 +337,8 @@ def run_one_size(args: argparse.Namespace) -> dict[str, Any]:
                 entry["error"] = str(exc)[:400]
             seconds = time.perf_counter() - step_started
             entry["seconds"] = round(seconds, 2)
+            # shuffle bytes and records from Spark's status store: they do not depend on load
+            entry["spark"] = stagestats.figures_since(spark, stage_mark)
             entry["rows_per_second"] = round(record["triplet_lines"] / seconds, 1)
             entry["jvm_heap_peak_mb"] = round(
                 sum(p.getPeakUsage().getUsed() for p in pools) / 2**20, 1

@@ -119,6 +119,9 @@ HOLDOUT_USER_FACTORS = "holdout_user_factors"
 HOLDOUT_ITEM_FACTORS = "holdout_item_factors"
 # ... and the co-play neighbours of the refit's plays (the item-based model on the same split).
 HOLDOUT_COPLAY_NEIGHBOURS = "holdout_coplay_neighbours"
+# ... and the refit's collaborative neighbours (als.neighbours_method, as train-als computes
+# production's), so neither the blend fit nor the evaluation scores the catalogue again.
+HOLDOUT_CF_NEIGHBOURS = "holdout_cf_neighbours"
 # ----------------------------------------------------------------------------- item-based CF
 # Written by the train-itemknn step beside coplay_neighbours: its settings and counts.
 ITEMKNN_PARAMS = "itemknn_params.json"

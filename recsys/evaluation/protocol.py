@@ -128,18 +128,21 @@ def fit_models(
     *,
     factors: tuple[DataFrame, DataFrame] | None = None,
     coplay: DataFrame | None = None,
+    cf_neighbours: DataFrame | None = None,
     hybrid_cfg: HybridConfig | None = None,
 ) -> dict[str, Recommender]:
     """Every production recommender fitted on ``held.fit_plays`` with production settings.
 
     ``factors`` (user, item) are the refit's factor tables when the fit-blend step made them;
-    without, ALS is refitted here; ``coplay`` likewise the item-based refit's neighbours.
+    without, ALS is refitted here; ``coplay`` likewise the item-based refit's neighbours, and
+    ``cf_neighbours`` the ALS refit's (else scored from ``factors``).
     ``hybrid_cfg`` is the hybrid's config with the run's blend
     (default ``cfg.hybrid``). ALS's list for the test users (as deep as the hybrid's pool
     needs) is computed once and cached; the ALS model serves it to both.
     """
     plays = held.fit_plays
     hybrid_cfg = hybrid_cfg or cfg.hybrid
+    factors_given = factors is not None  # neighbours belong to the factors they came with
     if factors is None:
         fitted = AlsRecommender(cfg.als).fit(plays)
         factors = (fitted.user_factors, fitted.item_factors)
@@ -150,7 +153,13 @@ def fit_models(
     cf_lists = scorer.recommend(held.test_users, cf_depth).persist(_LEVEL)
     held.cached += [user_f, item_f, cf_lists]
     als = AlsRecommender.from_factors(
-        cfg.als, plays, user_f, item_f, top_n=cf_lists, top_n_depth=cf_depth
+        cfg.als,
+        plays,
+        user_f,
+        item_f,
+        top_n=cf_lists,
+        top_n_depth=cf_depth,
+        neighbours=cf_neighbours if factors_given else None,
     )
     if coplay is None:
         itemknn = ItemKNNRecommender(cfg.itemknn).fit(plays)

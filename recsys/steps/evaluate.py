@@ -29,13 +29,15 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     catalogue = songs.count()
 
     hybrid_cfg, blend = run_blend(wh, run_id, cfg)
-    factors, coplay = None, None
+    factors, coplay, cf_nbrs = None, None, None
     if cfg.hybrid.fit.mode == "fitted":  # the fit-blend step's refits: no second one here
         factors = (
             wh.read_table(spark, run_id, S.HOLDOUT_USER_FACTORS),
             wh.read_table(spark, run_id, S.HOLDOUT_ITEM_FACTORS),
         )
         coplay = wh.read_table(spark, run_id, S.HOLDOUT_COPLAY_NEIGHBOURS)
+        if wh.has_table(run_id, S.HOLDOUT_CF_NEIGHBOURS):  # runs before it was written: scored
+            cf_nbrs = wh.read_table(spark, run_id, S.HOLDOUT_CF_NEIGHBOURS)
     held = protocol.split(interactions, cfg)
     try:
         if not held.test_users.take(1):  # too few plays: stop with a message, not a traceback
@@ -48,6 +50,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
             cfg,
             factors=factors,
             coplay=coplay,
+            cf_neighbours=cf_nbrs,
             hybrid_cfg=hybrid_cfg,
         )
         protocol.model_lists(held)

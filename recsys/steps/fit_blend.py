@@ -17,7 +17,7 @@ from pyspark import StorageLevel
 from recsys import schemas as S
 from recsys.errors import WarehouseError
 from recsys.evaluation import blend_fit, protocol
-from recsys.models.als import AlsRecommender, released_rdds
+from recsys.models.als import AlsRecommender, neighbours_from_factors, released_rdds
 from recsys.models.hybrid import HybridRecommender
 from recsys.models.itemknn import ItemKNNRecommender
 from recsys.storage import files
@@ -44,6 +44,10 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
             refit = AlsRecommender(cfg.als).fit(held.fit_plays)
             wh.write_table(refit.user_factors, run_id, S.HOLDOUT_USER_FACTORS)
             wh.write_table(refit.item_factors, run_id, S.HOLDOUT_ITEM_FACTORS)
+            holdout_items = wh.read_table(spark, run_id, S.HOLDOUT_ITEM_FACTORS)
+            wh.write_table(
+                neighbours_from_factors(holdout_items, cfg.als), run_id, S.HOLDOUT_CF_NEIGHBOURS
+            )
         knn = ItemKNNRecommender(cfg.itemknn).fit(held.fit_plays)
         try:
             wh.write_table(knn.similar_items(cfg.itemknn.k), run_id, S.HOLDOUT_COPLAY_NEIGHBOURS)
@@ -63,6 +67,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
                 held.fit_plays,
                 wh.read_table(spark, run_id, S.HOLDOUT_USER_FACTORS),
                 wh.read_table(spark, run_id, S.HOLDOUT_ITEM_FACTORS),
+                neighbours=wh.read_table(spark, run_id, S.HOLDOUT_CF_NEIGHBOURS),
             )
             model = HybridRecommender(
                 cfg.hybrid,

@@ -68,3 +68,15 @@ def test_the_pipeline_evaluates_the_item_based_model_and_shows_co_plays(spark, t
     assert results["train-itemknn"]["neighbour_rows"] > 0
     sweep = pd.DataFrame(blend["share_sweep"])
     assert ((sweep.item_weight + sweep.popularity_weight) <= 1.0).all()
+
+
+def test_fit_blend_writes_the_refits_neighbours_once_for_blend_and_evaluation(spark, tiny_pipeline):
+    cfg, run_id, _, _ = tiny_pipeline
+    wh = Warehouse.from_config(cfg)
+    nbrs = wh.read_table(spark, run_id, S.HOLDOUT_CF_NEIGHBOURS)
+    refit_songs = wh.read_table(spark, run_id, S.HOLDOUT_ITEM_FACTORS).select(S.SONG)
+    per_song = nbrs.groupBy(S.SONG).count()
+    assert per_song.agg(F.max("count")).first()[0] == cfg.als.neighbours_k
+    # the refit's own songs, not production's (whose factors saw the held-out plays)
+    assert per_song.join(refit_songs, S.SONG, "left_anti").count() == 0
+    assert nbrs.where(F.col(S.SONG) == F.col(S.NEIGHBOUR)).count() == 0

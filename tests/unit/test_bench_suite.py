@@ -56,6 +56,13 @@ def _run(n, ingest_s, als_s, status="ok"):
     if status != "ok":
         steps["train-als"]["error"] = "boom"
     total = ingest_s + als_s if status == "ok" else None
+    for step in steps.values():  # shuffle bytes 100x the seconds, 1,000 bytes per record
+        b = 100 * 2**20 * step["seconds"]
+        step["spark"] = {
+            "available": True,
+            "shuffle_write_bytes": b,
+            "shuffle_write_records": b / 1e3,
+        }
     return {"triplet_lines": n, "steps": steps, "total_seconds": total, "memory": {}}
 
 
@@ -70,6 +77,8 @@ def test_summary_and_markdown(suite):
     assert growth["ingest"]["pairwise"] == [1.0, 1.0]
     assert growth["train-als"]["exponent"] == pytest.approx(2.0)  # the failed size is left out
     assert growth["train-als"]["note"].startswith("superlinear")
+    assert growth["train-als"]["shuffle_exponent"] == pytest.approx(2.0)
+    assert growth["ingest"]["shuffle_pairwise"] == [1.0, 1.0]
     doc = {
         "started": "now",
         "conf": "conf/local.yaml",
@@ -81,6 +90,8 @@ def test_summary_and_markdown(suite):
     }
     text = suite.markdown(doc)
     assert "| ingest | 10.0 | 40.0 | 160.0 | 1.00 |" in text
+    # 10 s -> 1000 MB written in 1.05 million records; the bytes grow like the seconds
+    assert "| ingest | 1000.0 / 1.05 | 4000.0 / 4.19 | 16000.0 / 16.78 | 1.00 |" in text
     assert "failed (1 s)" in text and "8,000,000 triplets, train-als: boom" in text
     assert "  - a / b: 2.50x" in text and "x: not measured (no)" in text
     json.dumps(doc)  # the record is plain JSON
