@@ -153,6 +153,16 @@ def dot_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return acc
 
 
+def dot_gathered(a: np.ndarray, ia: np.ndarray, b: np.ndarray, ib: np.ndarray) -> np.ndarray:
+    """``dot_rows(a[ia], b[ib])`` gathered in chunks of rows (a few tens of MB at a time)."""
+    out = np.empty(ia.size, dtype=np.float64)
+    step = max(1, 2**22 // max(1, a.shape[1]))
+    for start in range(0, ia.size, step):
+        stop = start + step
+        out[start:stop] = dot_rows(a[ia[start:stop]], b[ib[start:stop]])
+    return out
+
+
 def minmax_rows(value: np.ndarray, present: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """``value`` rescaled to [0, 1] within each row segment (``starts``), 1.0 where the
     segment's present values are all equal, 0.0 where absent; float32.
@@ -238,11 +248,12 @@ def profiles(index: PoolIndex, b: int, rows, seeds, weights) -> tuple[np.ndarray
     one (a seed with a vector)."""
     ok = seeds < index.n
     ok[ok] = index.has_vector[seeds[ok]]
-    rows, seeds, weights = rows[ok], seeds[ok], weights[ok]
+    rows, seeds, weights = rows[ok], seeds[ok], weights[ok]  # rows ascending
     out = np.zeros((b, index.vectors.shape[1]), dtype=np.float64)
-    order = np.argsort(rows, kind="stable")
-    weighted = index.vectors[seeds[order]].astype(np.float64) * weights[order, None]
-    np.add.at(out, rows[order], weighted)
+    if rows.size:
+        first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        weighted = index.vectors[seeds].astype(np.float64) * weights[:, None]
+        out[rows[first]] = np.add.reduceat(weighted, first, axis=0)
     return out, np.bincount(rows, minlength=b) > 0
 
 
@@ -266,7 +277,7 @@ def pool_block(part: pd.DataFrame, index: PoolIndex, depth: int) -> pd.DataFrame
         prof, has_prof = profiles(index, b, s_row, s_song, s_weight)
         ok = has_prof[row] & _has(index.has_vector, song)
         content_raw = np.zeros(key.size, dtype=np.float64)
-        content_raw[ok] = dot_rows(prof[row[ok]], index.vectors[song[ok]])
+        content_raw[ok] = dot_gathered(prof, row[ok], index.vectors, song[ok])
     else:  # each keeps only the score of the list that proposed it
         cf_ok, cf_raw = _lookup(cf_key, cf_value, key)
         ok, content_raw = _lookup(ct_key, ct_value, key)
@@ -307,16 +318,17 @@ def _cf_scores(index: PoolIndex, part: pd.DataFrame, row, song):
     if ok.any():
         users = np.zeros((len(uf), index.factors.shape[1]), dtype=np.float32)
         users[has_uf] = np.stack([np.asarray(u, dtype=np.float32) for u in uf[has_uf]])
-        out[ok] = dot_rows(users[row[ok]], index.factors[song[ok]])
+        out[ok] = dot_gathered(users, row[ok], index.factors, song[ok])
     return out, ok
 
 
-def block_bounds(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
-    """Consecutive ``(start, stop)`` row ranges whose summed ``cost`` stays within ``budget``
-    (a row costing more than the budget is a block of its own)."""
+def block_bounds(cost: np.ndarray, budget: int, max_rows: int = 2048) -> list[tuple[int, int]]:
+    """Consecutive ``(start, stop)`` row ranges of at most ``max_rows`` rows whose summed
+    ``cost`` stays within ``budget`` (a row costing more than the budget is a block of its
+    own)."""
     bounds, start, total = [], 0, 0
     for i, c in enumerate(cost.tolist()):
-        if i > start and total + c > budget:
+        if i > start and (total + c > budget or i - start >= max_rows):
             bounds.append((start, i))
             start, total = i, 0
         total += c

@@ -155,6 +155,7 @@ def test_blocks_of_one_user_give_the_same_pool(spark, random_tables):
         single.sort_values(key).reset_index(drop=True),
     )
     assert pool.block_bounds(np.array([3, 3, 3, 9, 1]), 6) == [(0, 2), (2, 3), (3, 4), (4, 5)]
+    assert pool.block_bounds(np.ones(5, int), 100, max_rows=2) == [(0, 2), (2, 4), (4, 5)]
 
 
 def test_minmax_rows_matches_spark_precision():
