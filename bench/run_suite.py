@@ -293,7 +293,12 @@ def run_one_size(args: argparse.Namespace) -> dict[str, Any]:
     from recsys import config
     from recsys.errors import JobFailed, WarehouseError
     from recsys.session import build_session
-    from recsys.steps import STEPS, run_steps, stagestats
+    from recsys.steps import STEPS, run_steps
+
+    try:
+        from recsys.steps import stagestats
+    except ImportError:  # a commit before the status-store figures (a before/after reference)
+        stagestats = None
 
     work = Path(args.work)
     raw = Path(args.raw)
@@ -323,7 +328,8 @@ def run_one_size(args: argparse.Namespace) -> dict[str, Any]:
             pools = _jvm_heap_pools(spark)
             for pool in pools:
                 pool.resetPeakUsage()
-            step_started, stage_mark = time.perf_counter(), stagestats.mark(spark)
+            step_started = time.perf_counter()
+            stage_mark = stagestats.mark(spark) if stagestats else None
             entry: dict[str, Any] = {"status": "ok"}
             try:
                 summary = run_steps(spark, cfg, args.run_id, [name], log=lambda line: None)
@@ -338,7 +344,8 @@ def run_one_size(args: argparse.Namespace) -> dict[str, Any]:
             seconds = time.perf_counter() - step_started
             entry["seconds"] = round(seconds, 2)
             # shuffle bytes and records from Spark's status store: they do not depend on load
-            entry["spark"] = stagestats.figures_since(spark, stage_mark)
+            if stagestats is not None:
+                entry["spark"] = stagestats.figures_since(spark, stage_mark)
             entry["rows_per_second"] = round(record["triplet_lines"] / seconds, 1)
             entry["jvm_heap_peak_mb"] = round(
                 sum(p.getPeakUsage().getUsed() for p in pools) / 2**20, 1
