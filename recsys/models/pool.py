@@ -6,16 +6,21 @@ gives the rules), their ALS list and their item-based list. Joined row by row in
 rows shuffled by seed and then by user). Here nothing of that size is ever a row: the
 catalogue-sized structures are gathered once on the driver and broadcast as one
 :class:`PoolIndex` (the neighbour lists as CSR arrays by seed, the ALS item factors and the
-content vectors as dense float32 matrices by ``song_idx``: at 384K songs, 60 neighbours, rank 32
-and 64 content dimensions, about 200 + 50 + 100 MB), and each user row (played songs, seeds
+content vectors as dense float32 matrices by ``song_idx``), and each user row (played songs, seeds
 with their weights, the two lists, the user's factors, alpha) is expanded, grouped and scored
 inside its block. The only shuffles are the inputs grouped by user and the output, users x pool
 depth.
 
 The result equals the row-wise Spark formulation's (``tests/reference_pool.py`` keeps it and
-the tests compare both): every sum and dot product is done in double precision in the same
-order Spark's ``aggregate`` does, and the min-max normalisation in the column's own precision,
-as Spark's arithmetic does for a float or a double column.
+the tests compare both): dot products in double precision summed in the order Spark's
+``aggregate`` sums them, the min-max normalisation in the column's own precision as Spark's
+arithmetic does for a float or a double column. Sums over a user's seeds (the content profile
+and the content hit scores) run in seed order, Spark's in the shuffle's order: the two may
+differ in the last bit, which is all the tests allow.
+
+Memory: the index is held once by every Python worker that scores (see the README's hybrid
+section for its size); a block is at most 2048 users and ``budget`` seed-neighbour pairs
+(2M: about 60 MB of working arrays).
 """
 
 from __future__ import annotations
