@@ -185,6 +185,7 @@ def user_candidates(
         relation,
         None if signals is None else signals.item_factors,
         None if signals is None else signals.content_vectors,
+        played=interactions,
     )
     broadcast = broadcast_index(interactions.sparkSession, index)
     user_alpha = users.select(

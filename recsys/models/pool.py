@@ -15,8 +15,9 @@ The result equals the row-wise Spark formulation's (``tests/reference_pool.py`` 
 the tests compare both): dot products in double precision summed in the order Spark's
 ``aggregate`` sums them, the min-max normalisation in the column's own precision as Spark's
 arithmetic does for a float or a double column. Sums over a user's seeds (the content profile
-and the content hit scores) run in seed order, Spark's in the shuffle's order: the two may
-differ in the last bit, which is all the tests allow.
+and the content hit scores) run in a fixed order (the profile in seed order, a hit's score by
+kind, contribution and seed), Spark's in the shuffle's: the two may differ in their last bits,
+which is all the tests allow. A (user, song) listed twice is pooled once.
 
 Memory: the index is held once by every Python worker that scores (see the README's hybrid
 section for its size); a block is at most 2048 users and ``budget`` seed-neighbour pairs
@@ -35,6 +36,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from recsys import schemas as S
+from recsys.errors import FactorError
 from recsys.models.candidates import COPLAY, KIND, SEED
 from recsys.models.itemknn import collect_columns
 from recsys.similarity.topn import collect_item_matrix, register_broadcast, scoring_partitions
@@ -110,12 +112,18 @@ def _dense(pair, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     return dense, present
 
 
-def pool_index(relation: DataFrame, item_factors, content_vectors) -> PoolIndex:
-    """Gather the neighbour relation (``seed_idx, song_idx, similarity, kind``) and, when given,
-    the item factors and content vectors (``song_idx, features``) into a :class:`PoolIndex`."""
+def pool_index(
+    relation: DataFrame, item_factors, content_vectors, played: DataFrame | None = None
+) -> PoolIndex:
+    """Gather the neighbour relation (``seed_idx, song_idx, similarity, kind``; with
+    ``played``, the interactions, only the lists of played songs) and, when given, the item
+    factors and content vectors (``song_idx, features``) into a :class:`PoolIndex`."""
     code = F.lit(None)
     for name, value in _KINDS.items():
         code = F.when(F.col(KIND) == name, F.lit(value)).otherwise(code)
+    if played is not None:  # only a played song is ever a seed: no other song's list is read
+        seeds = played.select(F.col(S.SONG).alias(SEED)).distinct()
+        relation = relation.join(seeds, SEED, "left_semi")
     flat = collect_columns(
         relation.select(SEED, S.SONG, S.SIMILARITY, code.cast("byte").alias(KIND)),
         {SEED: "int32", S.SONG: "int32", S.SIMILARITY: "float32", KIND: "int8"},
@@ -321,6 +329,12 @@ def _cf_scores(index: PoolIndex, part: pd.DataFrame, row, song):
     ok = has_uf[row] & _has(index.has_factor, song)
     out = np.zeros(row.size, dtype=np.float64)
     if ok.any():
+        widths = {len(u) for u in uf[has_uf]} - {index.factors.shape[1]}
+        if widths:
+            raise FactorError(
+                f"user factors of length {sorted(widths)}, item factors "
+                f"{index.factors.shape[1]}: the factor tables come from different ALS models"
+            )
         users = np.zeros((len(uf), index.factors.shape[1]), dtype=np.float32)
         users[has_uf] = np.stack([np.asarray(u, dtype=np.float32) for u in uf[has_uf]])
         out[ok] = dot_gathered(users, row[ok], index.factors, song[ok])
@@ -365,7 +379,8 @@ def _score_partitions(broadcast, depth: int, budget: int):
 def _grouped(frame: DataFrame, parts: int, songs: str, scores: str) -> DataFrame:
     pairs = F.collect_list(F.struct(F.col(S.SONG).alias("s"), F.col(S.SCORE).alias("v")))
     return (
-        frame.repartition(parts, S.USER)
+        frame.where(F.col(S.SCORE).isNotNull())  # no score is no evidence (never a NaN)
+        .repartition(parts, S.USER)
         .groupBy(S.USER)
         .agg(pairs.alias("_p"))
         .select(
@@ -384,9 +399,13 @@ def pool_rows(
     user_factors: DataFrame | None,
     seeds_per_user: int,
 ) -> DataFrame:
-    """One row per user: played songs, seeds and weights, the ALS list, the item-based list
-    (scores > 0), the user's factors and alpha. Every input is partitioned by user once, so
-    the joins add no shuffle."""
+    """One row per user of ``user_alpha``: alpha, played songs, seeds and weights, the ALS
+    list, the item-based list (scores > 0), the user's factors (null where a user has none).
+
+    Every input is hash-partitioned by user into the same number of parts once, and each is
+    left-joined onto the users (a left join keeps the left side's partitioning, where a full
+    outer join would not): the joins add no exchange. Users outside ``user_alpha`` get no row,
+    as the pool's inner join with alpha drops them."""
     spark = interactions.sparkSession
     parts = scoring_partitions(spark)
     w = Window.partitionBy(S.USER).orderBy(F.col(S.PLAYS).desc(), F.col(S.SONG).asc())
@@ -406,10 +425,12 @@ def pool_rows(
             F.transform("_s", lambda s: s["w"]).alias(WEIGHTS),
         )
     )
-    rows = played.join(_grouped(cf_topn, parts, CF_SONGS, CF_SCORES), S.USER, "full_outer")
+    alpha = user_alpha.select(S.USER, F.col(S.ALPHA).cast("float").alias(S.ALPHA))
+    rows = alpha.repartition(parts, S.USER).join(played, S.USER, "left")
+    rows = rows.join(_grouped(cf_topn, parts, CF_SONGS, CF_SCORES), S.USER, "left")
     if item_topn is not None:
         item = _grouped(item_topn.where(F.col(S.SCORE) > 0), parts, ITEM_SONGS, ITEM_SCORES)
-        rows = rows.join(item, S.USER, "full_outer")
+        rows = rows.join(item, S.USER, "left")
     else:
         rows = rows.withColumn(ITEM_SONGS, F.lit(None).cast("array<int>")).withColumn(
             ITEM_SCORES, F.lit(None).cast("array<float>")
@@ -419,8 +440,7 @@ def pool_rows(
         rows = rows.join(uf, S.USER, "left")
     else:
         rows = rows.withColumn(UF, F.lit(None).cast("array<float>"))
-    alpha = user_alpha.select(S.USER, F.col(S.ALPHA).cast("float").alias(S.ALPHA))
-    return rows.join(alpha.repartition(parts, S.USER), S.USER)
+    return rows
 
 
 def scored_pool(rows: DataFrame, broadcast, depth: int, budget: int = 1 << 21) -> DataFrame:
