@@ -30,6 +30,7 @@ from recsys.models.base import Recommender, check_n
 from recsys.models.candidates import neighbour_relation
 from recsys.models.pool import broadcast_index, pool_index, pool_rows, scored_pool
 from recsys.models.similar import similar_songs, with_reasons
+from recsys.similarity.topn import scoring_partitions
 
 if TYPE_CHECKING:
     from recsys.config import HybridConfig
@@ -200,8 +201,13 @@ def user_candidates(
         cfg.seeds_per_user,
     )
     pool = scored_pool(rows, broadcast, content_depth)
+    # The catalogue's popularity and artist are broadcast (catalogue-sized: about 40 MB at 1M
+    # songs), and the pool is partitioned by user once: every window that ranks it (per user,
+    # per user and artist, per user and grid point) then needs no further exchange.
     song_info = popularity(songs).join(songs.select(S.SONG, S.ARTIST), S.SONG)
-    return pool.join(song_info, S.SONG).select(
+    parts = scoring_partitions(interactions.sparkSession)
+    pool = pool.join(F.broadcast(song_info), S.SONG).repartition(parts, S.USER)
+    return pool.select(
         S.USER,
         S.SONG,
         S.CF_SCORE,
