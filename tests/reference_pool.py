@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -12,7 +10,7 @@ from pyspark.sql import functions as F
 from recsys import schemas as S
 from recsys.columns import dot, sum_arrays
 from recsys.models.candidates import SEED, seed_hits, seeds, top_per_user
-from recsys.models.hybrid import alpha_column, minmax_per, popularity
+from recsys.models.hybrid import Signals, alpha_column, minmax_per, popularity
 
 
 def user_profiles(interactions: DataFrame, vectors: DataFrame, seeds_per_user: int) -> DataFrame:
@@ -23,17 +21,6 @@ def user_profiles(interactions: DataFrame, vectors: DataFrame, seeds_per_user: i
     weighted = F.transform("_v", lambda x: x.cast("double") * F.col("weight"))
     total = sum_arrays(F.collect_list(weighted))
     return seeded.groupBy(S.USER).agg(total.alias("profile"))
-
-
-@dataclass(frozen=True)
-class Signals:
-    """Model outputs that let every candidate be scored by both halves, not just the half
-    that proposed it: ALS factors (dot product) and content vectors (cosine to the user's
-    play-weighted profile)."""
-
-    user_factors: DataFrame
-    item_factors: DataFrame
-    content_vectors: DataFrame
 
 
 def rescore(
