@@ -165,6 +165,12 @@ class ItemKnnConfig:
         500, min=0, doc="seeded sample of each user's songs making pairs; 0 = no cap"
     )
     seed: int = spec(42)
+    song_blocks: int = spec(
+        16,
+        min=1,
+        doc="co-play counting tasks (songs by song_idx mod this); each holds the lists "
+        "of the users who played one of its songs",
+    )
     block_size: int = spec(1024, min=1, doc="users per sparse scoring block")
     score_partitions: int = spec(
         0, min=0, doc="tasks scoring users; 0 = twice the default parallelism"

@@ -26,12 +26,12 @@ import pandas as pd
 import scipy.sparse as sp
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from recsys import schemas as S
 from recsys.errors import ModelError
 from recsys.models.base import Recommender, check_n
 from recsys.similarity import coplay
+from recsys.similarity.gather import collect_columns
 from recsys.similarity.topn import EXCLUDE, played_songs, scoring_partitions
 
 if TYPE_CHECKING:
@@ -178,41 +178,6 @@ def score_block(
 # ----------------------------------------------------------------------------- Spark side
 
 
-_PACKED = "packed"
-
-
-def _pack(columns: tuple[str, ...], dtypes: tuple[str, ...]):
-    def pack(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for pdf in batches:
-            if len(pdf):
-                yield pd.DataFrame(
-                    {
-                        c: [pdf[c].to_numpy(dtype=d).tobytes()]
-                        for c, d in zip(columns, dtypes, strict=True)
-                    }
-                )
-
-    return pack
-
-
-def collect_columns(frame: DataFrame, columns: dict[str, str]) -> dict[str, np.ndarray]:
-    """Gather catalogue-sized numeric columns to the driver as numpy arrays (``{name: dtype}``).
-
-    Each Arrow batch travels as one row of packed bytes through ``toLocalIterator``, so the
-    driver holds the arrays and nothing more (no Row object per value).
-    """
-    names, dtypes = tuple(columns), tuple(columns.values())
-    schema = T.StructType([T.StructField(c, T.BinaryType(), False) for c in names])
-    parts: dict[str, list[np.ndarray]] = {c: [] for c in names}
-    for chunk in frame.select(*names).mapInPandas(_pack(names, dtypes), schema).toLocalIterator():
-        for c, d in zip(names, dtypes, strict=True):
-            parts[c].append(np.frombuffer(chunk[c], dtype=d))
-    return {
-        c: np.concatenate(parts[c]) if parts[c] else np.zeros(0, dtype=d)
-        for c, d in zip(names, dtypes, strict=True)
-    }
-
-
 def neighbour_index(neighbours: DataFrame, interactions: DataFrame, k: int) -> NeighbourIndex:
     """The broadcast structure: ``neighbours``' lists (``rank <= k``) over the catalogue (the
     songs of ``interactions`` and of the lists)."""
@@ -349,4 +314,5 @@ class ItemKNNRecommender(Recommender):
             locality=self.cfg.locality,
             max_songs_per_user=self.cfg.max_songs_per_user,
             seed=self.cfg.seed,
+            song_blocks=self.cfg.song_blocks,
         )

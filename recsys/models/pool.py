@@ -38,7 +38,7 @@ from pyspark.sql import types as T
 from recsys import schemas as S
 from recsys.errors import FactorError
 from recsys.models.candidates import COPLAY, KIND, SEED
-from recsys.models.itemknn import collect_columns
+from recsys.similarity.gather import collect_columns
 from recsys.similarity.topn import collect_item_matrix, register_broadcast, scoring_partitions
 
 CONTENT, CF, CO = 0, 1, 2  # neighbour kinds in the index

@@ -30,26 +30,34 @@ neighbours and 0.99 of the lists. A few heavy users hold a large share of the pa
 cap costs much more than it saves: keep it above nearly every user's song count so that it
 bounds only the tail.
 
-Scale: each user's songs are gathered into one array (one shuffle, by user), sampled with array
-built-ins, and exploded into pairs; the pairs are counted by a ``groupBy`` with map-side
-partial aggregation and cut to ``k`` per song by a ``row_number`` window that Spark 3.5 limits
-per partition before its shuffle (``InferWindowGroupLimit``, for ``k`` up to
-``spark.sql.optimizer.windowGroupLimitThreshold``, 1000). Each unordered pair is counted once
-and gives both directions; the listener table is catalogue-sized and broadcast into its joins.
+Scale: each user's songs are gathered into one array (one shuffle, by user) and sampled with
+array built-ins. No row per user and pair is ever made: each task counts blocks of its users as
+one sparse product ``X^T X`` (scipy; ``X`` the block's binary plays), and only each block's
+distinct pairs are shuffled, to be summed by pair. Each task of the summed pairs then computes
+both directions' similarities in numpy (the listener counts, catalogue-sized, broadcast) and
+keeps every song's ``k`` best of its rows; a ``row_number`` window by song keeps the ``k`` best
+of those (Spark 3.5 limits it per partition before its shuffle, ``InferWindowGroupLimit``).
+At 2M generated triplets (bench/README) this took the step from 98 s to SEE_BENCH.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
 from recsys.errors import NeighbourError
+from recsys.similarity.gather import collect_columns
+from recsys.similarity.topn import register_broadcast
 
 CO_PLAYS = "co_plays"
 LISTENERS = "n_listeners"
 _SONGS = "_songs"
-_NBR_LISTENERS = "_neighbour_listeners"
 
 
 def _check(k: int, asymmetry: float, locality: float, max_songs_per_user: int) -> None:
@@ -117,54 +125,141 @@ def listeners(lists: DataFrame) -> DataFrame:
     )
 
 
-def similarities(
-    counts: DataFrame, song_listeners: DataFrame, asymmetry: float, locality: float
-) -> DataFrame:
-    """``(song_idx, neighbour_idx, similarity float)`` in both directions from the counted
-    pairs (``song_idx < neighbour_idx``, ``co_plays``): ``(c_ij / (n_i^a n_j^(1-a)))^q``.
-
-    ``song_listeners`` (catalogue-sized) is broadcast into two joins. Computed in double and
-    rounded to float once, so equal similarities are equal floats and the ranking below sees
-    the values that are written.
-    """
-    song_side = F.broadcast(song_listeners)
-    nbr_side = F.broadcast(
-        song_listeners.select(
-            F.col(S.SONG).alias(S.NEIGHBOUR), F.col(LISTENERS).alias(_NBR_LISTENERS)
-        )
+def block_partition_keys(spark, blocks: int) -> list[int]:
+    """For each song block ``b < blocks``, an integer key that Spark's hash partitioning into
+    ``blocks`` partitions sends to partition ``b`` (``pmod(hash(key), blocks)``, the expression
+    of ``repartition(blocks, key)``), so every block gets a task of its own."""
+    probe = spark.range(64 * blocks).select(
+        F.col("id").cast("int").alias("key"), F.pmod(F.hash(F.col("id").cast("int")), blocks)
     )
-    pairs = counts.join(song_side, S.SONG).join(nbr_side, S.NEIGHBOUR)
+    first: dict[int, int] = {}
+    for key, part in probe.collect():  # 64 x blocks small rows: not data
+        first.setdefault(int(part), int(key))
+    missing = [b for b in range(blocks) if b not in first]
+    if missing:  # vanishingly unlikely: 64 tries per partition
+        raise NeighbourError(f"no partition key found for co-play blocks {missing}")
+    return [first[b] for b in range(blocks)]
+
+
+def block_lists(lists: DataFrame, blocks: int, keys: list[int]) -> DataFrame:
+    """``(_key, _b, songs)``: each user's list once for every song block it touches (``song_idx %
+    blocks``), keyed for :func:`block_partition_keys`; users of one song make no pairs and are
+    left out. Rows: at most ``blocks`` per user."""
+    key_of = F.element_at(F.array(*[F.lit(k) for k in keys]), F.col("_b") + 1)
+    touched = F.array_distinct(F.transform(F.col(_SONGS), lambda s: F.pmod(s, F.lit(blocks))))
+    return (
+        lists.where(F.size(_SONGS) >= 2)
+        .select(F.explode(touched).alias("_b"), _SONGS)
+        .select(key_of.alias("_key"), "_b", _SONGS)
+    )
+
+
+def best_per_song(
+    song: np.ndarray, nbr: np.ndarray, sim: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each song's ``k`` highest ``sim`` (ties to the smaller neighbour id) and their ranks
+    from 1, sorted by song then rank."""
+    order = np.lexsort((nbr, -sim, song))
+    song, nbr, sim = song[order], nbr[order], sim[order]
+    starts = np.flatnonzero(np.r_[True, song[1:] != song[:-1]]) if len(song) else song[:0]
+    rank = np.arange(len(song)) - np.repeat(starts, np.diff(np.r_[starts, len(song)]))
+    keep = rank < k
+    return song[keep], nbr[keep], sim[keep], rank[keep] + 1
+
+
+def similarity_values(
+    co_plays: np.ndarray, n_i: np.ndarray, n_j: np.ndarray, asymmetry: float, locality: float
+) -> np.ndarray:
+    """``(c_ij / (n_i^a n_j^(1-a)))^q`` in double, rounded to float32 once (as Spark's ``pow``
+    and a cast to float compute it: the same floats on the tests' data)."""
     a, q = float(asymmetry), float(locality)
+    c = co_plays.astype(np.float64)
+    cosine = c / (np.power(n_i.astype(np.float64), a) * np.power(n_j.astype(np.float64), 1.0 - a))
+    return np.power(cosine, q).astype(np.float32)
 
-    def sim(n_i: str, n_j: str) -> Column:
-        cosine = F.col(CO_PLAYS) / (
-            F.pow(F.col(n_i).cast("double"), F.lit(a))
-            * F.pow(F.col(n_j).cast("double"), F.lit(1.0 - a))
+
+def block_neighbours(
+    lists: list[np.ndarray],
+    block: int,
+    blocks: int,
+    n_listeners: np.ndarray,
+    k: int,
+    asymmetry: float,
+    locality: float,
+    pair_budget: int = 1 << 22,
+) -> Iterator[pd.DataFrame]:
+    """The neighbour lists of the songs of ``block`` (``song_idx % blocks == block``) from
+    ``lists``, the song lists of every user who played one of them, in chunks of songs whose
+    co-play rows (``X[:, chunk]^T X``, one sparse product) stay under ``pair_budget``."""
+    lens = np.fromiter((len(a) for a in lists), dtype=np.int64, count=len(lists))
+    cols, local = np.unique(np.concatenate(lists).astype(np.int64), return_inverse=True)
+    indptr = np.zeros(len(lists) + 1, np.int64)
+    np.cumsum(lens, out=indptr[1:])
+    plays = sp.csr_matrix(
+        (np.ones(len(local), np.int32), local.ravel(), indptr), shape=(len(lists), len(cols))
+    )
+    plays.sum_duplicates()
+    plays.data[:] = 1  # a repeated song is one play of it
+    by_song = plays.T.tocsr()
+    counts = np.bincount(plays.indices, minlength=len(cols))  # listeners here, per column
+    work = by_song @ np.diff(plays.indptr).astype(np.int64)  # co-play rows per song (bound)
+    mine = np.flatnonzero(cols % blocks == block)
+    mine = mine[counts[mine] > 0]
+    for chunk in _chunks(mine, work[mine], pair_budget):
+        rows = (by_song[chunk] @ plays).tocoo()
+        song, nbr = cols[chunk][rows.row], cols[rows.col]
+        off = song != nbr
+        song, nbr, c = song[off], nbr[off], rows.data[off]
+        sim = similarity_values(c, n_listeners[song], n_listeners[nbr], asymmetry, locality)
+        song, nbr, sim, rank = best_per_song(song, nbr, sim, k)
+        yield pd.DataFrame(
+            {
+                S.SONG: song.astype(np.int32),
+                S.NEIGHBOUR: nbr.astype(np.int32),
+                S.SIMILARITY: sim,
+                S.RANK: rank.astype(np.int32),
+            }
         )
-        return F.pow(cosine, F.lit(q)).cast("float")
-
-    both = F.array(
-        F.struct(
-            F.col(S.SONG).alias(S.SONG),
-            F.col(S.NEIGHBOUR).alias(S.NEIGHBOUR),
-            sim(LISTENERS, _NBR_LISTENERS).alias(S.SIMILARITY),
-        ),
-        F.struct(
-            F.col(S.NEIGHBOUR).alias(S.SONG),
-            F.col(S.SONG).alias(S.NEIGHBOUR),
-            sim(_NBR_LISTENERS, LISTENERS).alias(S.SIMILARITY),
-        ),
-    )
-    return pairs.select(F.explode(both).alias("_pair")).select("_pair.*")
 
 
-def top_k(scored: DataFrame, k: int) -> DataFrame:
-    """Each song's ``k`` most similar neighbours (ties to the smaller id), ranked from 1."""
-    best_first = Window.partitionBy(S.SONG).orderBy(F.desc(S.SIMILARITY), F.asc(S.NEIGHBOUR))
-    ranked = scored.withColumn(S.RANK, F.row_number().over(best_first)).where(F.col(S.RANK) <= k)
-    return S.to_schema(
-        ranked.select(S.SONG, S.NEIGHBOUR, S.SIMILARITY, S.RANK), S.NEIGHBOURS_SCHEMA
-    )
+def _chunks(songs: np.ndarray, work: np.ndarray, budget: int) -> Iterator[np.ndarray]:
+    """``songs`` cut into runs whose summed ``work`` stays under ``budget`` (one song a run at
+    least)."""
+    start, total = 0, 0
+    for i, w in enumerate(work.tolist()):
+        if total and total + w > budget:
+            yield songs[start:i]
+            start, total = i, 0
+        total += w
+    if start < len(songs):
+        yield songs[start:]
+
+
+def _neighbour_partitions(broadcast, blocks, k, asymmetry, locality, pair_budget):
+    def neighbours(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        parts = [pdf for pdf in batches if len(pdf)]
+        if not parts:
+            return
+        rows = pd.concat(parts, ignore_index=True)
+        n_listeners = broadcast.value
+        for block, group in rows.groupby("_b", sort=True):
+            lists = [np.asarray(a) for a in group[_SONGS]]
+            yield from block_neighbours(
+                lists, int(block), blocks, n_listeners, k, asymmetry, locality, pair_budget
+            )
+
+    return neighbours
+
+
+def listener_array(lists: DataFrame) -> np.ndarray:
+    """Listeners of each song of ``lists``, dense by ``song_idx`` (catalogue-sized)."""
+    found = collect_columns(listeners(lists), {S.SONG: "int64", LISTENERS: "int64"})
+    out = np.zeros(int(found[S.SONG].max(initial=-1)) + 1, np.int64)
+    out[found[S.SONG]] = found[LISTENERS]
+    return out
+
+
+_NEIGHBOURS_DDL = f"{S.SONG} int, {S.NEIGHBOUR} int, {S.SIMILARITY} float, {S.RANK} int"
 
 
 def coplay_neighbours(
@@ -175,14 +270,30 @@ def coplay_neighbours(
     locality: float = 1.0,
     max_songs_per_user: int = 500,
     seed: int = 42,
+    song_blocks: int = 16,
+    pair_budget: int = 1 << 22,
 ) -> DataFrame:
     """Each song's ``k`` nearest songs by co-plays (:data:`recsys.schemas.NEIGHBOURS_SCHEMA`).
 
     ``interactions`` has ``(user_idx, song_idx)`` (play counts are ignored: a play is a play).
-    Songs no capped user played beside another song have no neighbours. Lazy: the caller
+    Songs no capped user played beside another song have no neighbours. The songs are cut into
+    ``song_blocks`` blocks (``song_idx % song_blocks``), one task each; a task gets the lists
+    of the users who played one of its songs and counts its songs' co-plays in sparse products
+    of at most ``pair_budget`` rows, with the listener counts (catalogue-sized) broadcast and
+    registered with :func:`recsys.similarity.topn.register_broadcast`. Lazy: the caller
     persists the result if it reads it more than once.
     """
     _check(k, asymmetry, locality, max_songs_per_user)
+    if isinstance(song_blocks, bool) or not isinstance(song_blocks, int) or song_blocks < 1:
+        raise NeighbourError(f"song_blocks: expected a positive integer, got {song_blocks!r}")
+    spark = interactions.sparkSession
     lists = capped_lists(interactions, max_songs_per_user, seed)
-    counts = co_play_pairs(lists).groupBy(S.SONG, S.NEIGHBOUR).agg(F.count("*").alias(CO_PLAYS))
-    return top_k(similarities(counts, listeners(lists), asymmetry, locality), k)
+    broadcast = register_broadcast(spark.sparkContext.broadcast(listener_array(lists)))
+    rows = block_lists(lists, song_blocks, block_partition_keys(spark, song_blocks))
+    found = rows.repartition(song_blocks, "_key").mapInPandas(
+        _neighbour_partitions(
+            broadcast, song_blocks, k, asymmetry, locality, max(int(pair_budget), 1)
+        ),
+        _NEIGHBOURS_DDL,
+    )
+    return S.to_schema(found, S.NEIGHBOURS_SCHEMA)
