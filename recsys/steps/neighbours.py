@@ -66,13 +66,16 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     finally:
         vectors.unpersist()
     recall = doc.get("recall")
-    log.warning(
-        "content neighbours (%s): recall@%d = %s over %s sample songs",
-        method,
-        ncfg.k,
-        "n/a" if recall is None else f"{recall:.3f}",
-        doc.get("songs", 0),
-    )
+    if doc.get("measured"):
+        log.warning(
+            "content neighbours (%s): recall@%d = %s over %s sample songs",
+            method,
+            ncfg.k,
+            "n/a" if recall is None else f"{recall:.3f}",
+            doc.get("songs", 0),
+        )
+    else:
+        log.warning("content neighbours (%s): recall not measured (%s)", method, doc["note"])
     return {
         "rows": counts["rows"],
         "songs": counts["songs"],
