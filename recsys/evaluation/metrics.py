@@ -354,9 +354,11 @@ def evaluate_models(
                     values[metric_key(S.METRIC_MAP, map_tau)] = ranking[
                         metric_key(S.METRIC_MAP, map_tau)
                     ]
-                values.update(_coverage_from_top(top, ks, catalogue_size, item_col))
+                # coverage and diversity look only at the top max(ks), not map_tau deep
+                shallow = top.where(F.col(POSITION) <= max(ks))
+                values.update(_coverage_from_top(shallow, ks, catalogue_size, item_col))
                 if units is not None:
-                    diversity = _diversity_from_top(top, units, ks, user_col, item_col)
+                    diversity = _diversity_from_top(shallow, units, ks, user_col, item_col)
                     values.update({key: v for key, v in diversity.items() if v is not None})
             finally:
                 top.unpersist()

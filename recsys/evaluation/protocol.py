@@ -189,7 +189,9 @@ def fit_models(
 def model_lists(held: HeldOut) -> dict[str, DataFrame]:
     """Each fitted model's ``recommend`` for the test users; the hybrid's pool is kept for the
     alpha sweep (the hybrid's list is its ``rank`` of that pool, which is what ``recommend``
-    computes)."""
+    computes). Each list is persisted (test users x depth rows: ``evaluation.max_users``
+    bounds it), so the metrics and the paired comparisons score it without computing it
+    again."""
     hybrid_model: HybridRecommender = held.models["hybrid"]  # type: ignore[assignment]
     held.pool = hybrid_model.candidates(held.test_users, held.depth).persist(_LEVEL)
     held.cached.append(held.pool)
@@ -199,8 +201,9 @@ def model_lists(held: HeldOut) -> dict[str, DataFrame]:
         if name != "hybrid"
     }
     lists["hybrid"] = hybrid_model.rank(held.pool, held.depth)
-    held.lists = lists
-    return lists
+    held.lists = {name: df.persist(_LEVEL) for name, df in lists.items()}
+    held.cached += list(held.lists.values())
+    return held.lists
 
 
 def metrics_table(held: HeldOut, catalogue: int, vectors: DataFrame, cfg: Config) -> DataFrame:
