@@ -179,6 +179,13 @@ class ItemKnnConfig:
 
 @dataclass(frozen=True)
 class ContentConfig:
+    cold_songs: str = spec(
+        "lyrics",
+        choices=("lyrics", "artists", "all"),
+        doc="the songs nobody played that get a content vector (and so can fill cold slots): "
+        "lyrics = those with lyrics; artists = also those by an artist someone played; all = "
+        "every catalogue song. Played songs always get one",
+    )
     min_doc_freq: int = spec(2, min=0, doc="terms in fewer songs get IDF 0 (lyrics and metadata)")
     w2v_vector_size: int = spec(32, min=2)
     w2v_min_count: int = spec(3, min=0)

@@ -96,6 +96,35 @@ class ContentResult:
 MIN_CONTENT_SONGS = 2  # Spark's PCA needs two rows for a covariance
 
 
+def in_content(songs: DataFrame, cold_songs: str):
+    """The condition on ``songs`` (the catalogue) of the songs that get a content vector
+    (``content.cold_songs``): every played song, and the unplayed ones with lyrics
+    (``lyrics``), also those by an artist someone played (``artists``), or all (``all``)."""
+    keep = (F.col("n_listeners") > 0) | F.col(S.HAS_LYRICS)
+    if cold_songs == "all":
+        return F.lit(True)
+    if cold_songs == "artists":
+        return keep | F.col("_played_artist")
+    return keep
+
+
+def content_songs(songs: DataFrame, cold_songs: str) -> DataFrame:
+    """The catalogue's songs that get a content vector (:func:`in_content`); for ``artists``
+    the played artists (at most the catalogue's artists) are joined by broadcast."""
+    if cold_songs == "artists":
+        artists = (
+            songs.where((F.col("n_listeners") > 0) & F.col(S.ARTIST).isNotNull())
+            .select(S.ARTIST)
+            .distinct()
+            .withColumn("_played_artist", F.lit(True))
+        )
+        flagged = songs.join(F.broadcast(artists), S.ARTIST, "left").fillna(
+            False, subset=["_played_artist"]
+        )
+        return flagged.where(in_content(flagged, cold_songs)).select(*songs.columns)
+    return songs.where(in_content(songs, cold_songs))
+
+
 def build_content(
     lyrics: DataFrame, vocabulary: DataFrame, songs: DataFrame, content: ContentConfig
 ) -> ContentResult:

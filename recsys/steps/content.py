@@ -8,7 +8,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
-from recsys.features.vectors import MIN_CONTENT_SONGS, build_content
+from recsys.features.vectors import MIN_CONTENT_SONGS, build_content, content_songs
 from recsys.steps.degradations import CONTENT_SUMMARY, KEY, count
 from recsys.storage.warehouse import Warehouse
 
@@ -30,7 +30,8 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     wh = Warehouse.from_config(cfg)
     lyrics = wh.read_table(spark, run_id, S.LYRICS)
     vocabulary = wh.read_table(spark, run_id, S.VOCABULARY)
-    songs = wh.read_table(spark, run_id, S.SONGS)
+    catalogue = wh.read_table(spark, run_id, S.SONGS)
+    songs = content_songs(catalogue, cfg.content.cold_songs)
     result = build_content(lyrics, vocabulary, songs, cfg.content)
     try:
         wh.write_table(result.vectors, run_id, S.CONTENT_VECTORS)
@@ -42,15 +43,19 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
             row[S.CONTENT_SOURCE]: row["n"]
             for row in written.groupBy(S.CONTENT_SOURCE).agg(F.count(F.lit(1)).alias("n")).collect()
         }
-        played = played_sources(written, songs)
+        played = played_sources(written, catalogue)
+        n_catalogue, n_chosen = catalogue.count(), songs.count()
     finally:
         result.unpersist()
     summary = {
         "songs": sum(by_source.values()),
+        "catalogue_songs": n_catalogue,
+        "cold_songs": cfg.content.cold_songs,
+        "songs_left_out": n_catalogue - n_chosen,
         **{f"source_{k}": v for k, v in sorted(by_source.items())},
         **{k: v for k, v in result.summary.items() if k != "sources"},
     }
-    degradations = content_degradations(result.summary, played)
+    degradations = content_degradations({**result.summary, **summary}, played)
     wh.write_json(
         run_id,
         CONTENT_SUMMARY,
@@ -81,10 +86,17 @@ def content_degradations(summary: dict[str, Any], played: dict[str, int]) -> lis
     """What the content vectors lack, one sentence each (none when lyrics and metadata reach
     the played songs)."""
     n_played = sum(played.values())
+    left_out = summary.get("songs_left_out", 0)
     if "empty_reason" in summary:
+        why = (
+            f" (content.cold_songs={summary.get('cold_songs')} left out {left_out:,} unplayed "
+            "catalogue songs; content.cold_songs=all gives them vectors)"
+            if left_out
+            else ""
+        )
         return [
-            f"content: {summary['empty_reason']}, so content_vectors is empty (the vectors need "
-            f"at least {MIN_CONTENT_SONGS} songs with either); there are no content "
+            f"content: {summary['empty_reason']}{why}, so content_vectors is empty (the vectors "
+            f"need at least {MIN_CONTENT_SONGS} songs with either); there are no content "
             "neighbours and the hybrid is the collaborative lists"
         ]
     out = []

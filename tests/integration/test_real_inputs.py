@@ -291,9 +291,12 @@ def test_real_files_as_they_are(spark, real, tmp_path, capfd):
     assert run.doc(HYBRID_SUMMARY)["candidates_with_content"] > 0
 
 
-def test_track_list_covering_no_played_song(spark, real, tmp_path, capfd):
-    """A track list of unplayed songs only (and the mismatch list, gzipped): content vectors
-    exist, but for no played song, so the hybrid is the collaborative lists."""
+@pytest.mark.parametrize("cold_songs", ["all", "lyrics"])
+def test_track_list_covering_no_played_song(spark, real, tmp_path, capfd, cold_songs):
+    """A track list of unplayed songs only (and the mismatch list, gzipped), no lyrics. With
+    every catalogue song in content, vectors exist, but for no played song; with the default
+    (unplayed songs only with lyrics) there are none, and the run says which setting left the
+    track list out. Either way the hybrid is the collaborative lists."""
     raw = tmp_path / "raw"
     raw.mkdir()
     played = set(real.played)
@@ -301,16 +304,28 @@ def test_track_list_covering_no_played_song(spark, real, tmp_path, capfd):
     write(raw, "train_triplets.txt", real.triplets)
     write(raw, "unique_tracks.txt", unplayed)
     write(raw, "sid_mismatches.txt", real.mismatches, gz=True)
-    run = run_pipeline(spark, raw, tmp_path, capfd, FIXED)
+    run = run_pipeline(spark, raw, tmp_path, capfd, FIXED, f"content.cold_songs={cold_songs}")
     check_published_without_played_songs(spark, run)
-    named(
-        run,
-        "tracks: none of the",
-        "lyrics: no musiXmatch file",
-        "content: no played song has lyrics or metadata",
-        "hybrid: no song a user played has a content neighbour or vector",
-    )
-    assert run.wh.read_table(spark, RUN, S.CONTENT_VECTORS).count() > 0
+    named(run, "tracks: none of the", "lyrics: no musiXmatch file")
+    summary = run.doc(CONTENT_SUMMARY)
+    vectors = run.wh.read_table(spark, RUN, S.CONTENT_VECTORS).count()
+    if cold_songs == "all":
+        named(
+            run,
+            "content: no played song has lyrics or metadata",
+            "hybrid: no song a user played has a content neighbour or vector",
+        )
+        assert vectors > 0 and summary["songs_left_out"] == 0
+    else:
+        songs = run.wh.read_table(spark, RUN, S.SONGS)
+        n_played = songs.where(F.col("n_listeners") > 0).count()
+        assert summary["songs_left_out"] == summary["catalogue_songs"] - n_played > 0
+        named(
+            run,
+            "content: no song has lyrics or metadata (artist, title) (content.cold_songs=lyrics "
+            f"left out {summary['songs_left_out']:,} unplayed catalogue songs",
+        )
+        assert vectors == 0
 
 
 def test_lyrics_for_every_played_song(spark, real, tmp_path, capfd):

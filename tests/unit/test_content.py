@@ -338,3 +338,31 @@ def test_lyrics_without_a_vocabulary_are_refused(spark):
     lyrics = spark.createDataFrame([(0, [1], [2])], LYRICS_DDL)
     with pytest.raises(ContentError, match="vocabulary is empty but the lyrics table has rows"):
         check_vocabulary(0, lyrics)
+
+
+@pytest.mark.parametrize(
+    "cold_songs, expected",
+    [
+        ("lyrics", {0, 1, 2, 4}),
+        ("artists", {0, 1, 2, 3, 4}),
+        ("all", {0, 1, 2, 3, 4, 5, 6}),
+    ],
+)
+def test_content_songs_are_the_played_and_the_chosen_cold_ones(spark, cold_songs, expected):
+    from recsys.features.vectors import content_songs
+
+    rows = [  # song, artist, has_lyrics, n_listeners
+        (0, "A", False, 3),  # played
+        (1, "A", True, 1),  # played, lyrics
+        (2, None, False, 2),  # played, no artist
+        (3, "A", False, 0),  # unplayed, by a played artist
+        (4, "B", True, 0),  # unplayed, lyrics
+        (5, "B", False, 0),  # unplayed, by an artist nobody played
+        (6, None, False, 0),  # unplayed, no artist
+    ]
+    songs = spark.createDataFrame(
+        [(s, f"S{s}", None, a, f"t{s}", 1, lyr, n, n) for s, a, lyr, n in rows], S.SONGS_SCHEMA
+    )
+    got = content_songs(songs, cold_songs)
+    assert got.columns == songs.columns
+    assert {r[S.SONG] for r in got.collect()} == expected
