@@ -20,8 +20,14 @@ def count_lines(
     mismatches: DataFrame,
     lyric_lines: DataFrame,
     pairs: DataFrame,
+    parsed: dict[str, DataFrame] | None = None,
 ) -> dict[str, Any]:
-    """Per-input line counts by outcome: a few small aggregates brought to the driver."""
+    """Per-input line counts by outcome: a few small aggregates brought to the driver.
+
+    ``lines`` are the raw lines. The line totals of the triplets, tracks and mismatches come
+    from ``parsed`` instead (each input's persisted parse, one row per raw line: a select of
+    the raw lines, no filter), so their raw text is read once, by the parse; the lyrics'
+    (with their ``#`` and ``%`` lines, which the parse leaves out) from their raw lines."""
     by_reason = (
         triplets.select("input", "reason")
         .unionByName(tracks.select("input", "reason"))
@@ -31,14 +37,22 @@ def count_lines(
         .count()
         .collect()
     )
+    parsed = {k: v for k, v in (parsed or {}).items() if k != LYRICS}
+    sources = {name: parsed.get(name, df) for name, df in lines.items()}
     line_totals = {
         name: df.agg(
             F.count(F.lit(1)).alias("n"),
             F.countDistinct("source").alias("f"),
-            F.count(F.when(F.col("raw").startswith("#"), 1)).alias("comment"),
-            F.count(F.when(F.col("raw").startswith("%"), 1)).alias("wordlist"),
+            *(
+                [
+                    F.count(F.when(F.col("raw").startswith("#"), 1)).alias("comment"),
+                    F.count(F.when(F.col("raw").startswith("%"), 1)).alias("wordlist"),
+                ]
+                if name == LYRICS
+                else []
+            ),
         ).first()
-        for name, df in lines.items()
+        for name, df in sources.items()
     }
     inputs: dict[str, Any] = {}
     for name, total in line_totals.items():

@@ -65,6 +65,7 @@ def build_tables(lines: dict[str, DataFrame], max_play_count: int) -> IngestResu
     triplets = keep(parse_triplets(lines[TRIPLETS], max_play_count))
     tracks = keep(parse_tracks(lines[TRACKS]))
     mismatches = keep(parse_mismatches(lines[MISMATCHES]))
+    parsed = {TRIPLETS: triplets, TRACKS: tracks, MISMATCHES: mismatches}  # a row per raw line
     vocabulary, vocab_size = _vocabulary(lines[LYRICS])
     cached.append(vocabulary)
     lyric_lines = keep(parse_lyrics(lines[LYRICS], vocab_size))
@@ -92,7 +93,7 @@ def build_tables(lines: dict[str, DataFrame], max_play_count: int) -> IngestResu
         .select(*[f.name for f in S.LYRICS_SCHEMA.fields])
     )
 
-    counts = count_lines(lines, triplets, tracks, mismatches, lyric_lines, pairs)
+    counts = count_lines(lines, triplets, tracks, mismatches, lyric_lines, pairs, parsed)
     counts["vocabulary"] = vocab_size
     counts.update(mismatch_counts(bad_songs, triplets, tracks))
     counts["lyrics_tracks_without_song"] = good_lyrics.join(
