@@ -180,7 +180,7 @@ class ItemKnnConfig:
 @dataclass(frozen=True)
 class ContentConfig:
     cold_songs: str = spec(
-        "lyrics",
+        "all",
         choices=("lyrics", "artists", "all"),
         doc="the songs nobody played that get a content vector (and so can fill cold slots): "
         "lyrics = those with lyrics; artists = also those by an artist someone played; all = "

@@ -294,9 +294,9 @@ def test_real_files_as_they_are(spark, real, tmp_path, capfd):
 @pytest.mark.parametrize("cold_songs", ["all", "lyrics"])
 def test_track_list_covering_no_played_song(spark, real, tmp_path, capfd, cold_songs):
     """A track list of unplayed songs only (and the mismatch list, gzipped), no lyrics. With
-    every catalogue song in content, vectors exist, but for no played song; with the default
-    (unplayed songs only with lyrics) there are none, and the run says which setting left the
-    track list out. Either way the hybrid is the collaborative lists."""
+    every catalogue song in content (the default), vectors exist, but for no played song; with
+    only the unplayed songs with lyrics there are none, and the run says which setting left
+    the track list out. Either way the hybrid is the collaborative lists."""
     raw = tmp_path / "raw"
     raw.mkdir()
     played = set(real.played)
