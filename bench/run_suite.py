@@ -223,6 +223,8 @@ def markdown(doc: dict[str, Any]) -> str:
             cells.append(f"{mb:.1f} / {records:.2f}")
         cells.append(_fmt(growth.get(step, {}).get("shuffle_exponent"), 2))
         out.append("| " + " | ".join(cells) + " |")
+    for step in steps:
+        out += query_table(runs, step)
     out += ["", "## Driver memory (MB)", ""]
     header = ["size", "JVM heap peak", "JVM old-gen peak", "JVM resident peak", "Python peak"]
     out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -267,6 +269,40 @@ def markdown(doc: dict[str, Any]) -> str:
             for label, value in peer.get("ratios", {}).items():
                 out.append(f"  - {label}: {value:.2f}x")
     return "\n".join(out) + "\n"
+
+
+def query_table(runs: list[dict], step: str, top: int = 6) -> list[str]:
+    """Markdown lines: ``step``'s largest queries (by the largest size's shuffle bytes; queries
+    with the same table or call site summed) at each size, and their bytes exponent between the
+    two largest sizes: which query grows faster than the data. Empty without figures."""
+    sizes, per_size = [], []
+    for r in runs:
+        figures = (r.get("steps", {}).get(step) or {}).get("spark") or {}
+        if not figures.get("queries"):
+            continue
+        summed: dict[str, list[int]] = {}
+        for q in figures["queries"]:
+            acc = summed.setdefault(q["what"], [0, 0])
+            acc[0] += q["shuffle_write_bytes"]
+            acc[1] += q["shuffle_write_records"]
+        sizes.append(r["triplet_lines"])
+        per_size.append(summed)
+    if not per_size:
+        return []
+    names = sorted(per_size[-1], key=lambda w: -per_size[-1][w][0])[:top]
+    header = ["query", *(f"{n:,}" for n in sizes), "bytes exp."]
+    out = ["", f"### {step}: largest queries (MB / million records shuffled)", ""]
+    out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name in names:
+        cells = [f"`{name}`"]
+        cells += [
+            f"{q[name][0] / 2**20:.1f} / {q[name][1] / 1e6:.2f}" if name in q else "-"
+            for q in per_size
+        ]
+        pair = [q.get(name, [0])[0] for q in per_size[-2:]]
+        slope = growth_exponent(sizes[-2:], pair) if len(pair) == 2 and min(pair) > 0 else None
+        out.append("| " + " | ".join(cells + [_fmt(slope, 2)]) + " |")
+    return out
 
 
 # ----------------------------------------------------------------------------- one size

@@ -26,9 +26,11 @@ from pyspark.sql import functions as F
 
 from recsys import schemas as S
 from recsys.columns import unit_array
+from recsys.models import ranked_pool
 from recsys.models.base import Recommender, check_n
 from recsys.models.candidates import neighbour_relation
 from recsys.models.pool import broadcast_index, pool_index, pool_rows, scored_pool
+from recsys.models.ranked_pool import LIST, Catalogue, Ranking, ranked_lists
 from recsys.models.similar import similar_songs, with_reasons
 from recsys.similarity.topn import scoring_partitions
 
@@ -182,31 +184,13 @@ def user_candidates(
     content vectors (:mod:`recsys.models.pool`); the broadcast is registered with
     :func:`recsys.similarity.topn.release_broadcasts`.
     """
-    index = pool_index(
-        relation,
-        None if signals is None else signals.item_factors,
-        None if signals is None else signals.content_vectors,
-        played=interactions,
-    )
-    broadcast = broadcast_index(interactions.sparkSession, index)
-    user_alpha = users.select(
-        S.USER, alpha_column(F.col("n_songs"), cfg.alpha_curve, cfg.alpha).alias(S.ALPHA)
-    )
-    rows = pool_rows(
-        interactions,
-        user_alpha,
-        cf_topn,
-        item_topn,
-        None if signals is None else signals.user_factors,
-        cfg.seeds_per_user,
-    )
+    broadcast, rows = _pool_inputs(interactions, users, cf_topn, relation, cfg, signals, item_topn)
     pool = scored_pool(rows, broadcast, content_depth)
     # The catalogue's popularity and artist are broadcast (catalogue-sized: about 40 MB at 1M
     # songs), and the pool is partitioned by user once: every window that ranks it (per user,
     # per user and artist, per user and grid point) then needs no further exchange.
-    song_info = popularity(songs).join(songs.select(S.SONG, S.ARTIST), S.SONG)
     parts = scoring_partitions(interactions.sparkSession)
-    pool = pool.join(F.broadcast(song_info), S.SONG).repartition(parts, S.USER)
+    pool = pool.join(F.broadcast(song_info(songs)), S.SONG).repartition(parts, S.USER)
     return pool.select(
         S.USER,
         S.SONG,
@@ -218,6 +202,75 @@ def user_candidates(
         S.ARTIST,
         S.REASON_SONG,
     )
+
+
+def _pool_inputs(interactions, users, cf_topn, relation, cfg, signals, item_topn, extra=None):
+    """The broadcast index (a tuple ``(index, *extra)`` with ``extra``) and the user rows the
+    pool is scored from."""
+    index = pool_index(
+        relation,
+        None if signals is None else signals.item_factors,
+        None if signals is None else signals.content_vectors,
+        played=interactions,
+    )
+    value = index if extra is None else (index, *extra)
+    broadcast = broadcast_index(interactions.sparkSession, value)
+    user_alpha = users.select(
+        S.USER, alpha_column(F.col("n_songs"), cfg.alpha_curve, cfg.alpha).alias(S.ALPHA)
+    )
+    rows = pool_rows(
+        interactions,
+        user_alpha,
+        cf_topn,
+        item_topn,
+        None if signals is None else signals.user_factors,
+        cfg.seeds_per_user,
+    )
+    return broadcast, rows
+
+
+def song_info(songs: DataFrame) -> DataFrame:
+    """(song_idx, popularity, artist) of the catalogue the pool is ranked with."""
+    return popularity(songs).join(songs.select(S.SONG, S.ARTIST), S.SONG)
+
+
+def ranked_user_lists(
+    interactions: DataFrame,
+    users: DataFrame,
+    songs: DataFrame,
+    cf_topn: DataFrame,
+    relation: DataFrame,
+    cfg: HybridConfig,
+    signals: Signals | None = None,
+    item_topn: DataFrame | None = None,
+) -> DataFrame:
+    """Both tables' rows of :func:`ranked_tables` over :func:`user_candidates`' pool, ranked
+    inside the scoring blocks (:mod:`recsys.models.ranked_pool`): ``RANKED_SCHEMA``, without
+    artist names and reasons (:func:`decorate` adds them)."""
+    depth = pool_size(cfg, cfg.top_n)
+    catalogue = Catalogue.collect(song_info(songs))
+    broadcast, rows = _pool_inputs(
+        interactions, users, cf_topn, relation, cfg, signals, item_topn, (catalogue,)
+    )
+    ranking = Ranking(
+        depth,
+        cfg.top_n,
+        cfg.max_per_artist,
+        cfg.novelty,
+        cfg.popularity_exponent,
+        cfg.cold_slots,
+        cfg.item_weight,
+        cfg.popularity_weight,
+    )
+    return ranked_lists(rows, broadcast, ranking)
+
+
+def decorate(ranked: DataFrame, songs: DataFrame, which: int) -> DataFrame:
+    """One list of :func:`ranked_user_lists` (``which``: ``ranked_pool.CANDIDATES`` or
+    ``RECOMMENDATIONS``) with its artists and reasons, as ``RECOMMENDATIONS_SCHEMA``."""
+    artists = F.broadcast(songs.select(S.SONG, S.ARTIST))
+    rows = ranked.where(F.col(LIST) == which).drop(LIST).join(artists, S.SONG, "left")
+    return S.to_schema(with_reasons(rows, songs), S.RECOMMENDATIONS_SCHEMA)
 
 
 def play_statistics(interactions: DataFrame, songs: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -314,10 +367,8 @@ class HybridRecommender(Recommender):
     def pool_size(self, n: int) -> int:
         return pool_size(self.cfg, n)
 
-    def candidates(self, users: DataFrame | None, n: int) -> DataFrame:
-        """The scored candidate pool behind lists of ``n`` (``user_candidates`` columns)."""
-        check_n(n)
-        depth = self.pool_size(n)
+    def _inputs(self, users: DataFrame | None, depth: int) -> dict:
+        """What the pool of ``users`` (None: all) at ``depth`` is built from."""
         played, user_stats = self.interactions, self.user_stats
         user_factors = self.als.user_factors
         if users is not None:
@@ -333,18 +384,22 @@ class HybridRecommender(Recommender):
         relation = neighbour_relation(
             self.als.similar_items(self.als.cfg.neighbours_k), self.content_neighbours, coplay
         )
-        signals = Signals(user_factors, self.als.item_factors, self.content_vectors)
-        return user_candidates(
-            played,
-            user_stats,
-            self.catalogue,
-            cf_topn,
-            relation,
-            self.cfg,
-            depth,
-            signals,
-            item_topn=item_topn,
-        )
+        return {
+            "interactions": played,
+            "users": user_stats,
+            "songs": self.catalogue,
+            "cf_topn": cf_topn,
+            "relation": relation,
+            "cfg": self.cfg,
+            "signals": Signals(user_factors, self.als.item_factors, self.content_vectors),
+            "item_topn": item_topn,
+        }
+
+    def candidates(self, users: DataFrame | None, n: int) -> DataFrame:
+        """The scored candidate pool behind lists of ``n`` (``user_candidates`` columns)."""
+        check_n(n)
+        depth = self.pool_size(n)
+        return user_candidates(content_depth=depth, **self._inputs(users, depth))
 
     def rank(
         self,
@@ -374,13 +429,20 @@ class HybridRecommender(Recommender):
         return S.to_schema(ranked, S.TOPN_SCHEMA)
 
     def tables(self) -> tuple[DataFrame, DataFrame]:
-        """``(user_candidates, user_recommendations)`` for every user, with reasons.
+        """``(user_candidates, user_recommendations)`` for every user, with reasons: what
+        :func:`ranked_tables` makes of :meth:`candidates`' pool, ranked inside the scoring
+        blocks (:func:`ranked_user_lists`).
 
-        The pool stays cached until :meth:`release`: both tables are ranked from it.
+        Both lists stay cached until :meth:`release`: they are scored in one pass.
         """
-        pool = self.candidates(None, self.cfg.top_n).persist(StorageLevel.MEMORY_AND_DISK)
-        self._cached.append(pool)
-        return ranked_tables(pool, self.songs, self.cfg)
+        depth = self.pool_size(self.cfg.top_n)
+        ranked = ranked_user_lists(**self._inputs(None, depth))
+        ranked = ranked.persist(StorageLevel.MEMORY_AND_DISK)
+        self._cached.append(ranked)
+        return (
+            decorate(ranked, self.songs, ranked_pool.CANDIDATES),
+            decorate(ranked, self.songs, ranked_pool.RECOMMENDATIONS),
+        )
 
     def similar_songs(self, k: int | None = None) -> DataFrame:
         """The ``similar_songs`` table: collaborative and content neighbours blended."""

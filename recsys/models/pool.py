@@ -356,9 +356,10 @@ def block_bounds(cost: np.ndarray, budget: int, max_rows: int = 2048) -> list[tu
     return bounds
 
 
-def _score_partitions(broadcast, depth: int, budget: int):
+def _score_partitions(broadcast, depth: int, budget: int, finish=None):
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        index: PoolIndex = broadcast.value
+        value = broadcast.value
+        index: PoolIndex = value[0] if isinstance(value, tuple) else value
         for pdf in batches:
             lengths, seeds = _flat(pdf[SEEDS], np.int64)
             per_seed = np.zeros(seeds.size, dtype=np.int64)
@@ -367,6 +368,8 @@ def _score_partitions(broadcast, depth: int, budget: int):
             cost = np.bincount(_rows(lengths), per_seed, minlength=len(pdf)).astype(np.int64) + 1
             for start, stop in block_bounds(cost, budget):
                 out = pool_block(pdf.iloc[start:stop], index, depth)
+                if finish is not None and len(out):
+                    out = finish(out, value)
                 if len(out):
                     yield out
 
@@ -443,15 +446,21 @@ def pool_rows(
     return rows
 
 
-def scored_pool(rows: DataFrame, broadcast, depth: int, budget: int = 1 << 21) -> DataFrame:
+def scored_pool(
+    rows: DataFrame, broadcast, depth: int, budget: int = 1 << 21, finish=None, schema=None
+) -> DataFrame:
     """The pool (``POOL_SCHEMA``) of :func:`pool_rows`, scored block by block against the
-    broadcast :class:`PoolIndex`; ``budget`` bounds the seed-neighbour pairs of one block."""
+    broadcast :class:`PoolIndex`; ``budget`` bounds the seed-neighbour pairs of one block.
+
+    With ``finish(pool, value)`` each block's pool becomes what it returns (``schema``'s
+    columns), and the broadcast holds a tuple whose first item is the index (``value``)."""
     cols = [S.USER, PLAYED, SEEDS, WEIGHTS, CF_SONGS, CF_SCORES, ITEM_SONGS, ITEM_SCORES, UF]
     return rows.select(*cols, S.ALPHA).mapInPandas(
-        _score_partitions(broadcast, depth, budget), POOL_SCHEMA
+        _score_partitions(broadcast, depth, budget, finish), schema or POOL_SCHEMA
     )
 
 
-def broadcast_index(spark, index: PoolIndex):
-    """Broadcast ``index``, destroyed by :func:`recsys.similarity.topn.release_broadcasts`."""
+def broadcast_index(spark, index):
+    """Broadcast ``index`` (a :class:`PoolIndex`, or a tuple led by one), destroyed by
+    :func:`recsys.similarity.topn.release_broadcasts`."""
     return register_broadcast(spark.sparkContext.broadcast(index))

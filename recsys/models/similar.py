@@ -16,7 +16,7 @@ def with_reasons(recs: DataFrame, songs: DataFrame) -> DataFrame:
             "_name"
         ),
     )
-    return recs.join(names, S.REASON_SONG, "left").withColumn(
+    return recs.join(F.broadcast(names), S.REASON_SONG, "left").withColumn(
         S.REASON,
         F.when(
             F.col("_name").isNotNull(), F.concat(F.lit("because you played "), F.col("_name"))

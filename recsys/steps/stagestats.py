@@ -10,6 +10,7 @@ more stages than that reports ``"complete": false``.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ FIGURES = (
     ("input_bytes", "inputBytes"),
     ("output_bytes", "outputBytes"),
 )
+QUERIES = 12  # the queries a step's figures list, largest shuffle first
 
 
 def _stages(spark: SparkSession) -> list[Any]:
@@ -43,6 +45,42 @@ def _stages(spark: SparkSession) -> list[Any]:
     while it.hasNext():
         out.append(it.next())
     return out
+
+
+def _table_written(plan: str) -> str | None:
+    """The warehouse table a query's plan writes (``.../runs/<run>/<table>``), if any."""
+    written = r"InsertIntoHadoopFsRelationCommand\s*\nInput: [^\n]*\nArguments: "
+    match = re.search(written + r"\S*/runs/[^/]+/(\w+)", plan)
+    return match.group(1) if match else None
+
+
+def queries(spark: SparkSession, ran: list[Any], top: int = QUERIES) -> list[dict[str, Any]]:
+    """The ``top`` SQL queries of ``ran`` (stage attempts) that shuffled the most bytes, each
+    with what it did (the table it wrote, else its call site), its stages and shuffle figures:
+    which query of a step grows faster than the data. Empty when the SQL store is not there."""
+    by_stage: dict[int, list[Any]] = {}
+    for s in ran:
+        by_stage.setdefault(int(s.stageId()), []).append(s)
+    try:
+        executions = spark._jsparkSession.sharedState().statusStore().executionsList()
+    except Exception:  # noqa: BLE001
+        return []
+    out, it = [], executions.iterator()
+    while it.hasNext():
+        e = it.next()
+        ids, stage_it = set(), e.stages().iterator()
+        while stage_it.hasNext():
+            ids.add(int(stage_it.next()))
+        attempts = [a for i in ids & by_stage.keys() for a in by_stage[i]]
+        if not attempts:
+            continue
+        what = _table_written(str(e.physicalPlanDescription())) or str(e.description())[:80]
+        row: dict[str, Any] = {"query": int(e.executionId()), "what": what, "stages": len(attempts)}
+        for key, getter in FIGURES[:2]:
+            row[key] = int(sum(int(getattr(a, getter)()) for a in attempts))
+        out.append(row)
+    out.sort(key=lambda r: -r["shuffle_write_bytes"])
+    return out[:top]
 
 
 def cached(spark: SparkSession) -> int | None:
@@ -84,6 +122,7 @@ def figures_since(spark: SparkSession, since: int | None) -> dict[str, Any]:
         }
         for key, getter in FIGURES:
             out[key] = int(sum(int(getattr(s, getter)()) for s in ran))
+        out["queries"] = queries(spark, ran)
         return out
     except Exception as exc:  # noqa: BLE001
         return {"available": False, "error": f"{type(exc).__name__}: {exc}"[:300]}

@@ -41,6 +41,13 @@ def test_manifest_records_each_steps_spark_figures_and_the_hybrids_intervals(tin
     assert steps["ingest"]["spark"]["output_bytes"] > 0
     assert steps["train-als"]["spark"]["shuffle_write_bytes"] > 0
     assert steps["train-als"]["spark"]["shuffle_write_records"] > 0
+    # per query, largest shuffle first, named by the table it wrote: what grows faster
+    queries = steps["hybrid"]["spark"]["queries"]
+    written = {q["what"] for q in queries}
+    assert {"user_candidates", "user_recommendations", "similar_songs"} <= written
+    shuffled = [q["shuffle_write_bytes"] for q in queries]
+    assert shuffled == sorted(shuffled, reverse=True) and shuffled[0] > 0
+    assert sum(shuffled) <= steps["hybrid"]["spark"]["shuffle_write_bytes"]
     # the hybrid's own metric with its 95% interval (what the drift gate reads changes by)
     interval = manifest["metric_intervals"]["ndcg@10"]
     assert interval["mean"] == pytest.approx(manifest["metrics"]["hybrid"]["ndcg@10"])

@@ -97,6 +97,27 @@ def test_summary_and_markdown(suite):
     json.dumps(doc)  # the record is plain JSON
 
 
+def test_query_table_names_the_query_that_grows_faster(suite):
+    def run(n, pool_bytes, write_bytes):
+        queries = [  # two queries of one call site count as one
+            {"what": "a.py:1", "shuffle_write_bytes": pool_bytes // 2, "shuffle_write_records": 10},
+            {"what": "a.py:1", "shuffle_write_bytes": pool_bytes // 2, "shuffle_write_records": 10},
+            {"what": "users", "shuffle_write_bytes": write_bytes, "shuffle_write_records": 5},
+        ]
+        spark = {"available": True, "queries": queries}
+        return {"triplet_lines": n, "steps": {"hybrid": {"spark": spark}}}
+
+    mb = 2**20
+    lines = suite.query_table([run(1_000, 4 * mb, 2 * mb), run(2_000, 8 * mb, 10 * mb)], "hybrid")
+    rows = [line for line in lines if line.startswith("| `")]
+    # largest at the largest size first; 2 MB -> 10 MB for twice the data is exponent 2.32
+    assert rows == [
+        "| `users` | 2.0 / 0.00 | 10.0 / 0.00 | 2.32 |",
+        "| `a.py:1` | 4.0 / 0.00 | 8.0 / 0.00 | 1.00 |",
+    ]
+    assert suite.query_table([{"triplet_lines": 1, "steps": {}}], "hybrid") == []
+
+
 def test_preset_for_triplets_scales_users_and_songs():
     p = sample_data.preset_for_triplets(2_000_046, "small")
     small = sample_data.SIZES["small"]

@@ -143,6 +143,57 @@ def test_blocked_pool_equals_the_row_wise_pool(spark, random_tables, with_signal
     assert_same_lists(got, want, songs, cfg)
 
 
+def assert_same_tables(got_tables, want_tables):
+    """Every column of both tables equal, floats to the bit."""
+    for got, want in zip(got_tables, want_tables, strict=True):
+        g = got.toPandas().sort_values([S.USER, S.RANK]).reset_index(drop=True)
+        w = want.toPandas().sort_values([S.USER, S.RANK]).reset_index(drop=True)
+        assert len(g) > 0 and list(g.columns) == [f.name for f in S.RECOMMENDATIONS_SCHEMA]
+        pd.testing.assert_frame_equal(g, w)
+
+
+@pytest.mark.parametrize(
+    "shares",
+    [
+        dict(max_per_artist=1, cold_slots=2, novelty=0.1, popularity_exponent=0.5),
+        dict(max_per_artist=2, item_weight=0.3, popularity_weight=0.2),
+        dict(max_per_artist=0, cold_slots=1, popularity_exponent=2.0, item_weight=0.5),
+    ],
+)
+def test_lists_ranked_in_the_blocks_equal_the_spark_ranking(spark, random_tables, shares):
+    """The hybrid's tables ranked inside the scoring blocks (recsys.models.ranked_pool) are
+    the Spark ranking of the pool (hybrid.ranked_tables), to the bit: ties, cold songs, songs
+    without an artist, songs the catalogue lacks, the artist cap, the cold slots."""
+    from pyspark.sql import functions as F
+
+    interactions, users, songs, cf_topn, relation, signals, item_topn = random_tables
+    songs = songs.withColumn(  # some songs without an artist: never capped
+        S.ARTIST, F.when(F.col(S.SONG) % 11 == 3, F.lit(None)).otherwise(F.col(S.ARTIST))
+    )
+    cfg = HybridConfig(
+        top_n=6, extra_candidates=4, alpha=0.5, alpha_curve=[[1, 0.2], [10, 0.9]], **shares
+    )
+    depth = hybrid.pool_size(cfg, cfg.top_n)
+    args = dict(
+        interactions=interactions,
+        users=users,
+        songs=songs,
+        cf_topn=cf_topn,
+        relation=relation,
+        cfg=cfg,
+        signals=signals,
+        item_topn=item_topn,
+    )
+    want = hybrid.ranked_tables(hybrid.user_candidates(content_depth=depth, **args), songs, cfg)
+    ranked = hybrid.ranked_user_lists(**args)
+    got = tuple(hybrid.decorate(ranked, songs, which) for which in (0, 1))
+    assert_same_tables(got, want)
+    # what leaves the blocks is the kept rows only: depth and top_n per user at most
+    counts = ranked.groupBy(S.USER, "_list").count().toPandas()
+    assert counts[counts["_list"] == 0]["count"].max() == depth
+    assert counts[counts["_list"] == 1]["count"].max() <= cfg.top_n
+
+
 def test_blocks_of_one_user_give_the_same_pool(spark, random_tables):
     interactions, users, songs, cf_topn, relation, signals, item_topn = random_tables
     index = pool.pool_index(relation, signals.item_factors, signals.content_vectors)
@@ -216,6 +267,8 @@ def test_tiny_pipeline_pool_and_lists_unchanged(spark, tiny_pipeline):
         )
         assert_same_pool(got, want)
         assert_same_lists(got, want, songs, h_cfg)
+        # the step's tables, ranked inside the blocks, are the Spark ranking of that pool
+        assert_same_tables(model.tables(), hybrid.ranked_tables(got, songs, h_cfg))
     finally:
         model.release()
         itemknn.release()
