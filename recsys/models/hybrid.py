@@ -265,12 +265,16 @@ def ranked_user_lists(
     return ranked_lists(rows, broadcast, ranking)
 
 
-def decorate(ranked: DataFrame, songs: DataFrame, which: int) -> DataFrame:
-    """One list of :func:`ranked_user_lists` (``which``: ``ranked_pool.CANDIDATES`` or
-    ``RECOMMENDATIONS``) with its artists and reasons, as ``RECOMMENDATIONS_SCHEMA``."""
+def decorate(rows: DataFrame, songs: DataFrame, which: int | None = None) -> DataFrame:
+    """Ranked rows with their artists and reasons (broadcast joins: the rows stay where they
+    are), as ``RECOMMENDATIONS_SCHEMA``; ``which`` picks one list of
+    :func:`ranked_user_lists` (``ranked_pool.CANDIDATES`` or ``RECOMMENDATIONS``)."""
+    if which is not None:
+        rows = rows.where(F.col(LIST) == which).drop(LIST)
     artists = F.broadcast(songs.select(S.SONG, S.ARTIST))
-    rows = ranked.where(F.col(LIST) == which).drop(LIST).join(artists, S.SONG, "left")
-    return S.to_schema(with_reasons(rows, songs), S.RECOMMENDATIONS_SCHEMA)
+    return S.to_schema(
+        with_reasons(rows.join(artists, S.SONG, "left"), songs), S.RECOMMENDATIONS_SCHEMA
+    )
 
 
 def play_statistics(interactions: DataFrame, songs: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -435,14 +439,21 @@ class HybridRecommender(Recommender):
 
         Both lists stay cached until :meth:`release`: they are scored in one pass.
         """
+        return tuple(self.decorate(frame) for frame in self.undecorated_tables())
+
+    def undecorated_tables(self) -> tuple[DataFrame, DataFrame]:
+        """:meth:`tables` without artist names and reasons (``RANKED_SCHEMA`` less ``_list``):
+        :meth:`decorate` adds them, after the write's clustering shuffle."""
         depth = self.pool_size(self.cfg.top_n)
         ranked = ranked_user_lists(**self._inputs(None, depth))
         ranked = ranked.persist(StorageLevel.MEMORY_AND_DISK)
         self._cached.append(ranked)
-        return (
-            decorate(ranked, self.songs, ranked_pool.CANDIDATES),
-            decorate(ranked, self.songs, ranked_pool.RECOMMENDATIONS),
-        )
+        which = (ranked_pool.CANDIDATES, ranked_pool.RECOMMENDATIONS)
+        return tuple(ranked.where(F.col(LIST) == w).drop(LIST) for w in which)
+
+    def decorate(self, rows: DataFrame) -> DataFrame:
+        """Rows of :meth:`undecorated_tables` with artists and reasons, by broadcast joins."""
+        return decorate(rows, self.songs)
 
     def similar_songs(self, k: int | None = None) -> DataFrame:
         """The ``similar_songs`` table: collaborative and content neighbours blended."""

@@ -54,9 +54,10 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         coplay=coplay,
     ).fit(interactions)
     try:
-        candidates, recommendations = model.tables()
-        wh.write_table(candidates, run_id, S.USER_CANDIDATES)
-        wh.write_table(recommendations, run_id, S.USER_RECOMMENDATIONS)
+        # names and reasons join the rows after the write's clustering shuffle, not before
+        candidates, recommendations = model.undecorated_tables()
+        wh.write_table(candidates, run_id, S.USER_CANDIDATES, decorate=model.decorate)
+        wh.write_table(recommendations, run_id, S.USER_RECOMMENDATIONS, decorate=model.decorate)
         wh.write_table(model.similar_songs(), run_id, S.SIMILAR_SONGS)
     finally:
         model.release()

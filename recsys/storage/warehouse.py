@@ -23,6 +23,8 @@ from recsys.errors import WarehouseError
 from recsys.storage import files as storage
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
@@ -90,15 +92,28 @@ class Warehouse:
 
     # ------------------------------------------------------------------ tables
     def write_table(
-        self, df: DataFrame, run_id: str, table: str, partition_by: list[str] | None = None
+        self,
+        df: DataFrame,
+        run_id: str,
+        table: str,
+        partition_by: list[str] | None = None,
+        decorate: Callable[[DataFrame], DataFrame] | None = None,
     ) -> str:
         """Write ``df`` as the run's ``table`` (replacing an earlier attempt whole); a table of
-        :data:`LOOKUP_KEYS` is clustered by its key."""
+        :data:`LOOKUP_KEYS` is clustered by its key.
+
+        ``decorate`` (row-wise columns and broadcast joins only: it must keep the rows where
+        they are) is applied after the clustering shuffle, so wide columns such as names are
+        added to rows already in place instead of travelling with them."""
         uri = self.table_uri(run_id, table)
         key = LOOKUP_KEYS.get(table)
         clustered = key is not None and not partition_by and key in df.columns
         if clustered:
-            df = df.repartitionByRange(key).sortWithinPartitions(key)
+            df = df.repartitionByRange(key)
+        if decorate is not None:
+            df = decorate(df)
+        if clustered:
+            df = df.sortWithinPartitions(key)
         writer = df.write.mode("overwrite")
         if clustered:
             writer = writer.option("parquet.block.size", str(LOOKUP_ROW_GROUP_BYTES))
