@@ -2,8 +2,10 @@
 
 Validation users (never the evaluation's held-out users) hide a share of their plays; one ALS
 refit (and one item-based refit) sees neither. The hybrid's candidate pool for the validation
-users does not depend on the blend, so it is built once; each grid point ranks it with the
-production rules and is scored by the publish gate metric on the hidden plays, in two stages:
+users does not depend on the blend, so its inputs are built once; each grid point ranks it
+with the production rules and is scored by the publish gate metric on the hidden plays, inside
+the hybrid's scoring blocks (:mod:`recsys.evaluation.grid_blocks`: the pool never becomes a
+table, one value per user and point leaves the blocks), in two stages:
 
 1. the collaborative score's shares (item-based weight x popularity weight, ALS the rest) at
    alpha 1 (content left out); ties go to the smaller shares, so where neither adds anything
@@ -11,10 +13,10 @@ production rules and is scored by the publish gate metric on the hidden plays, i
 2. alpha x popularity exponent with those shares; ties go to the larger alpha (more
    collaborative), then the smaller exponent, so when content adds nothing the chosen blend
    is the collaborative list.
- Where ``fit.curve`` is on,
-one alpha per third of the validation users by songs played is tried as an alpha curve (with
-at least ``MIN_CURVE_USERS`` users in each third), and kept only if it scores higher than the
-single alpha.
+
+Where ``fit.curve`` is on, one alpha per third of the validation users by songs played is
+tried as an alpha curve (with at least ``MIN_CURVE_USERS`` users in each third), and kept only
+if it scores higher than the single alpha.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from pyspark.sql import functions as F
 
 from recsys import schemas as S
 from recsys.errors import EvaluationError
+from recsys.evaluation import grid_blocks
 from recsys.evaluation.checks import metric_key
-from recsys.evaluation.metrics import per_user_ranking_metrics
-from recsys.models.hybrid import alpha_column, rank_candidates
+from recsys.models.hybrid import alpha_column
+from recsys.models.pool import PLAYED
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -38,7 +41,6 @@ if TYPE_CHECKING:
     from recsys.models.hybrid import HybridRecommender
 
 _BUCKET = "_bucket"
-_KEY = "_user_point"
 BUCKETS = 3
 # Below this many validation users in a third, a per-third alpha is noise, not a finding.
 MIN_CURVE_USERS = 30
@@ -55,63 +57,84 @@ def parse_metric(gate_metric: str) -> tuple[str, int]:
     return metric, int(k)
 
 
+@dataclasses.dataclass
+class Validation:
+    """What every grid point is scored from: the validation users' pool rows with their
+    hidden songs (persisted), the broadcast they are scored against, each user's third by
+    songs played and the users per third, the pool's and the lists' depth, the metric."""
+
+    rows: DataFrame
+    broadcast: Any
+    buckets: DataFrame
+    counts: dict[int, int]
+    pool_depth: int
+    depth: int
+    metric: str
+    k: int
+
+    def release(self) -> None:
+        self.rows.unpersist()
+        self.buckets.unpersist()
+
+
+def validation(
+    model, users, hidden, stats, depth: int, metric: str, k: int
+) -> tuple[Validation, list[float]]:
+    """The :class:`Validation` of ``users`` (their ``hidden`` plays; ``stats`` their songs
+    played) and the median songs played per third: the pool rows are built once, and the
+    pool never becomes a table."""
+    broadcast, rows = model.ranked_inputs(users, depth)
+    lists = (
+        hidden.select(S.USER, S.SONG)
+        .distinct()
+        .groupBy(S.USER)
+        .agg(F.collect_list(S.SONG).alias(grid_blocks.HIDDEN))
+    )
+    rows = rows.join(lists, S.USER).persist(StorageLevel.MEMORY_AND_DISK)
+    buckets, medians = activity_buckets(stats)
+    evaluated = buckets.join(hidden.select(S.USER).distinct(), S.USER, "left_semi")
+    counts = {
+        int(r[_BUCKET]): int(r["n"])
+        for r in evaluated.groupBy(_BUCKET).agg(F.count(F.lit(1)).alias("n")).collect()
+    }
+    v = Validation(rows, broadcast, buckets, counts, model.pool_size(depth), depth, metric, k)
+    return v, medians
+
+
 def grid_means(
-    pool: DataFrame,
-    hidden: DataFrame,
-    buckets: DataFrame,
-    points: list[tuple[float, ...]],
-    cfg: HybridConfig,
-    depth: int,
-    column: str,
-    k: int,
+    v: Validation, points: list[tuple[float | None, ...]], cfg: HybridConfig
 ) -> dict[int, dict[int, tuple[float, int]]]:
     """``{point: {bucket: (sum of the metric, users)}}`` for every grid point.
 
     A point is ``(alpha, exponent)`` with the config's collaborative shares, or ``(alpha,
-    exponent, item_weight, popularity_weight)``. The pool is ranked once for all points (each
-    user's list per point, the point's values as columns), and the lists are scored in one
-    pass, keyed by user and point.
+    exponent, item_weight, popularity_weight)``; alpha None ranks with each user's own. Every
+    point is ranked and scored inside the scoring blocks (:mod:`recsys.evaluation.grid_blocks`),
+    one row per (user, point) leaves them, and the sums are exact (fixed point).
     """
-    spark = pool.sparkSession
-    n = len(points)
-    full = [
-        (float(p[0]), float(p[1]), *(map(float, p[2:]) if len(p) == 4 else shares(cfg)))
-        for p in points
-    ]
-    grid = spark.createDataFrame(
-        [(i, *p) for i, p in enumerate(full)],
-        "_point int, _alpha double, _gamma double, _w_item double, _w_pop double",
-    )
-    ranked = rank_candidates(
-        pool.crossJoin(F.broadcast(grid)),
-        cfg.novelty,
-        cfg.max_per_artist,
-        depth,
-        F.col("_alpha"),
-        F.col("_gamma"),
-        cfg.cold_slots,
-        group_cols=("_point",),
-        item_weight=F.col("_w_item"),
-        popularity_weight=F.col("_w_pop"),
-    )
-    key = (F.col(S.USER).cast("long") * n + F.col("_point")).alias(_KEY)
-    lists = ranked.select(key, S.SONG, S.RANK)
-    relevant = hidden.crossJoin(F.broadcast(grid.select("_point"))).select(key, S.SONG)
-    per_user = per_user_ranking_metrics(lists, relevant, [k], user_col=_KEY)
-    rows = (
-        per_user.select(
-            (F.col(_KEY) % n).cast("int").alias("_point"),
-            (F.col(_KEY) / n).cast("long").cast("int").alias(S.USER),
-            column,
+    full = tuple(
+        grid_blocks.Point(
+            None if p[0] is None else float(p[0]),
+            float(p[1]),
+            *(map(float, p[2:]) if len(p) == 4 else shares(cfg)),
         )
-        .join(buckets, S.USER)
-        .groupBy("_point", _BUCKET)
-        .agg(F.sum(column).alias("total"), F.count(F.lit(1)).alias("n"))
+        for p in points
+    )
+    grid = grid_blocks.Grid(
+        full, v.depth, cfg.novelty, cfg.max_per_artist, cfg.cold_slots, v.metric, v.k
+    )
+    values = grid_blocks.grid_values(v.rows, v.broadcast, grid, v.pool_depth)
+    rows = (
+        values.join(v.buckets.select(S.USER, _BUCKET), S.USER)
+        .groupBy(grid_blocks.POINT, _BUCKET)
+        .agg(F.sum(grid_blocks.FIXED).alias("total"))
         .collect()
     )
-    out: dict[int, dict[int, tuple[float, int]]] = {i: {} for i in range(n)}
+    out: dict[int, dict[int, tuple[float, int]]] = {
+        i: {b: (0.0, n) for b, n in v.counts.items() if n} for i in range(len(points))
+    }
     for r in rows:
-        out[int(r["_point"])][int(r[_BUCKET])] = (float(r["total"]), int(r["n"]))
+        b = int(r[_BUCKET])
+        out[int(r[grid_blocks.POINT])][b] = (int(r["total"]) / grid_blocks.SCALE, v.counts[b])
     return out
 
 
@@ -133,12 +156,10 @@ def share_points(fit, with_items: bool) -> list[tuple[float, float]]:
     return sorted(pairs | {(0.0, 0.0)})
 
 
-def fit_shares(pool, hidden, buckets, cfg, depth, column, k, with_items: bool):
+def fit_shares(v: Validation, cfg: HybridConfig, with_items: bool):
     """Stage 1: the best (item weight, popularity weight) at alpha 1, and its sweep."""
     pairs = share_points(cfg.fit, with_items)
-    means = grid_means(
-        pool, hidden, buckets, [(1.0, 0.0, wi, wp) for wi, wp in pairs], cfg, depth, column, k
-    )
+    means = grid_means(v, [(1.0, 0.0, wi, wp) for wi, wp in pairs], cfg)
     sweep = []
     for i, (wi, wp) in enumerate(pairs):
         total, n = sum(v[0] for v in means[i].values()), sum(v[1] for v in means[i].values())
@@ -173,32 +194,25 @@ def fit_blend(
     cfg = model.cfg
     fit = cfg.fit
     metric, k = parse_metric(gate_metric)
-    column = f"{metric}_at_{k}"
-    pool = model.candidates(users, depth).persist(StorageLevel.MEMORY_AND_DISK)
     stats = model.user_stats.join(users.select(S.USER).distinct(), S.USER, "left_semi")
-    buckets, medians = activity_buckets(stats)
+    v, medians = validation(model, users, hidden, stats, depth, metric, k)
     points = [(float(a), float(g)) for g in fit.popularity_exponents for a in fit.alphas]
     try:
         with_items = model.itemknn is not None
-        (w_item, w_pop), share_sweep = fit_shares(
-            pool, hidden, buckets, cfg, depth, column, k, with_items
-        )
+        (w_item, w_pop), share_sweep = fit_shares(v, cfg, with_items)
         cfg = dataclasses.replace(cfg, item_weight=w_item, popularity_weight=w_pop)
-        means = grid_means(pool, hidden, buckets, points, cfg, depth, column, k)
+        means = grid_means(v, points, cfg)
         by_bucket = {points[i]: means[i] for i in range(len(points))}
         sweep = []
         for (alpha, gamma), m in by_bucket.items():
-            total, n = sum(v[0] for v in m.values()), sum(v[1] for v in m.values())
+            total, n = sum(x[0] for x in m.values()), sum(x[1] for x in m.values())
             sweep.append({"alpha": alpha, "popularity_exponent": gamma, "value": total / max(n, 1)})
         # the best value; ties to the larger alpha, then the smaller exponent
         best = max(sweep, key=lambda r: (r["value"], r["alpha"], -r["popularity_exponent"]))
-        n_users = sum(
-            v[1] for v in by_bucket[(best["alpha"], best["popularity_exponent"])].values()
-        )
-        curve_doc = _fit_curve(pool, stats, hidden, best, by_bucket, medians, cfg, depth, column, k)
+        n_users = sum(v.counts.values())
+        curve_doc = _fit_curve(v, best, by_bucket, medians, cfg)
     finally:
-        pool.unpersist()
-        buckets.unpersist()
+        v.release()
     chosen: dict[str, Any] = {
         "alpha": best["alpha"],
         "popularity_exponent": best["popularity_exponent"],
@@ -222,13 +236,13 @@ def fit_blend(
     }
 
 
-def _fit_curve(pool, stats, hidden, best, by_bucket, medians, cfg, depth, column, k):
+def _fit_curve(v: Validation, best, by_bucket, medians, cfg: HybridConfig):
     """One alpha per third of the users (at the chosen exponent), scored exactly as a curve."""
     fit = cfg.fit
     if not fit.curve:
         return {"tried": False, "reason": "hybrid.fit.curve is off"}
     gamma = best["popularity_exponent"]
-    counts = [v[1] for v in by_bucket[(best["alpha"], gamma)].values()]
+    counts = [x[1] for x in by_bucket[(best["alpha"], gamma)].values()]
     if len(counts) < BUCKETS or min(counts) < MIN_CURVE_USERS:
         return {
             "tried": False,
@@ -246,22 +260,14 @@ def _fit_curve(pool, stats, hidden, best, by_bucket, medians, cfg, depth, column
     points = [[medians[b], alphas[b]] for b in range(BUCKETS)]
     if len(set(alphas)) == 1 or len({m for m, _ in points}) < BUCKETS:
         return {"tried": False, "points": points, "reason": "one alpha suits every third"}
-    curved = pool.drop(S.ALPHA).join(
-        stats.select(S.USER, alpha_column(F.col("n_songs"), points, best["alpha"]).alias(S.ALPHA)),
-        S.USER,
+    # each user's alpha on the curve, from their songs played (the pool rows' played list)
+    n_songs = F.coalesce(F.size(PLAYED), F.lit(0))
+    curved = dataclasses.replace(
+        v,
+        rows=v.rows.withColumn(S.ALPHA, alpha_column(n_songs, points, best["alpha"]).cast("float")),
     )
-    ranked = rank_candidates(
-        curved,
-        cfg.novelty,
-        cfg.max_per_artist,
-        depth,
-        None,
-        gamma,
-        cfg.cold_slots,
-        item_weight=cfg.item_weight,
-        popularity_weight=cfg.popularity_weight,
-    )
-    value = per_user_ranking_metrics(ranked, hidden, [k]).agg(F.avg(column)).first()[0] or 0.0
+    means = grid_means(curved, [(None, gamma)], cfg)[0]
+    value = sum(x[0] for x in means.values()) / max(sum(x[1] for x in means.values()), 1)
     return {
         "tried": True,
         "points": points,

@@ -234,6 +234,13 @@ def song_info(songs: DataFrame) -> DataFrame:
     return popularity(songs).join(songs.select(S.SONG, S.ARTIST), S.SONG)
 
 
+def ranked_inputs(songs: DataFrame, **inputs):
+    """``(broadcast, rows)`` of :func:`_pool_inputs` (``inputs``: its arguments) with the
+    catalogue (:class:`ranked_pool.Catalogue` of ``songs``) broadcast beside the index: what
+    lists are ranked from inside the blocks (the hybrid's tables, the blend fit's grid)."""
+    return _pool_inputs(**inputs, extra=(Catalogue.collect(song_info(songs)),))
+
+
 def ranked_user_lists(
     interactions: DataFrame,
     users: DataFrame,
@@ -248,9 +255,15 @@ def ranked_user_lists(
     inside the scoring blocks (:mod:`recsys.models.ranked_pool`): ``RANKED_SCHEMA``, without
     artist names and reasons (:func:`decorate` adds them)."""
     depth = pool_size(cfg, cfg.top_n)
-    catalogue = Catalogue.collect(song_info(songs))
-    broadcast, rows = _pool_inputs(
-        interactions, users, cf_topn, relation, cfg, signals, item_topn, (catalogue,)
+    broadcast, rows = ranked_inputs(
+        songs,
+        interactions=interactions,
+        users=users,
+        cf_topn=cf_topn,
+        relation=relation,
+        cfg=cfg,
+        signals=signals,
+        item_topn=item_topn,
     )
     ranking = Ranking(
         depth,
@@ -404,6 +417,12 @@ class HybridRecommender(Recommender):
         check_n(n)
         depth = self.pool_size(n)
         return user_candidates(content_depth=depth, **self._inputs(users, depth))
+
+    def ranked_inputs(self, users: DataFrame | None, n: int):
+        """:func:`ranked_inputs` of ``users``' pool behind lists of ``n`` (as
+        :meth:`candidates`' pool, without it becoming a table)."""
+        check_n(n)
+        return ranked_inputs(**self._inputs(users, self.pool_size(n)))
 
     def rank(
         self,

@@ -369,7 +369,7 @@ def _score_partitions(broadcast, depth: int, budget: int, finish=None):
             for start, stop in block_bounds(cost, budget):
                 out = pool_block(pdf.iloc[start:stop], index, depth)
                 if finish is not None and len(out):
-                    out = finish(out, value)
+                    out = finish(out, value, pdf.iloc[start:stop])
                 if len(out):
                     yield out
 
@@ -447,15 +447,22 @@ def pool_rows(
 
 
 def scored_pool(
-    rows: DataFrame, broadcast, depth: int, budget: int = 1 << 21, finish=None, schema=None
+    rows: DataFrame,
+    broadcast,
+    depth: int,
+    budget: int = 1 << 21,
+    finish=None,
+    schema=None,
+    extra: tuple[str, ...] = (),
 ) -> DataFrame:
     """The pool (``POOL_SCHEMA``) of :func:`pool_rows`, scored block by block against the
     broadcast :class:`PoolIndex`; ``budget`` bounds the seed-neighbour pairs of one block.
 
-    With ``finish(pool, value)`` each block's pool becomes what it returns (``schema``'s
-    columns), and the broadcast holds a tuple whose first item is the index (``value``)."""
+    With ``finish(pool, value, part)`` each block's pool becomes what it returns
+    (``schema``'s columns): ``value`` is the broadcast's, a tuple whose first item is the
+    index, ``part`` the block's user rows (with the ``extra`` columns of ``rows``)."""
     cols = [S.USER, PLAYED, SEEDS, WEIGHTS, CF_SONGS, CF_SCORES, ITEM_SONGS, ITEM_SCORES, UF]
-    return rows.select(*cols, S.ALPHA).mapInPandas(
+    return rows.select(*cols, S.ALPHA, *extra).mapInPandas(
         _score_partitions(broadcast, depth, budget, finish), schema or POOL_SCHEMA
     )
 

@@ -116,10 +116,9 @@ class Catalogue:
         return out
 
 
-def rank_block(
-    pool: pd.DataFrame, index: PoolIndex, catalogue: Catalogue, ranking: Ranking
-) -> pd.DataFrame:
-    """Both lists of one block's scored pool (``RANKED_SCHEMA``'s columns)."""
+def with_catalogue(pool: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+    """A block's pool with the catalogue's popularity and artist hash, less the songs the
+    catalogue lacks (as the Spark ranking's inner join with the catalogue drops them)."""
     song = pool[S.SONG].to_numpy(dtype=np.int64)
     known = song < catalogue.known.size
     known[known] = catalogue.known[song[known]]
@@ -129,6 +128,14 @@ def rank_block(
     artist = pd.array(catalogue.artist[song], dtype="Int64")
     artist[~catalogue.has_artist[song]] = pd.NA
     pool[S.ARTIST] = artist
+    return pool
+
+
+def rank_block(
+    pool: pd.DataFrame, index: PoolIndex, catalogue: Catalogue, ranking: Ranking
+) -> pd.DataFrame:
+    """Both lists of one block's scored pool (``RANKED_SCHEMA``'s columns)."""
+    pool = with_catalogue(pool, catalogue)
     lists = []
     for code, final in ((CANDIDATES, False), (RECOMMENDATIONS, True)):
         ranked = ranking.rank(pool, final)
@@ -143,7 +150,7 @@ def ranked_lists(rows: DataFrame, broadcast, ranking: Ranking, budget: int = 1 <
     users, scored and ranked block by block against ``broadcast`` (a ``(PoolIndex,
     Catalogue)`` pair)."""
 
-    def finish(pool: pd.DataFrame, value) -> pd.DataFrame:
+    def finish(pool: pd.DataFrame, value, part: pd.DataFrame) -> pd.DataFrame:
         index, catalogue = value
         return rank_block(pool, index, catalogue, ranking)
 
