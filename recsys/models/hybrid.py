@@ -241,30 +241,14 @@ def ranked_inputs(songs: DataFrame, **inputs):
     return _pool_inputs(**inputs, extra=(Catalogue.collect(song_info(songs)),))
 
 
-def ranked_user_lists(
-    interactions: DataFrame,
-    users: DataFrame,
-    songs: DataFrame,
-    cf_topn: DataFrame,
-    relation: DataFrame,
-    cfg: HybridConfig,
-    signals: Signals | None = None,
-    item_topn: DataFrame | None = None,
-) -> DataFrame:
-    """Both tables' rows of :func:`ranked_tables` over :func:`user_candidates`' pool, ranked
-    inside the scoring blocks (:mod:`recsys.models.ranked_pool`): ``RANKED_SCHEMA``, without
-    artist names and reasons (:func:`decorate` adds them)."""
+def ranked_user_lists(songs: DataFrame, **inputs) -> DataFrame:
+    """Both tables' rows of :func:`ranked_tables` over :func:`user_candidates`' pool (``songs``
+    and ``inputs``: its arguments, less ``content_depth``), ranked inside the scoring blocks
+    (:mod:`recsys.models.ranked_pool`): ``RANKED_SCHEMA``, without artist names and reasons
+    (:func:`decorate` adds them)."""
+    cfg: HybridConfig = inputs["cfg"]
     depth = pool_size(cfg, cfg.top_n)
-    broadcast, rows = ranked_inputs(
-        songs,
-        interactions=interactions,
-        users=users,
-        cf_topn=cf_topn,
-        relation=relation,
-        cfg=cfg,
-        signals=signals,
-        item_topn=item_topn,
-    )
+    broadcast, rows = ranked_inputs(songs, **inputs)
     ranking = Ranking(
         depth,
         cfg.top_n,
