@@ -187,32 +187,29 @@ def fit_models(
 
 
 def model_lists(held: HeldOut) -> dict[str, DataFrame]:
-    """Each fitted model's ``recommend`` for the test users; the hybrid's pool is kept for the
-    alpha sweep (the hybrid's list is its ``rank`` of that pool, which is what ``recommend``
-    computes). Each list is persisted (test users x depth rows: ``evaluation.max_users``
-    bounds it), so the metrics and the paired comparisons score it without computing it
-    again."""
-    hybrid_model: HybridRecommender = held.models["hybrid"]  # type: ignore[assignment]
-    held.pool = hybrid_model.candidates(held.test_users, held.depth).persist(_LEVEL)
-    held.cached.append(held.pool)
+    """Each fitted model's ``recommend`` for the test users (the hybrid's ranked inside its
+    scoring blocks: its pool is never a table). Each list is persisted (test users x depth
+    rows: ``evaluation.max_users`` bounds it), so the metrics and the paired comparisons score
+    it without computing it again."""
     lists = {
-        name: model.recommend(held.test_users, held.depth)
-        for name, model in held.models.items()
-        if name != "hybrid"
+        name: model.recommend(held.test_users, held.depth) for name, model in held.models.items()
     }
-    lists["hybrid"] = hybrid_model.rank(held.pool, held.depth)
     held.lists = {name: df.persist(_LEVEL) for name, df in lists.items()}
     held.cached += list(held.lists.values())
     return held.lists
 
 
 def metrics_table(held: HeldOut, catalogue: int, vectors: DataFrame, cfg: Config) -> DataFrame:
-    """Every model's metrics, then the hybrid's ranking metrics at each alpha of the sweep."""
+    """Every model's metrics, then the hybrid's ranking metrics at each alpha of the sweep
+    (only when one is configured: the hybrid's pool is then built and ranked once per alpha)."""
     ks = cfg.evaluation.ks
     table = metrics.evaluate_models(
         held.lists, held.test, ks, catalogue, vectors, map_tau=cfg.evaluation.map_tau or None
     )
     hybrid_model: HybridRecommender = held.models["hybrid"]  # type: ignore[assignment]
+    if cfg.evaluation.alpha_sweep and held.pool is None:
+        held.pool = hybrid_model.candidates(held.test_users, held.depth).persist(_LEVEL)
+        held.cached.append(held.pool)
     for alpha in cfg.evaluation.alpha_sweep:
         ranked = hybrid_model.rank(held.pool, held.depth, alpha=alpha)
         table = table.unionByName(

@@ -247,19 +247,25 @@ def ranked_user_lists(songs: DataFrame, **inputs) -> DataFrame:
     (:mod:`recsys.models.ranked_pool`): ``RANKED_SCHEMA``, without artist names and reasons
     (:func:`decorate` adds them)."""
     cfg: HybridConfig = inputs["cfg"]
-    depth = pool_size(cfg, cfg.top_n)
     broadcast, rows = ranked_inputs(songs, **inputs)
-    ranking = Ranking(
-        depth,
-        cfg.top_n,
+    return ranked_lists(rows, broadcast, ranking_of(cfg, cfg.top_n))
+
+
+def ranking_of(
+    cfg: HybridConfig, n: int, lists=(ranked_pool.CANDIDATES, ranked_pool.RECOMMENDATIONS)
+) -> Ranking:
+    """The :class:`Ranking` of lists of ``n`` from the pool behind them, by ``cfg``'s blend."""
+    return Ranking(
+        pool_size(cfg, n),
+        n,
         cfg.max_per_artist,
         cfg.novelty,
         cfg.popularity_exponent,
         cfg.cold_slots,
         cfg.item_weight,
         cfg.popularity_weight,
+        tuple(lists),
     )
-    return ranked_lists(rows, broadcast, ranking)
 
 
 def decorate(rows: DataFrame, songs: DataFrame, which: int | None = None) -> DataFrame:
@@ -432,8 +438,11 @@ class HybridRecommender(Recommender):
         )
 
     def recommend(self, users: DataFrame | None, n: int) -> DataFrame:
-        ranked = self.rank(self.candidates(users, n), n)
-        return S.to_schema(ranked, S.TOPN_SCHEMA)
+        """:meth:`rank` of :meth:`candidates`' pool, ranked inside the scoring blocks (the
+        pool never becomes a table; ``tests/unit/test_pool.py`` checks the two agree)."""
+        broadcast, rows = self.ranked_inputs(users, n)
+        ranking = ranking_of(self.cfg, n, (ranked_pool.RECOMMENDATIONS,))
+        return S.to_schema(ranked_lists(rows, broadcast, ranking), S.TOPN_SCHEMA)
 
     def tables(self) -> tuple[DataFrame, DataFrame]:
         """``(user_candidates, user_recommendations)`` for every user, with reasons: what

@@ -54,7 +54,7 @@ RANKED_SCHEMA = T.StructType(
 @dataclass(frozen=True)
 class Ranking:
     """What ranks a block's pool: the blend's parameters, the candidates' ``depth`` and the
-    final lists' ``top_n`` and artist cap."""
+    final lists' ``top_n`` and artist cap; ``lists`` which of the two a block returns."""
 
     depth: int
     top_n: int
@@ -64,6 +64,7 @@ class Ranking:
     cold_slots: int
     item_weight: float
     popularity_weight: float
+    lists: tuple[int, ...] = (CANDIDATES, RECOMMENDATIONS)  # which lists leave the block
 
     def rank(self, pool: pd.DataFrame, final: bool) -> pd.DataFrame:
         return rerank(
@@ -137,8 +138,8 @@ def rank_block(
     """Both lists of one block's scored pool (``RANKED_SCHEMA``'s columns)."""
     pool = with_catalogue(pool, catalogue)
     lists = []
-    for code, final in ((CANDIDATES, False), (RECOMMENDATIONS, True)):
-        ranked = ranking.rank(pool, final)
+    for code in ranking.lists:
+        ranked = ranking.rank(pool, code == RECOMMENDATIONS)
         ranked[LIST] = np.int8(code)
         lists.append(ranked)
     out = pd.concat(lists, ignore_index=True)

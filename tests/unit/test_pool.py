@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 from recsys import schemas as S
 from recsys.config import HybridConfig
@@ -164,8 +165,6 @@ def test_lists_ranked_in_the_blocks_equal_the_spark_ranking(spark, random_tables
     """The hybrid's tables ranked inside the scoring blocks (recsys.models.ranked_pool) are
     the Spark ranking of the pool (hybrid.ranked_tables), to the bit: ties, cold songs, songs
     without an artist, songs the catalogue lacks, the artist cap, the cold slots."""
-    from pyspark.sql import functions as F
-
     interactions, users, songs, cf_topn, relation, signals, item_topn = random_tables
     songs = songs.withColumn(  # some songs without an artist: never capped
         S.ARTIST, F.when(F.col(S.SONG) % 11 == 3, F.lit(None)).otherwise(F.col(S.ARTIST))
@@ -269,6 +268,15 @@ def test_tiny_pipeline_pool_and_lists_unchanged(spark, tiny_pipeline):
         assert_same_lists(got, want, songs, h_cfg)
         # the step's tables, ranked inside the blocks, are the Spark ranking of that pool
         assert_same_tables(model.tables(), hybrid.ranked_tables(got, songs, h_cfg))
+        # and so is recommend (the evaluation's lists), for some users at another depth
+        users = interactions.select(S.USER).distinct().where(F.col(S.USER) % 3 == 0)
+        n = 7
+        spark_lists = model.rank(model.candidates(users, n), n).select(*S.TOPN_SCHEMA.names)
+        block_lists = model.recommend(users, n)
+        g = block_lists.toPandas().sort_values([S.USER, S.RANK]).reset_index(drop=True)
+        w = spark_lists.toPandas().sort_values([S.USER, S.RANK]).reset_index(drop=True)
+        assert len(g) > 0 and g[S.RANK].max() == n
+        pd.testing.assert_frame_equal(g, w, check_dtype=False)
     finally:
         model.release()
         itemknn.release()
