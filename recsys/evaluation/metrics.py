@@ -1,7 +1,8 @@
 """Offline evaluation: a held-out split by user, ranking and beyond-accuracy metrics.
 
 Everything here is a pure function of DataFrames: nothing is read or written. Metrics are
-computed per user with Spark built-ins (windows, array functions) and averaged on the cluster;
+computed per user with Spark built-ins (windows, array functions; diversity in numpy against
+the listed songs' broadcast vectors) and averaged on the cluster;
 only the final few numbers come back to the driver.
 
 Definitions (binary relevance; a user's relevant set R is their held-out songs; the list is the
@@ -47,9 +48,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from recsys import schemas as S
-from recsys.columns import sum_arrays, unit_array
 from recsys.errors import EvaluationError
 from recsys.evaluation.checks import check_catalogue_size, check_columns, check_ks, metric_key
+from recsys.evaluation.diversity import diversity_from_top
 
 POSITION = "position"  # 1-based place in a user's list, after ordering by rank then song
 _N_RELEVANT = "n_relevant"
@@ -57,7 +58,6 @@ _POP_RANK = "pop_rank"
 _N_SONGS = "n_songs"
 _N_HIDDEN = "n_hidden"
 _HIDDEN = "hidden"
-_UNIT = "unit"
 _LISTENERS = "n_listeners"
 
 
@@ -232,42 +232,6 @@ def catalogue_coverage(
     return _coverage_from_top(top, ks, catalogue_size, item_col)
 
 
-def unit_vectors(
-    item_vectors: DataFrame, *, item_col: str = S.SONG, vector_col: str = S.FEATURES
-) -> DataFrame:
-    """``(song, unit)``: each song vector as array<double> scaled to length 1; zeros dropped."""
-    check_columns(item_vectors, "item_vectors", item_col, vector_col)
-    vector = F.col(vector_col).cast(T.ArrayType(T.DoubleType()))
-    return item_vectors.select(item_col, unit_array(vector).alias(_UNIT)).filter(
-        F.col(_UNIT).isNotNull()
-    )
-
-
-def _diversity_from_top(
-    top: DataFrame, units: DataFrame, ks: Sequence[int], user_col: str, item_col: str
-) -> dict[str, float | None]:
-    # With unit vectors u_i and S their sum, sum_{i<j} cos(u_i, u_j) = (|S|^2 - n) / 2, so
-    # the mean pairwise (1 - cos) is 1 - (|S|^2 - n) / (n (n - 1)): O(K d) per user, exact.
-    lists = (
-        top.join(units, item_col)
-        .groupBy(user_col)
-        .agg(F.sort_array(F.collect_list(F.struct(POSITION, _UNIT))).alias("items"))
-    )
-    means = []
-    for k in ks:
-        vectors = F.transform(F.filter("items", _at_most(k, POSITION)), lambda item: item[_UNIT])
-        total = sum_arrays(vectors)
-        squared = F.aggregate(total, F.lit(0.0), lambda acc, x: acc + x * x)
-        n = F.size(vectors).cast("double")
-        ild = F.greatest(F.lit(0.0), 1.0 - (squared - n) / (n * (n - 1.0)))
-        means.append(F.avg(F.when(F.size(vectors) >= 2, ild)).alias(str(k)))
-    row = lists.agg(*means).first()
-    return {
-        metric_key(S.METRIC_DIVERSITY, k): None if row[str(k)] is None else float(row[str(k)])
-        for k in ks
-    }
-
-
 def intra_list_diversity(
     recommendations: DataFrame,
     item_vectors: DataFrame,
@@ -282,7 +246,8 @@ def intra_list_diversity(
     """Mean over users of the mean pairwise (1 - cosine) of song vectors in their top K.
 
     ``item_vectors`` is ``(song_idx, features array<float>)``. ``None`` at a K where no user
-    has two songs with vectors. Built-in array functions only; no Python on the executors.
+    has two songs with vectors. The vectors of the listed songs are broadcast and each list
+    is scored in numpy (:mod:`recsys.evaluation.diversity`): lists travel as song ids only.
     """
     ks = check_ks(ks)
     if users is not None:
@@ -290,8 +255,13 @@ def intra_list_diversity(
     top = top_positions(
         recommendations, max(ks), user_col=user_col, item_col=item_col, rank_col=rank_col
     )
-    units = unit_vectors(item_vectors, item_col=item_col, vector_col=vector_col)
-    return _diversity_from_top(top, units, ks, user_col, item_col)
+    return _diversity(top, item_vectors, ks, user_col, item_col, vector_col)
+
+
+def _diversity(top, item_vectors, ks, user_col, item_col, vector_col) -> dict[str, float | None]:
+    check_columns(item_vectors, "item_vectors", item_col, vector_col)
+    means = diversity_from_top(top, item_vectors, ks, user_col, item_col, vector_col, POSITION)
+    return {metric_key(S.METRIC_DIVERSITY, k): v for k, v in means.items()}
 
 
 # --------------------------------------------------------------------------- all models
@@ -329,11 +299,6 @@ def evaluate_models(
     spark = test.sparkSession
     relevant = _relevant(test, user_col, item_col).persist(StorageLevel.MEMORY_AND_DISK)
     evaluated_users = relevant.select(user_col).distinct()
-    units = None
-    if item_vectors is not None:
-        units = unit_vectors(item_vectors, item_col=item_col, vector_col=vector_col).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
     rows: list[tuple[str, str, int | None, float, float | None]] = []
     alpha = None if alpha is None else float(alpha)
     try:
@@ -357,16 +322,16 @@ def evaluate_models(
                 # coverage and diversity look only at the top max(ks), not map_tau deep
                 shallow = top.where(F.col(POSITION) <= max(ks))
                 values.update(_coverage_from_top(shallow, ks, catalogue_size, item_col))
-                if units is not None:
-                    diversity = _diversity_from_top(shallow, units, ks, user_col, item_col)
+                if item_vectors is not None:
+                    diversity = _diversity(
+                        shallow, item_vectors, ks, user_col, item_col, vector_col
+                    )
                     values.update({key: v for key, v in diversity.items() if v is not None})
             finally:
                 top.unpersist()
             rows += [(model, *_split_key(key), value, alpha) for key, value in values.items()]
     finally:
         relevant.unpersist()
-        if units is not None:
-            units.unpersist()
     rows.sort(key=lambda r: (list(recs_by_model).index(r[0]), metric_order(r[1]), r[2]))
     return spark.createDataFrame(rows, S.METRICS_SCHEMA)
 

@@ -167,13 +167,13 @@ def _kth_lower_bound(scores: np.ndarray, k: int, oversample: int = 8) -> np.ndar
 # ----------------------------------------------------------------------------- item matrix
 
 
-def _pack_chunks(id_col: str, chunk_rows: int):
+def _pack_chunks(id_col: str, chunk_rows: int, dtype=np.float32):
     def pack(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in batches:
             for start in range(0, len(pdf), chunk_rows):
                 part = pdf.iloc[start : start + chunk_rows]
                 ids = part[id_col].to_numpy(dtype=np.int32)
-                matrix = np.stack(part[S.FEATURES].to_numpy()).astype(np.float32)
+                matrix = np.stack(part[S.FEATURES].to_numpy()).astype(dtype)
                 yield pd.DataFrame(
                     {
                         "ids": [ids.tobytes()],
@@ -187,28 +187,29 @@ def _pack_chunks(id_col: str, chunk_rows: int):
 
 
 def collect_item_matrix(
-    item_factors: DataFrame, id_col: str = S.SONG, chunk_rows: int = 8192
+    item_factors: DataFrame, id_col: str = S.SONG, chunk_rows: int = 8192, dtype=np.float32
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Gather the item factor table into ``(ids ascending, float32 matrix)`` on the driver.
+    """Gather the item factor table into ``(ids ascending, matrix)`` on the driver (``dtype``:
+    float32 unless asked).
 
     This is the one deliberate driver-side gather: the catalogue's factors, O(songs x rank)
     (384K x 32 x 4 bytes, about 50 MB at full scale). Rows travel packed as a few binary
     chunks through ``toLocalIterator``, so the driver never holds more than the matrix itself.
     """
     packed = item_factors.select(id_col, S.FEATURES).mapInPandas(
-        _pack_chunks(id_col, chunk_rows), _CHUNK_SCHEMA
+        _pack_chunks(id_col, chunk_rows, dtype), _CHUNK_SCHEMA
     )
     id_parts, matrix_parts, dims = [], [], set()
     for chunk in packed.toLocalIterator():
         id_parts.append(np.frombuffer(chunk["ids"], dtype=np.int32))
         matrix_parts.append(
-            np.frombuffer(chunk["matrix"], dtype=np.float32).reshape(chunk["rows"], chunk["dim"])
+            np.frombuffer(chunk["matrix"], dtype=dtype).reshape(chunk["rows"], chunk["dim"])
         )
         dims.add(chunk["dim"])
     if len(dims) > 1:
         raise FactorError(f"item factors have mixed lengths {sorted(dims)}")
     if not id_parts:
-        return np.zeros(0, dtype=np.int32), np.zeros((0, 0), dtype=np.float32)
+        return np.zeros(0, dtype=np.int32), np.zeros((0, 0), dtype=dtype)
     ids = np.concatenate(id_parts)
     matrix = np.concatenate(matrix_parts)
     order = np.argsort(ids, kind="stable")
