@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from recsys.similarity.topn import collect_item_matrix
+from recsys.similarity.gather import collect_item_matrix
 
 _K, _ILD = "_k", "_ild"
 _SCHEMA = T.StructType(

@@ -29,9 +29,10 @@ from recsys.columns import unit_array
 from recsys.models import ranked_pool
 from recsys.models.base import Recommender, check_n
 from recsys.models.candidates import neighbour_relation
-from recsys.models.pool import broadcast_index, pool_index, pool_rows, scored_pool
+from recsys.models.pool import index_parts, pool_rows, scored_pool
 from recsys.models.ranked_pool import LIST, Catalogue, Ranking, ranked_lists
 from recsys.models.similar import similar_songs, with_reasons
+from recsys.similarity.ship import ship
 from recsys.similarity.topn import scoring_partitions
 
 if TYPE_CHECKING:
@@ -207,14 +208,13 @@ def user_candidates(
 def _pool_inputs(interactions, users, cf_topn, relation, cfg, signals, item_topn, extra=None):
     """The broadcast index (a tuple ``(index, *extra)`` with ``extra``) and the user rows the
     pool is scored from."""
-    index = pool_index(
+    parts, build = index_parts(
         relation,
         None if signals is None else signals.item_factors,
         None if signals is None else signals.content_vectors,
         played=interactions,
     )
-    value = index if extra is None else (index, *extra)
-    broadcast = broadcast_index(interactions.sparkSession, value)
+    broadcast = ship(interactions.sparkSession, parts, build, extra or ())
     user_alpha = users.select(
         S.USER, alpha_column(F.col("n_songs"), cfg.alpha_curve, cfg.alpha).alias(S.ALPHA)
     )
@@ -238,7 +238,7 @@ def ranked_inputs(songs: DataFrame, **inputs):
     """``(broadcast, rows)`` of :func:`_pool_inputs` (``inputs``: its arguments) with the
     catalogue (:class:`ranked_pool.Catalogue` of ``songs``) broadcast beside the index: what
     lists are ranked from inside the blocks (the hybrid's tables, the blend fit's grid)."""
-    return _pool_inputs(**inputs, extra=(Catalogue.collect(song_info(songs)),))
+    return _pool_inputs(**inputs, extra=(Catalogue.gather(song_info(songs)),))
 
 
 def ranked_user_lists(songs: DataFrame, **inputs) -> DataFrame:

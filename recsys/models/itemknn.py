@@ -31,8 +31,9 @@ from recsys import schemas as S
 from recsys.errors import ModelError
 from recsys.models.base import Recommender, check_n
 from recsys.similarity import coplay
-from recsys.similarity.gather import collect_columns
-from recsys.similarity.topn import EXCLUDE, played_songs, scoring_partitions
+from recsys.similarity.gather import gather_columns
+from recsys.similarity.ship import Gather, ship
+from recsys.similarity.topn import EXCLUDE, destroy_broadcast, played_songs, scoring_partitions
 
 if TYPE_CHECKING:
     from recsys.config import ItemKnnConfig
@@ -178,17 +179,28 @@ def score_block(
 # ----------------------------------------------------------------------------- Spark side
 
 
-def neighbour_index(neighbours: DataFrame, interactions: DataFrame, k: int) -> NeighbourIndex:
-    """The broadcast structure: ``neighbours``' lists (``rank <= k``) over the catalogue (the
-    songs of ``interactions`` and of the lists)."""
-    lists = collect_columns(
+def index_parts(neighbours: DataFrame, interactions: DataFrame, k: int) -> list[Gather]:
+    """What :func:`build_index` reads: ``neighbours``' lists (``rank <= k``) and the catalogue
+    (the songs of ``interactions``), as gathers."""
+    lists = gather_columns(
         neighbours.where(F.col(S.RANK) <= k),
         {S.SONG: "int32", S.NEIGHBOUR: "int32", S.SIMILARITY: "float32"},
     )
-    catalogue = collect_columns(interactions.select(S.SONG).distinct(), {S.SONG: "int32"})
+    catalogue = gather_columns(interactions.select(S.SONG).distinct(), {S.SONG: "int32"})
+    return [lists, catalogue]
+
+
+def build_index(lists, catalogue) -> NeighbourIndex:
+    """The scoring structure over the catalogue (the songs of the interactions and of the
+    lists) from :func:`index_parts`' values."""
     return NeighbourIndex.build(
         catalogue[S.SONG], lists[S.SONG], lists[S.NEIGHBOUR], lists[S.SIMILARITY]
     )
+
+
+def neighbour_index(neighbours: DataFrame, interactions: DataFrame, k: int) -> NeighbourIndex:
+    """The scoring structure of :func:`index_parts`, gathered on the driver."""
+    return build_index(*(part.collect() for part in index_parts(neighbours, interactions, k)))
 
 
 def _score_partitions(broadcast, n: int, block_size: int):
@@ -275,8 +287,8 @@ class ItemKNNRecommender(Recommender):
         check_n(n)
         interactions = self.interactions
         if self._broadcast is None:
-            index = neighbour_index(self._lists(), interactions, self.cfg.k)
-            self._broadcast = interactions.sparkSession.sparkContext.broadcast(index)
+            parts = index_parts(self._lists(), interactions, self.cfg.k)
+            self._broadcast = ship(interactions.sparkSession, parts, build_index)
         return recommend_top_n(
             interactions,
             self._broadcast,
@@ -295,7 +307,7 @@ class ItemKNNRecommender(Recommender):
     def release(self) -> None:
         """Unpersist the fitted lists and destroy the broadcast index (a no-op when unfitted)."""
         if self._broadcast is not None:
-            self._broadcast.destroy()
+            destroy_broadcast(self._broadcast)
             self._broadcast = None
         if self._persisted and self.neighbours is not None:
             self.neighbours.unpersist()

@@ -26,8 +26,9 @@ section for its size); a block is at most 2048 users and ``budget`` seed-neighbo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -38,8 +39,9 @@ from pyspark.sql import types as T
 from recsys import schemas as S
 from recsys.errors import FactorError
 from recsys.models.candidates import COPLAY, KIND, SEED
-from recsys.similarity.gather import collect_columns
-from recsys.similarity.topn import collect_item_matrix, register_broadcast, scoring_partitions
+from recsys.similarity.gather import gather_columns
+from recsys.similarity.ship import Gather
+from recsys.similarity.topn import gather_item_matrix, register_broadcast, scoring_partitions
 
 CONTENT, CF, CO = 0, 1, 2  # neighbour kinds in the index
 _KINDS = {"content": CONTENT, "cf": CF, COPLAY: CO}
@@ -112,27 +114,44 @@ def _dense(pair, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     return dense, present
 
 
-def pool_index(
+def index_parts(
     relation: DataFrame, item_factors, content_vectors, played: DataFrame | None = None
-) -> PoolIndex:
-    """Gather the neighbour relation (``seed_idx, song_idx, similarity, kind``; with
-    ``played``, the interactions, only the lists of played songs) and, when given, the item
-    factors and content vectors (``song_idx, features``) into a :class:`PoolIndex`."""
+) -> tuple[list[Gather], Callable[..., PoolIndex]]:
+    """What a :class:`PoolIndex` is built from: the neighbour relation (``seed_idx, song_idx,
+    similarity, kind``; with ``played``, the interactions, only the lists of played songs) and,
+    when given, the item factors and content vectors (``song_idx, features``), as gathers and
+    the function building the index from their values."""
     code = F.lit(None)
     for name, value in _KINDS.items():
         code = F.when(F.col(KIND) == name, F.lit(value)).otherwise(code)
     if played is not None:  # only a played song is ever a seed: no other song's list is read
         seeds = played.select(F.col(S.SONG).alias(SEED)).distinct()
         relation = relation.join(seeds, SEED, "left_semi")
-    flat = collect_columns(
-        relation.select(SEED, S.SONG, S.SIMILARITY, code.cast("byte").alias(KIND)),
-        {SEED: "int32", S.SONG: "int32", S.SIMILARITY: "float32", KIND: "int8"},
-    )
-    factors = None if item_factors is None else collect_item_matrix(item_factors)
-    vectors = None if content_vectors is None else collect_item_matrix(content_vectors)
+    parts = [
+        gather_columns(
+            relation.select(SEED, S.SONG, S.SIMILARITY, code.cast("byte").alias(KIND)),
+            {SEED: "int32", S.SONG: "int32", S.SIMILARITY: "float32", KIND: "int8"},
+        )
+    ]
+    parts += [gather_item_matrix(m) for m in (item_factors, content_vectors) if m is not None]
+    return parts, partial(_build_index, item_factors is not None, content_vectors is not None)
+
+
+def _build_index(has_factors: bool, has_vectors: bool, flat, *matrices) -> PoolIndex:
+    rest = iter(matrices)
+    factors = next(rest) if has_factors else None
+    vectors = next(rest) if has_vectors else None
     return PoolIndex.build(
         flat[SEED], flat[S.SONG], flat[S.SIMILARITY], flat[KIND], factors, vectors
     )
+
+
+def pool_index(
+    relation: DataFrame, item_factors, content_vectors, played: DataFrame | None = None
+) -> PoolIndex:
+    """The :class:`PoolIndex` of :func:`index_parts`, gathered on the driver."""
+    parts, build = index_parts(relation, item_factors, content_vectors, played)
+    return build(*(part.collect() for part in parts))
 
 
 # ----------------------------------------------------------------------------- numpy core

@@ -18,6 +18,7 @@ out, as the Spark ranking's inner join with the catalogue leaves it out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,8 @@ from pyspark.sql import types as T
 from recsys import schemas as S
 from recsys.models.blend import rerank
 from recsys.models.pool import PoolIndex, scored_pool
-from recsys.similarity.gather import collect_columns
+from recsys.similarity.gather import gather_columns
+from recsys.similarity.ship import Gather
 
 LIST = "_list"  # 0: user_candidates, 1: user_recommendations
 CANDIDATES, RECOMMENDATIONS = 0, 1
@@ -91,9 +93,9 @@ class Catalogue:
     has_artist: np.ndarray
 
     @classmethod
-    def collect(cls, song_info: DataFrame) -> Catalogue:
-        """Gather ``(song_idx, popularity, artist)`` into arrays by ``song_idx``."""
-        flat = collect_columns(
+    def gather(cls, song_info: DataFrame) -> Gather:
+        """``(song_idx, popularity, artist)`` as a gather of arrays by ``song_idx``."""
+        flat = gather_columns(
             song_info.select(
                 S.SONG,
                 F.col(S.POPULARITY).cast("float").alias(S.POPULARITY),
@@ -102,19 +104,29 @@ class Catalogue:
             ),
             {S.SONG: "int32", S.POPULARITY: "float32", ARTIST_KEY: "int64", S.ARTIST: "int8"},
         )
-        ids = flat[S.SONG]
-        n = int(ids.max()) + 1 if ids.size else 0
-        out = cls(
-            np.zeros(n, dtype=bool),
-            np.zeros(n, dtype=np.float32),
-            np.zeros(n, dtype=np.int64),
-            np.zeros(n, dtype=bool),
-        )
-        out.known[ids] = True
-        out.popularity[ids] = flat[S.POPULARITY]
-        out.artist[ids] = flat[ARTIST_KEY]
-        out.has_artist[ids] = flat[S.ARTIST] > 0
-        return out
+        return Gather(flat.frame, partial(_catalogue, flat.unpack))
+
+    @classmethod
+    def collect(cls, song_info: DataFrame) -> Catalogue:
+        """Gather ``(song_idx, popularity, artist)`` into arrays by ``song_idx`` (driver)."""
+        return cls.gather(song_info).collect()
+
+
+def _catalogue(unpack, chunks) -> Catalogue:
+    flat = unpack(chunks)
+    ids = flat[S.SONG]
+    n = int(ids.max()) + 1 if ids.size else 0
+    out = Catalogue(
+        np.zeros(n, dtype=bool),
+        np.zeros(n, dtype=np.float32),
+        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=bool),
+    )
+    out.known[ids] = True
+    out.popularity[ids] = flat[S.POPULARITY]
+    out.artist[ids] = flat[ARTIST_KEY]
+    out.has_artist[ids] = flat[S.ARTIST] > 0
+    return out
 
 
 def with_catalogue(pool: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:

@@ -45,6 +45,7 @@ not the pairs (users x songs^2). At 2M generated triplets (bench/README) the co-
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -54,8 +55,8 @@ from pyspark.sql import functions as F
 
 from recsys import schemas as S
 from recsys.errors import NeighbourError
-from recsys.similarity.gather import collect_columns
-from recsys.similarity.topn import register_broadcast
+from recsys.similarity.gather import gather_columns
+from recsys.similarity.ship import Gather, ship
 
 CO_PLAYS = "co_plays"
 LISTENERS = "n_listeners"
@@ -253,12 +254,30 @@ def _neighbour_partitions(broadcast, blocks, k, asymmetry, locality, pair_budget
     return neighbours
 
 
-def listener_array(lists: DataFrame) -> np.ndarray:
-    """Listeners of each song of ``lists``, dense by ``song_idx`` (catalogue-sized)."""
-    found = collect_columns(listeners(lists), {S.SONG: "int64", LISTENERS: "int64"})
+def _dense_listeners(found: dict[str, np.ndarray]) -> np.ndarray:
     out = np.zeros(int(found[S.SONG].max(initial=-1)) + 1, np.int64)
     out[found[S.SONG]] = found[LISTENERS]
     return out
+
+
+def gather_listeners(lists: DataFrame) -> Gather:
+    """Listeners of each song of ``lists``, dense by ``song_idx`` (catalogue-sized), as a
+    gather."""
+    found = gather_columns(listeners(lists), {S.SONG: "int64", LISTENERS: "int64"})
+    return Gather(found.frame, partial(_unpack_listeners, found.unpack))
+
+
+def _unpack_listeners(unpack, chunks) -> np.ndarray:
+    return _dense_listeners(unpack(chunks))
+
+
+def listener_array(lists: DataFrame) -> np.ndarray:
+    """Listeners of each song of ``lists``, dense by ``song_idx``, gathered on the driver."""
+    return gather_listeners(lists).collect()
+
+
+def _as_is(value):
+    return value
 
 
 _NEIGHBOURS_DDL = f"{S.SONG} int, {S.NEIGHBOUR} int, {S.SIMILARITY} float, {S.RANK} int"
@@ -290,7 +309,7 @@ def coplay_neighbours(
         raise NeighbourError(f"song_blocks: expected a positive integer, got {song_blocks!r}")
     spark = interactions.sparkSession
     lists = capped_lists(interactions, max_songs_per_user, seed)
-    broadcast = register_broadcast(spark.sparkContext.broadcast(listener_array(lists)))
+    broadcast = ship(spark, [gather_listeners(lists)], _as_is)
     rows = block_lists(lists, song_blocks, block_partition_keys(spark, song_blocks))
     found = rows.repartition(song_blocks, "_key").mapInPandas(
         _neighbour_partitions(

@@ -24,6 +24,8 @@ from pyspark.sql import types as T
 from recsys import schemas as S
 from recsys.columns import unit_array
 from recsys.errors import FactorError, NeighbourError
+from recsys.similarity.gather import gather_item_matrix
+from recsys.similarity.ship import ship
 
 EXCLUDE = "exclude"  # array<int> of song ids a query row must not be recommended
 _QUERY = "query_idx"
@@ -36,16 +38,6 @@ _SCORED_SCHEMA = T.StructType(
         T.StructField(S.RANK, T.IntegerType(), False),
     ]
 )
-
-_CHUNK_SCHEMA = T.StructType(
-    [
-        T.StructField("ids", T.BinaryType(), False),
-        T.StructField("matrix", T.BinaryType(), False),
-        T.StructField("rows", T.IntegerType(), False),
-        T.StructField("dim", T.IntegerType(), False),
-    ]
-)
-
 
 # ----------------------------------------------------------------------------- numpy core
 
@@ -164,60 +156,13 @@ def _kth_lower_bound(scores: np.ndarray, k: int, oversample: int = 8) -> np.ndar
     return bound
 
 
-# ----------------------------------------------------------------------------- item matrix
+def normalised_items(pair: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, matrix)`` with the matrix's rows made unit (:func:`normalise_rows`)."""
+    return pair[0], normalise_rows(pair[1])
 
 
-def _pack_chunks(id_col: str, chunk_rows: int, dtype=np.float32):
-    def pack(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for pdf in batches:
-            for start in range(0, len(pdf), chunk_rows):
-                part = pdf.iloc[start : start + chunk_rows]
-                ids = part[id_col].to_numpy(dtype=np.int32)
-                matrix = np.stack(part[S.FEATURES].to_numpy()).astype(dtype)
-                yield pd.DataFrame(
-                    {
-                        "ids": [ids.tobytes()],
-                        "matrix": [matrix.tobytes()],
-                        "rows": [len(ids)],
-                        "dim": [matrix.shape[1]],
-                    }
-                )
-
-    return pack
-
-
-def collect_item_matrix(
-    item_factors: DataFrame, id_col: str = S.SONG, chunk_rows: int = 8192, dtype=np.float32
-) -> tuple[np.ndarray, np.ndarray]:
-    """Gather the item factor table into ``(ids ascending, matrix)`` on the driver (``dtype``:
-    float32 unless asked).
-
-    This is the one deliberate driver-side gather: the catalogue's factors, O(songs x rank)
-    (384K x 32 x 4 bytes, about 50 MB at full scale). Rows travel packed as a few binary
-    chunks through ``toLocalIterator``, so the driver never holds more than the matrix itself.
-    """
-    packed = item_factors.select(id_col, S.FEATURES).mapInPandas(
-        _pack_chunks(id_col, chunk_rows, dtype), _CHUNK_SCHEMA
-    )
-    id_parts, matrix_parts, dims = [], [], set()
-    for chunk in packed.toLocalIterator():
-        id_parts.append(np.frombuffer(chunk["ids"], dtype=np.int32))
-        matrix_parts.append(
-            np.frombuffer(chunk["matrix"], dtype=dtype).reshape(chunk["rows"], chunk["dim"])
-        )
-        dims.add(chunk["dim"])
-    if len(dims) > 1:
-        raise FactorError(f"item factors have mixed lengths {sorted(dims)}")
-    if not id_parts:
-        return np.zeros(0, dtype=np.int32), np.zeros((0, 0), dtype=dtype)
-    ids = np.concatenate(id_parts)
-    matrix = np.concatenate(matrix_parts)
-    order = np.argsort(ids, kind="stable")
-    ids, matrix = ids[order], np.ascontiguousarray(matrix[order])
-    if ids.size > 1 and np.any(ids[1:] == ids[:-1]):
-        dup = ids[1:][ids[1:] == ids[:-1]][0]
-        raise FactorError(f"item factors hold {id_col}={dup} more than once")
-    return ids, matrix
+def _as_is(value):
+    return value
 
 
 def rows_per_block(n_items: int, block_size: int, block_memory_mb: int) -> int:
@@ -230,9 +175,10 @@ def rows_per_block(n_items: int, block_size: int, block_memory_mb: int) -> int:
 # ----------------------------------------------------------------------------- Spark side
 
 
-def _score_partitions(broadcast, n: int, block_rows: int, normalise: bool, id_col: str):
+def _score_partitions(broadcast, n: int, blocks: tuple[int, int], normalise: bool, id_col: str):
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         item_ids, item_matrix = broadcast.value
+        block_rows = rows_per_block(len(item_ids), *blocks)
         for pdf in batches:
             for start in range(0, len(pdf), block_rows):
                 part = pdf.iloc[start : start + block_rows]
@@ -277,14 +223,36 @@ def score_top_n(
     null). Returns ``(query_idx, song_idx, score, rank)``; with ``normalise`` the item matrix
     must already be row-normalised and the query rows are normalised too (cosine scores).
     """
+    spark = queries.sparkSession
+    broadcast = register_broadcast(spark.sparkContext.broadcast((item_ids, item_matrix)))
+    return score_shipped(
+        queries,
+        broadcast,
+        n,
+        id_col=id_col,
+        block_size=block_size,
+        block_memory_mb=block_memory_mb,
+        normalise=normalise,
+    )
+
+
+def score_shipped(
+    queries: DataFrame,
+    items,
+    n: int,
+    *,
+    id_col: str,
+    block_size: int = 4096,
+    block_memory_mb: int = 256,
+    normalise: bool = False,
+) -> DataFrame:
+    """:func:`score_top_n` against ``items``, a broadcast or a shipped ``(ids, matrix)``
+    (:func:`recsys.similarity.ship.ship`); the block rows follow the item count in the worker."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    spark = queries.sparkSession
-    broadcast = spark.sparkContext.broadcast((item_ids, item_matrix))
-    _LIVE.append(broadcast)  # the returned frame is lazy: destroyed by release_broadcasts()
-    block_rows = rows_per_block(len(item_ids), block_size, block_memory_mb)
     return queries.select(id_col, S.FEATURES, EXCLUDE).mapInPandas(
-        _score_partitions(broadcast, n, block_rows, normalise, id_col), _SCORED_SCHEMA
+        _score_partitions(items, n, (block_size, block_memory_mb), normalise, id_col),
+        _SCORED_SCHEMA,
     )
 
 
@@ -302,6 +270,13 @@ def register_broadcast(broadcast):
     step's tables are written); returns it."""
     _LIVE.append(broadcast)
     return broadcast
+
+
+def destroy_broadcast(broadcast) -> None:
+    """Destroy one registered broadcast now (before its step ends), once."""
+    if any(b is broadcast for b in _LIVE):
+        _LIVE[:] = [b for b in _LIVE if b is not broadcast]
+    broadcast.destroy()
 
 
 def release_broadcasts(since: int = 0) -> int:
@@ -351,17 +326,17 @@ def recommend_top_n(
     Pass ``interactions=None`` to score without excluding anything. ``partitions`` (0: twice
     the default parallelism) sets how many tasks score.
     """
-    item_ids, item_matrix = collect_item_matrix(item_factors)
-    parts = scoring_partitions(user_factors.sparkSession, partitions)
+    spark = user_factors.sparkSession
+    items = ship(spark, [gather_item_matrix(item_factors)], _as_is)
+    parts = scoring_partitions(spark, partitions)
     users = user_factors.repartition(parts, S.USER)
     if interactions is None:
         queries = users.withColumn(EXCLUDE, F.lit(None).cast("array<int>"))
     else:
         queries = users.join(played_songs(interactions, parts), S.USER, "left")
-    scored = score_top_n(
+    scored = score_shipped(
         queries,
-        item_ids,
-        item_matrix,
+        items,
         n,
         id_col=S.USER,
         block_size=block_size,
@@ -400,16 +375,15 @@ def exact_neighbours(
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise NeighbourError(f"k must be a positive integer, got {k!r}")
     usable = vectors.select(S.SONG, S.FEATURES).where(unit_array(F.col(S.FEATURES)).isNotNull())
-    item_ids, item_matrix = collect_item_matrix(usable)
+    items = ship(vectors.sparkSession, [gather_item_matrix(usable)], normalised_items)
     query_rows = usable
     if queries is not None:
         query_rows = usable.join(queries.select(S.SONG).distinct(), S.SONG, "left_semi")
     parts = scoring_partitions(vectors.sparkSession, partitions)
     query_rows = query_rows.repartition(parts, S.SONG).withColumn(EXCLUDE, F.array(F.col(S.SONG)))
-    scored = score_top_n(
+    scored = score_shipped(
         query_rows,
-        item_ids,
-        normalise_rows(item_matrix),
+        items,
         k,
         id_col=S.SONG,
         block_size=block_size,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -118,6 +119,24 @@ def format_summary(summary: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, (dict, list)))
 
 
+@contextmanager
+def shipping(spark: SparkSession, cfg: Config, run_id: str) -> Iterator[str]:
+    """Ship catalogue-sized structures to the executors through the run's scratch folder
+    (``runs/<run_id>/_ship/<application id>``, :mod:`recsys.similarity.ship`) while the body
+    runs, and delete that folder after it."""
+    from recsys.similarity import ship
+    from recsys.storage import files as storage
+    from recsys.storage.warehouse import Warehouse
+
+    wh = Warehouse.from_config(cfg)
+    root = storage.join(wh.run_uri(run_id), "_ship", spark.sparkContext.applicationId)
+    ship.configure(wh.spark_path(root))
+    try:
+        yield root
+    finally:
+        ship.clear(spark)
+
+
 def run_steps(
     spark: SparkSession,
     cfg: Config,
@@ -128,22 +147,32 @@ def run_steps(
 ) -> dict[str, dict[str, Any]]:
     """Run the named steps (all by default) in pipeline order, one progress line each, and
     record each (:func:`record_step`)."""
+    chosen = [s for s in STEPS if names is None or s.name in names]
+    results: dict[str, dict[str, Any]] = {}
+    with shipping(spark, cfg, run_id):
+        for i, current in enumerate(chosen, 1):
+            where = f"[{i}/{len(chosen)}] {current.name}"
+            log(f"{where}: {current.doc} ...")
+            summary, seconds = run_step(spark, cfg, run_id, current, conf_path)
+            results[current.name] = {**summary, "seconds": round(seconds, 1)}
+            log(f"{where} done in {seconds:.1f}s: {format_summary(summary)}")
+    return results
+
+
+def run_step(
+    spark: SparkSession, cfg: Config, run_id: str, current: Step, conf_path: str | None
+) -> tuple[dict[str, Any], float]:
+    """Run one step, release what it broadcast, record it; ``(summary, seconds)``."""
     from recsys.similarity.topn import live_broadcasts, release_broadcasts
     from recsys.steps import stagestats
 
-    chosen = [s for s in STEPS if names is None or s.name in names]
-    results: dict[str, dict[str, Any]] = {}
-    for i, current in enumerate(chosen, 1):
-        log(f"[{i}/{len(chosen)}] {current.name}: {current.doc} ...")
-        started, stage_mark = time.perf_counter(), stagestats.mark(spark)
-        broadcasts = live_broadcasts()
-        try:
-            summary = current.load()(spark, cfg, run_id) or {}
-        finally:
-            destroyed = release_broadcasts(broadcasts)
-        seconds = time.perf_counter() - started
-        results[current.name] = {**summary, "seconds": round(seconds, 1)}
-        figures = {**stagestats.figures_since(spark, stage_mark), "broadcasts": destroyed}
-        record_step(cfg, run_id, current.name, summary, seconds, conf_path, figures)
-        log(f"[{i}/{len(chosen)}] {current.name} done in {seconds:.1f}s: {format_summary(summary)}")
-    return results
+    started, stage_mark = time.perf_counter(), stagestats.mark(spark)
+    broadcasts = live_broadcasts()
+    try:
+        summary = current.load()(spark, cfg, run_id) or {}
+    finally:
+        destroyed = release_broadcasts(broadcasts)
+    seconds = time.perf_counter() - started
+    figures = {**stagestats.figures_since(spark, stage_mark), "broadcasts": destroyed}
+    record_step(cfg, run_id, current.name, summary, seconds, conf_path, figures)
+    return summary, seconds

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 
 from recsys import config as config_mod
 from recsys.errors import JobFailed, WarehouseError
-from recsys.steps import format_summary, record_step, step
+from recsys.steps import format_summary, run_step, shipping, step
 from recsys.storage.warehouse import check_run_id
 
 DEFAULT_CONF = "conf/local.yaml"
@@ -66,18 +65,8 @@ def run_job(name: str, argv: Sequence[str] | None = None) -> int:
 
     spark = build_session(cfg)
     try:
-        from recsys.similarity.topn import live_broadcasts, release_broadcasts
-        from recsys.steps import stagestats
-
-        started, stage_mark = time.perf_counter(), stagestats.mark(spark)
-        broadcasts = live_broadcasts()
-        try:
-            summary = step(name).load()(spark, cfg, args.run_id) or {}
-        finally:
-            destroyed = release_broadcasts(broadcasts)
-        seconds = time.perf_counter() - started
-        figures = {**stagestats.figures_since(spark, stage_mark), "broadcasts": destroyed}
-        record_step(cfg, args.run_id, name, summary, seconds, args.conf, figures)
+        with shipping(spark, cfg, args.run_id):
+            summary, seconds = run_step(spark, cfg, args.run_id, step(name), args.conf)
         print(f"{name} done in {seconds:.1f}s: {format_summary(summary)}")
         return 0
     except (JobFailed, WarehouseError) as exc:

@@ -7,7 +7,7 @@ import pytest
 from pyspark.sql import types as T
 
 from recsys import schemas as S
-from recsys.similarity import topn
+from recsys.similarity import gather, topn
 
 FEATURES_TYPE = T.ArrayType(T.FloatType(), False)
 
@@ -147,12 +147,12 @@ def test_rows_per_block_caps_memory():
 def test_collect_item_matrix_sorts_and_rejects_duplicates(spark):
     ids = np.array([9, 2, 5], dtype=np.int32)
     matrix = np.array([[1, 2], [3, 4], [5, 6]], dtype=np.float32)
-    got_ids, got = topn.collect_item_matrix(factors_df(spark, ids, matrix, S.SONG), chunk_rows=2)
+    got_ids, got = gather.collect_item_matrix(factors_df(spark, ids, matrix, S.SONG), chunk_rows=2)
     assert got_ids.tolist() == [2, 5, 9]
     assert got.tolist() == [[3, 4], [5, 6], [1, 2]]
     dup = factors_df(spark, [1, 1], matrix[:2], S.SONG)
     with pytest.raises(topn.FactorError, match="song_idx=1"):
-        topn.collect_item_matrix(dup)
+        gather.collect_item_matrix(dup)
 
 
 def brute_force_neighbours(item_ids, items, k):
