@@ -1,11 +1,12 @@
-"""The hybrid's candidate pool, one block of users at a time in numpy over broadcast structures.
+"""The hybrid's candidate pool, one block of users at a time in numpy over catalogue structures.
 
 A user's candidates are the neighbours of their seed songs (:mod:`recsys.models.candidates`
 gives the rules), their ALS list and their item-based list. Joined row by row in Spark this is
 ``seeds x neighbours`` rows (at the full Taste Profile about 10M seeds x 40 neighbours, 400M
 rows shuffled by seed and then by user). Here nothing of that size is ever a row: the
-catalogue-sized structures are gathered once on the driver and broadcast as one
-:class:`PoolIndex` (the neighbour lists as CSR arrays by seed, the ALS item factors and the
+catalogue-sized structures are built once per Python worker (shipped by
+:mod:`recsys.similarity.ship`; without a scratch folder, gathered on the driver and broadcast)
+as one :class:`PoolIndex` (the neighbour lists as CSR arrays by seed, the ALS item factors and the
 content vectors as dense float32 matrices by ``song_idx``), and each user row (played songs, seeds
 with their weights, the two lists, the user's factors, alpha) is expanded, grouped and scored
 inside its block. The only shuffles are the inputs grouped by user and the output, users x pool

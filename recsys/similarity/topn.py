@@ -1,8 +1,9 @@
 """Blocked top-N scoring of factor vectors with numpy inside ``mapInPandas``.
 
-The item factor matrix is catalogue-sized, so it is gathered once on the driver and broadcast:
-at the full scale, 384K songs x rank 32 x 4 bytes (float32) is about 50 MB, held once by the
-driver and once per executor Python worker. Nothing user-sized ever reaches the driver: the
+The item factor matrix is catalogue-sized (at the full scale 384K songs x rank 32 x 4 bytes,
+about 50 MB): in a step it is shipped to the executors (:mod:`recsys.similarity.ship`), which
+build it from Parquet, once per Python worker; called as a library (no scratch folder), it is
+gathered on the driver and broadcast. Nothing user-sized ever reaches the driver: the
 user factors stay distributed and are scored in blocks of ``rows_per_block`` users, each block
 one float32 ``(block, n_items)`` matrix product, already-played songs masked to ``-inf``, and
 the top N kept with ``np.partition`` plus a stable sort. Ties break by the smaller song id.
