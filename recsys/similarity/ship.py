@@ -18,6 +18,7 @@ folder, :func:`ship` gathers and broadcasts as before (library use, unit tests).
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -108,16 +109,31 @@ def clear(spark) -> bool:
     _STALE.clear()
     if root is None:
         return False
-    path, fs = _hadoop_path(spark, root)
-    fs.delete(path, True)
+    try:
+        path, fs = _hadoop_path(spark, root)
+        fs.delete(path, True)
+    except Exception as exc:  # a stopped session: the folder stays, inside its run
+        print(f"warning: could not delete the scratch folder {root}: {exc}", file=sys.stderr)
+        return False
     return True
 
 
 def _rows(paths: Iterable[str]) -> Iterable[Mapping[str, Any]]:
+    """The packed rows of the files, in order: binary values as zero-copy Arrow buffers (the
+    unpacking reads them with ``np.frombuffer``), the rest as Python values."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     for path in paths:
-        yield from pq.read_table(path).to_pylist()
+        table = pq.read_table(path)
+        binary = {f.name for f in table.schema if pa.types.is_binary(f.type)}
+        for batch in table.to_batches():
+            columns = {name: batch.column(name) for name in batch.schema.names}
+            for i in range(batch.num_rows):
+                yield {
+                    name: col[i].as_buffer() if name in binary else col[i].as_py()
+                    for name, col in columns.items()
+                }
 
 
 @dataclass(frozen=True)
