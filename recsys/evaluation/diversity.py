@@ -22,7 +22,7 @@ from pyspark.sql import types as T
 
 from recsys.similarity.gather import collect_item_matrix
 
-_K, _ILD = "_k", "_ild"
+_K, _ILD, _LABEL = "_k", "_ild", "_label"
 _SCHEMA = T.StructType(
     [T.StructField(_K, T.IntegerType(), False), T.StructField(_ILD, T.DoubleType(), False)]
 )
@@ -72,7 +72,7 @@ def _dense(cells) -> np.ndarray:
     return out
 
 
-def _score(broadcast, ks: Sequence[int]):
+def _score(broadcast, ks: Sequence[int], label_col: str):
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         ids, units = broadcast.value
         for pdf in batches:
@@ -81,11 +81,12 @@ def _score(broadcast, ks: Sequence[int]):
             if ids.size:
                 at = np.minimum(np.searchsorted(ids, songs), ids.size - 1)
                 vector = np.where(ids[at] == songs, at, -1)
+            labels = pdf[label_col].to_numpy()
             for k in ks:
                 ild, n = list_diversity(positions, vector, units, k)
                 keep = n >= 2
                 if keep.any():
-                    yield pd.DataFrame({_K: np.int32(k), _ILD: ild[keep]})
+                    yield pd.DataFrame({label_col: labels[keep], _K: np.int32(k), _ILD: ild[keep]})
 
     return run
 
@@ -101,6 +102,25 @@ def diversity_from_top(
 ) -> dict[int, float | None]:
     """``{k: mean diversity@k}`` (None where no user has two songs with vectors) of ``top``
     (``user, song, position``) with the songs' ``item_vectors``."""
+    one = top.withColumn(_LABEL, F.lit(""))
+    found = diversity_by_list(
+        one, item_vectors, ks, _LABEL, user_col, item_col, vector_col, position_col
+    )
+    return found.get("", {k: None for k in ks})
+
+
+def diversity_by_list(
+    top: DataFrame,
+    item_vectors: DataFrame,
+    ks: Sequence[int],
+    label_col: str,
+    user_col: str,
+    item_col: str,
+    vector_col: str,
+    position_col: str,
+) -> dict[str, dict[int, float | None]]:
+    """``{label: {k: mean diversity@k}}`` of each list of ``top`` (``label, user, song,
+    position``): one broadcast of the listed songs' vectors and one pass for all lists."""
     spark = top.sparkSession
     listed = top.select(item_col).distinct()
     vectors = item_vectors.select(
@@ -111,20 +131,26 @@ def diversity_from_top(
     )
     units, ok = unit_rows(matrix)
     broadcast = spark.sparkContext.broadcast((ids[ok], units[ok]))
+    schema = T.StructType([T.StructField(label_col, T.StringType(), False), *_SCHEMA.fields])
     try:
         item = F.struct(F.col(position_col).alias("position"), F.col(item_col).alias("song"))
-        lists = top.groupBy(user_col).agg(F.sort_array(F.collect_list(item)).alias("items"))
+        lists = top.groupBy(label_col, user_col).agg(
+            F.sort_array(F.collect_list(item)).alias("items")
+        )
         rows = (
             lists.select(
+                label_col,
                 F.transform("items", lambda x: x["position"]).alias("positions"),
                 F.transform("items", lambda x: x["song"]).alias("songs"),
             )
-            .mapInPandas(_score(broadcast, list(ks)), _SCHEMA)
-            .groupBy(_K)
+            .mapInPandas(_score(broadcast, list(ks), label_col), schema)
+            .groupBy(label_col, _K)
             .agg(F.avg(_ILD).alias("mean"))
             .collect()
         )
     finally:
         broadcast.destroy()
-    found = {int(r[_K]): float(r["mean"]) for r in rows}
-    return {k: found.get(k) for k in ks}
+    found: dict[str, dict[int, float]] = {}
+    for r in rows:
+        found.setdefault(r[label_col], {})[int(r[_K])] = float(r["mean"])
+    return {label: {k: means.get(k) for k in ks} for label, means in found.items()}

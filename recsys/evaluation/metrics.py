@@ -42,13 +42,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from recsys import schemas as S
 from recsys.errors import EvaluationError
+from recsys.evaluation import scoring
 from recsys.evaluation.checks import check_catalogue_size, check_columns, check_ks, metric_key
 from recsys.evaluation.diversity import diversity_from_top
 
@@ -88,20 +88,32 @@ def top_positions(
     user's rows are gathered into one sorted array (lists are top-N sized).
     """
     check_columns(recommendations, "recommendations", user_col, item_col, rank_col)
+    return top_positions_by(recommendations, max_k, [user_col], item_col, rank_col)
+
+
+def top_positions_by(
+    recommendations: DataFrame, max_k: int, keys: Sequence[str], item_col: str, rank_col: str
+) -> DataFrame:
+    """:func:`top_positions` of each list ``keys`` name (a user's, or a user's in one of
+    several labelled lists): ``(*keys, song, position)``."""
     ordered = F.sort_array(F.collect_list(F.struct(F.col(rank_col), F.col(item_col))))
     # array_distinct keeps the first occurrence, which is the best-ranked one here.
     songs = F.array_distinct(F.transform(ordered, lambda row: row[item_col]))
     return (
-        recommendations.groupBy(user_col)
+        recommendations.groupBy(*keys)
         .agg(F.slice(songs, 1, max_k).alias("songs"))
-        .select(user_col, F.posexplode("songs").alias(POSITION, item_col))
-        .select(user_col, item_col, (F.col(POSITION) + 1).alias(POSITION))
+        .select(*keys, F.posexplode("songs").alias(POSITION, item_col))
+        .select(*keys, item_col, (F.col(POSITION) + 1).alias(POSITION))
     )
 
 
-def _relevant(held_out: DataFrame, user_col: str, item_col: str) -> DataFrame:
+def relevant_pairs(held_out: DataFrame, user_col: str, item_col: str) -> DataFrame:
+    """The distinct ``(user, song)`` pairs of the held-out plays: each user's relevant set."""
     check_columns(held_out, "held_out", user_col, item_col)
     return held_out.select(user_col, item_col).distinct()
+
+
+_relevant = relevant_pairs
 
 
 def _at_most(k: int, field: str | None = None):
@@ -116,20 +128,32 @@ def _ideal_dcg(n_relevant: Column, k: int) -> Column:
     return F.aggregate(positions, F.lit(0.0), lambda acc, i: acc + 1.0 / F.log2(i + 1))
 
 
-def _per_user_from_top(
-    top: DataFrame, relevant: DataFrame, ks: Sequence[int], user_col: str, item_col: str
+def per_user_from_top(
+    top: DataFrame,
+    relevant: DataFrame,
+    ks: Sequence[int],
+    keys: Sequence[str],
+    item_col: str,
+    labels: DataFrame | None = None,
 ) -> DataFrame:
+    """The ranking metrics of each list of ``top`` (``(*keys, song, position)``, the user
+    last of ``keys``) against ``relevant``: one row per evaluated user (of each of ``labels``'
+    lists, when ``top`` holds several: ``labels`` is then one row per list, its column the
+    first key), zeros where the list found nothing or is missing."""
+    user_col = keys[-1]
     n_relevant = relevant.groupBy(user_col).agg(F.count("*").alias(_N_RELEVANT))
+    if labels is not None:
+        n_relevant = n_relevant.crossJoin(labels)
     hit_positions = (
         top.join(relevant, [user_col, item_col])
-        .groupBy(user_col)
+        .groupBy(*keys)
         .agg(F.sort_array(F.collect_list(POSITION)).alias("hits"))
     )
-    per_user = n_relevant.join(hit_positions, user_col, "left").withColumn(
+    per_user = n_relevant.join(hit_positions, list(keys), "left").withColumn(
         "hits", F.coalesce("hits", F.array().cast(T.ArrayType(T.IntegerType())))
     )
     n_rel = F.col(_N_RELEVANT)
-    columns = [F.col(user_col), n_rel]
+    columns = [*[F.col(key) for key in keys], n_rel]
     for k in ks:
         hits = F.filter("hits", _at_most(k))
         n_hits = F.size(hits).cast("double")
@@ -145,6 +169,12 @@ def _per_user_from_top(
             (ap / F.least(n_rel, F.lit(k))).alias(f"map_at_{k}"),
         ]
     return per_user.select(*columns)
+
+
+def _per_user_from_top(
+    top: DataFrame, relevant: DataFrame, ks: Sequence[int], user_col: str, item_col: str
+) -> DataFrame:
+    return per_user_from_top(top, relevant, ks, [user_col], item_col)
 
 
 def per_user_ranking_metrics(
@@ -293,47 +323,51 @@ def evaluate_models(
         raise EvaluationError("recs_by_model: expected at least one model")
     ks = check_ks(ks)
     check_catalogue_size(catalogue_size)
-    rank_ks = list(ks)
-    if map_tau:
-        rank_ks = check_ks([*ks, map_tau])
+    rank_ks = check_ks([*ks, map_tau]) if map_tau else list(ks)
     spark = test.sparkSession
-    relevant = _relevant(test, user_col, item_col).persist(StorageLevel.MEMORY_AND_DISK)
-    evaluated_users = relevant.select(user_col).distinct()
-    rows: list[tuple[str, str, int | None, float, float | None]] = []
-    alpha = None if alpha is None else float(alpha)
+    scored = scoring.score_lists(
+        recs_by_model, test, rank_ks, user_col=user_col, item_col=item_col, rank_col=rank_col
+    )
     try:
-        for model, recommendations in recs_by_model.items():
-            top = top_positions(
-                recommendations.join(evaluated_users, user_col, "left_semi"),
-                max(rank_ks),
-                user_col=user_col,
-                item_col=item_col,
-                rank_col=rank_col,
-            ).persist(StorageLevel.MEMORY_AND_DISK)
-            try:
-                ranking = _mean_ranking(
-                    _per_user_from_top(top, relevant, rank_ks, user_col, item_col), rank_ks
-                )
-                values = {key: v for key, v in ranking.items() if int(key.split("@")[1]) in ks}
-                if map_tau and map_tau not in ks:
-                    values[metric_key(S.METRIC_MAP, map_tau)] = ranking[
-                        metric_key(S.METRIC_MAP, map_tau)
-                    ]
-                # coverage and diversity look only at the top max(ks), not map_tau deep
-                shallow = top.where(F.col(POSITION) <= max(ks))
-                values.update(_coverage_from_top(shallow, ks, catalogue_size, item_col))
-                if item_vectors is not None:
-                    diversity = _diversity(
-                        shallow, item_vectors, ks, user_col, item_col, vector_col
-                    )
-                    values.update({key: v for key, v in diversity.items() if v is not None})
-            finally:
-                top.unpersist()
-            rows += [(model, *_split_key(key), value, alpha) for key, value in values.items()]
+        values = model_values(scored, list(recs_by_model), ks, map_tau, catalogue_size)
+        if item_vectors is not None:
+            for model, found in scoring.diversity(
+                scored, list(recs_by_model), item_vectors, ks, vector_col
+            ).items():
+                values[model].update(found)
     finally:
-        relevant.unpersist()
+        scored.release()
+    alpha = None if alpha is None else float(alpha)
+    rows = [
+        (model, *_split_key(key), value, alpha)
+        for model in recs_by_model
+        for key, value in values[model].items()
+    ]
     rows.sort(key=lambda r: (list(recs_by_model).index(r[0]), metric_order(r[1]), r[2]))
     return spark.createDataFrame(rows, S.METRICS_SCHEMA)
+
+
+def model_values(
+    scored: scoring.Scored,
+    models: Sequence[str],
+    ks: Sequence[int],
+    map_tau: int | None,
+    catalogue_size: int,
+) -> dict[str, dict[str, float]]:
+    """``{model: {"ndcg@10": mean, ..., "map@<tau>": mean, "coverage@10": ...}}`` of the
+    ``models`` among ``scored``'s lists (ranking means at ``ks`` and ``map_tau``, coverage)."""
+    ranking = scoring.means(scored)
+    coverage = scoring.coverage(scored, models, ks, catalogue_size)
+    values: dict[str, dict[str, float]] = {}
+    for model in models:
+        found = {key: v["mean"] for key, v in ranking[model].items()}
+        values[model] = {key: v for key, v in found.items() if int(key.split("@")[1]) in ks}
+        if map_tau and map_tau not in ks:
+            values[model][metric_key(S.METRIC_MAP, map_tau)] = found[
+                metric_key(S.METRIC_MAP, map_tau)
+            ]
+        values[model].update(coverage[model])
+    return values
 
 
 def _split_key(key: str) -> tuple[str, int | None]:

@@ -23,8 +23,8 @@ from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
-from recsys.evaluation import compare, metrics, report
-from recsys.evaluation.checks import metric_key
+from recsys.evaluation import metrics, report, scoring
+from recsys.evaluation.checks import check_ks, metric_key
 from recsys.evaluation.split import holdout_split
 from recsys.models.als import AlsRecommender
 from recsys.models.content import ContentRecommender
@@ -199,47 +199,63 @@ def model_lists(held: HeldOut) -> dict[str, DataFrame]:
     return held.lists
 
 
-def metrics_table(held: HeldOut, catalogue: int, vectors: DataFrame, cfg: Config) -> DataFrame:
-    """Every model's metrics, then the hybrid's ranking metrics at each alpha of the sweep
-    (only when one is configured: the hybrid's pool is then built and ranked once per alpha)."""
-    ks = cfg.evaluation.ks
-    table = metrics.evaluate_models(
-        held.lists, held.test, ks, catalogue, vectors, map_tau=cfg.evaluation.map_tau or None
-    )
+def score(
+    held: HeldOut, catalogue: int, vectors: DataFrame, cfg: Config
+) -> tuple[DataFrame, dict[str, dict[str, dict[str, float]]], dict[str, dict[str, float]]]:
+    """Every model's metrics (and the hybrid's ranking metrics at each alpha of the sweep, when
+    one is configured: the hybrid's pool is then built once and ranked once per alpha), the
+    hybrid against each other model paired user by user (mean, 95% interval, wins), and the
+    hybrid's own metrics with their 95% intervals: ``(metrics table, paired, intervals)``.
+
+    Every list is scored in one pass (:mod:`recsys.evaluation.scoring`)."""
+    ev = cfg.evaluation
+    ks, map_tau = ev.ks, ev.map_tau or None
+    rank_ks = check_ks([*ks, map_tau]) if map_tau else list(ks)
+    lists = dict(held.lists)
     hybrid_model: HybridRecommender = held.models["hybrid"]  # type: ignore[assignment]
-    if cfg.evaluation.alpha_sweep and held.pool is None:
+    if ev.alpha_sweep and held.pool is None:
         held.pool = hybrid_model.candidates(held.test_users, held.depth).persist(_LEVEL)
         held.cached.append(held.pool)
-    for alpha in cfg.evaluation.alpha_sweep:
-        ranked = hybrid_model.rank(held.pool, held.depth, alpha=alpha)
-        table = table.unionByName(
-            metrics.evaluate_models(
-                {"hybrid": ranked}, held.test, ks, catalogue, map_tau=None, alpha=float(alpha)
-            ).filter(F.col("metric").isin(*S.RANKING_METRICS))
-        )
-    return S.to_schema(table, S.METRICS_SCHEMA)
-
-
-def comparisons(
-    held: HeldOut, ks: list[int]
-) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, dict[str, float]]]:
-    """The hybrid against each other model, paired user by user (mean, 95% interval, wins),
-    and the hybrid's own metrics with their 95% intervals (:func:`compare.mean_interval`)."""
-    hybrid_per_user = metrics.per_user_ranking_metrics(held.lists["hybrid"], held.test, ks)
-    hybrid_per_user = hybrid_per_user.persist(_LEVEL)
+    sweep = {f"hybrid@alpha={float(a)!r}": float(a) for a in ev.alpha_sweep}
+    for label, alpha in sweep.items():
+        lists[label] = hybrid_model.rank(held.pool, held.depth, alpha=alpha)
+    scored = scoring.score_lists(lists, held.test, rank_ks)
     try:
-        paired = {
-            other: compare.paired_difference(
-                hybrid_per_user,
-                metrics.per_user_ranking_metrics(held.lists[other], held.test, ks),
-                ks,
-            )
-            for other in MODELS
-            if other != "hybrid"
-        }
-        return paired, compare.mean_interval(hybrid_per_user, ks)
+        models = list(held.lists)
+        values = metrics.model_values(scored, models, ks, map_tau, catalogue)
+        for model, found in scoring.diversity(scored, models, vectors, ks).items():
+            values[model].update(found)
+        means = scoring.means(scored)
+        paired = scoring.paired(scored, "hybrid", ks)
     finally:
-        hybrid_per_user.unpersist()
+        scored.release()
+    rows = [
+        (model, *_split_key(key), value, None)
+        for model in models
+        for key, value in sorted(values[model].items(), key=lambda kv: _order(kv[0]))
+    ]
+    for label, alpha in sweep.items():
+        rows += [
+            ("hybrid", metric, k, means[label][metric_key(metric, k)]["mean"], alpha)
+            for metric in sorted(S.RANKING_METRICS, key=metrics.metric_order)
+            for k in ks
+        ]
+    table = held.test.sparkSession.createDataFrame(rows, S.METRICS_SCHEMA)
+    intervals = {
+        metric_key(m, k): means["hybrid"][metric_key(m, k)] for k in ks for m in S.RANKING_METRICS
+    }
+    others = {other: paired[other] for other in MODELS if other != "hybrid" and other in paired}
+    return S.to_schema(table, S.METRICS_SCHEMA), others, intervals
+
+
+def _split_key(key: str) -> tuple[str, int | None]:
+    metric, _, k = key.partition("@")
+    return metric, int(k) if k else None
+
+
+def _order(key: str) -> tuple:
+    metric, k = _split_key(key)
+    return (metrics.metric_order(metric), k)
 
 
 def report_doc(

@@ -54,10 +54,9 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
             hybrid_cfg=hybrid_cfg,
         )
         protocol.model_lists(held)
-        table = protocol.metrics_table(held, catalogue, vectors, cfg)
+        table, paired, intervals = protocol.score(held, catalogue, vectors, cfg)
         wh.write_table(table.coalesce(1), run_id, S.METRICS)  # a few hundred rows at most
         rows = [r.asDict() for r in wh.read_table(spark, run_id, S.METRICS).collect()]
-        paired, intervals = protocol.comparisons(held, cfg.evaluation.ks)
         doc = protocol.report_doc(run_id, rows, held, catalogue, paired, cfg, blend, intervals)
     finally:
         held.release()
