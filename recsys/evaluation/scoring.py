@@ -49,22 +49,31 @@ class Scored:
 
 
 def _materialise(df: DataFrame) -> DataFrame:
-    """``df`` computed now into the executors' block stores (a local checkpoint), as a frame
-    whose plan is a scan of those blocks.
+    """``df`` persisted and computed now, as a frame whose plan is a scan of the cached rows.
 
-    Persisting is not enough here: the union of every model's list carries every model's plan
-    (the hybrid's blocks, the sweep's rankings), and Spark analyses and optimises that whole
-    plan again for each query on a persisted frame before it finds the cached data (on the
-    tiny data 50-90 s a query, against under a second here). The blocks are bounded by the
-    evaluation's sample (lists x users x depth rows) and an executor that holds them is not
-    released by dynamic allocation (``spark.dynamicAllocation.cachedExecutorIdleTimeout`` is
-    infinite unless set); ``_drop`` frees them."""
-    return df.localCheckpoint(eager=True)
+    Persisting alone is not enough here: the union of every model's list carries every model's
+    plan (the hybrid's blocks, the sweep's rankings), and Spark analyses and optimises that
+    whole plan again for each query on a persisted frame before it finds the cached data (on
+    the tiny data 50-90 s a query, against under a second here). The frame returned wraps the
+    cached frame's rows (``LogicalRDD``, as ``Dataset.checkpoint`` builds), so a query plans
+    a scan; unlike a local checkpoint, a lost executor's blocks are recomputed from the cached
+    frame's lineage. The cache is bounded by the evaluation's sample (lists x users x depth
+    rows); ``_drop`` frees it. ``internalCreateDataFrame`` is Spark's own (``private[sql]``,
+    Spark 3.5's signature); ``tests/unit/test_scoring.py`` checks the plan and the lineage."""
+    kept = df.persist(_LEVEL)
+    kept.count()  # builds every cached column
+    jdf = kept.select("*")._jdf  # a new query, planned over the cache
+    shallow = kept.sparkSession._jsparkSession.internalCreateDataFrame(
+        jdf.queryExecution().toRdd(), jdf.schema(), False
+    )
+    out = DataFrame(shallow, kept.sparkSession)
+    out._recsys_kept = kept  # what _drop unpersists
+    return out
 
 
 def _drop(df: DataFrame) -> None:
-    """Free the blocks of a :func:`_materialise` frame (its plan's RDD)."""
-    df._jdf.queryExecution().logical().rdd().unpersist(False)
+    """Free the cache behind a :func:`_materialise` frame."""
+    df._recsys_kept.unpersist()
 
 
 def score_lists(
