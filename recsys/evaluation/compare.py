@@ -65,33 +65,6 @@ def paired_difference(
     return out
 
 
-def mean_interval(
-    per_user: DataFrame, ks: Iterable[int], metrics: Sequence[str] = S.RANKING_METRICS
-) -> dict[str, dict[str, float]]:
-    """Each metric's mean over the users of ``per_user`` (a :func:`per_user_ranking_metrics`
-    frame) with the half-width of its normal-approximation 95% interval: what a drift gate
-    reads a night-over-night change against. ``{"ndcg@10": {"mean", "ci95", "n_users"}}``."""
-    ks = check_ks(ks)
-    names = [(m, k) for k in ks for m in metrics]
-    aggs = [F.count("*").alias("n")]
-    for m, k in names:
-        c = f"{m}_at_{k}"
-        aggs += [F.avg(c).alias("mean_" + c), F.stddev_samp(c).alias("sd_" + c)]
-    row = per_user.agg(*aggs).first()
-    n = int(row["n"])
-    if n == 0:
-        raise EvaluationError("held_out: no evaluated users (the held-out table is empty)")
-    out = {}
-    for m, k in names:
-        c, sd = f"{m}_at_{k}", row[f"sd_{m}_at_{k}"]
-        out[metric_key(m, k)] = {
-            "mean": float(row["mean_" + c]),
-            "ci95": float(1.96 * sd / math.sqrt(n)) if sd is not None else float("nan"),
-            "n_users": n,
-        }
-    return out
-
-
 def ranking_evaluator_metrics(
     recommendations: DataFrame,
     held_out: DataFrame,
