@@ -15,6 +15,7 @@ from recsys import schemas as S
 from recsys.errors import EvaluationError
 from recsys.evaluation.checks import check_ks, metric_key
 from recsys.evaluation.metrics import POSITION, _relevant, top_positions
+from recsys.evaluation.scoring import difference_aggs, difference_figures
 
 
 def paired_difference(
@@ -39,30 +40,10 @@ def paired_difference(
     joined = model.select(S.USER, *[F.col(c).alias("a_" + c) for c in cols]).join(
         baseline.select(S.USER, *[F.col(c).alias("b_" + c) for c in cols]), S.USER
     )
-    aggs = [F.count("*").alias("n")]
-    for c in cols:
-        d = F.col("a_" + c) - F.col("b_" + c)
-        aggs += [
-            F.avg(d).alias("mean_" + c),
-            F.stddev_samp(d).alias("sd_" + c),
-            F.sum((d > 0).cast("int")).alias("better_" + c),
-            F.sum((d < 0).cast("int")).alias("worse_" + c),
-        ]
-    row = joined.agg(*aggs).first()
-    n = int(row["n"])
-    if n == 0:
+    row = joined.agg(*difference_aggs(cols)).first()
+    if int(row["n"]) == 0:
         raise EvaluationError("held_out: no evaluated users (the held-out table is empty)")
-    out = {}
-    for (m, k), c in zip(names, cols, strict=True):
-        sd = row["sd_" + c]
-        out[metric_key(m, k)] = {
-            "mean": float(row["mean_" + c]),
-            "ci95": float(1.96 * sd / math.sqrt(n)) if sd is not None else float("nan"),
-            "n_users": n,
-            "better": int(row["better_" + c]),
-            "worse": int(row["worse_" + c]),
-        }
-    return out
+    return difference_figures(row, names, cols)
 
 
 def ranking_evaluator_metrics(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
@@ -128,14 +127,45 @@ def means(scored: Scored, metrics: Sequence[str] = S.RANKING_METRICS) -> dict[st
     for label, row in rows.items():
         n = int(row["n"])
         out[label] = {
-            metric_key(m, k): _interval(row["mean_" + c], row["sd_" + c], n)
+            metric_key(m, k): interval(row["mean_" + c], row["sd_" + c], n)
             for m, k in names
             for c in [f"{m}_at_{k}"]
         }
     return out
 
 
-def _interval(mean: float, sd: float | None, n: int) -> dict[str, Any]:
+def difference_aggs(cols: Sequence[str]) -> list:
+    """Aggregations of the paired differences ``a_<c> - b_<c>`` of each column: the users
+    (``n``), and per column the mean, sample deviation and users better and worse."""
+    aggs = [F.count("*").alias("n")]
+    for c in cols:
+        d = F.col("a_" + c) - F.col("b_" + c)
+        aggs += [
+            F.avg(d).alias("mean_" + c),
+            F.stddev_samp(d).alias("sd_" + c),
+            F.sum((d > 0).cast("int")).alias("better_" + c),
+            F.sum((d < 0).cast("int")).alias("worse_" + c),
+        ]
+    return aggs
+
+
+def difference_figures(row, names, cols) -> dict[str, dict[str, float]]:
+    """``{"ndcg@10": {"mean", "ci95", "n_users", "better", "worse"}}`` from a row of
+    :func:`difference_aggs` (``names``: the ``(metric, k)`` of each column)."""
+    n = int(row["n"])
+    return {
+        metric_key(m, k): {
+            **interval(row["mean_" + c], row["sd_" + c], n),
+            "better": int(row["better_" + c]),
+            "worse": int(row["worse_" + c]),
+        }
+        for (m, k), c in zip(names, cols, strict=True)
+    }
+
+
+def interval(mean: float, sd: float | None, n: int) -> dict[str, float]:
+    """A mean over ``n`` users with the half-width of its normal-approximation 95% interval
+    (1.96 standard errors; NaN for one user)."""
     ci = float(1.96 * sd / math.sqrt(n)) if sd is not None else float("nan")
     return {"mean": float(mean), "ci95": ci, "n_users": n}
 
@@ -160,27 +190,8 @@ def paired(
     others = per_user.where(F.col(LIST) != model).select(
         LIST, user, *[F.col(c).alias("b_" + c) for c in cols]
     )
-    aggs = [F.count("*").alias("n")]
-    for c in cols:
-        d = F.col("a_" + c) - F.col("b_" + c)
-        aggs += [
-            F.avg(d).alias("mean_" + c),
-            F.stddev_samp(d).alias("sd_" + c),
-            F.sum((d > 0).cast("int")).alias("better_" + c),
-            F.sum((d < 0).cast("int")).alias("worse_" + c),
-        ]
-    rows = others.join(mine, user).groupBy(LIST).agg(*aggs).collect()
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for row in rows:
-        n = int(row["n"])
-        out[row[LIST]] = {
-            metric_key(m, k): {
-                **_interval(row["mean_" + c], row["sd_" + c], n),
-                "better": int(row["better_" + c]),
-                "worse": int(row["worse_" + c]),
-            }
-            for (m, k), c in zip(names, cols, strict=True)
-        }
+    rows = others.join(mine, user).groupBy(LIST).agg(*difference_aggs(cols)).collect()
+    out = {row[LIST]: difference_figures(row, names, cols) for row in rows}
     return {label: out[label] for label in scored.labels if label in out}
 
 
