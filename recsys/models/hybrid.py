@@ -245,9 +245,15 @@ def ranked_user_lists(songs: DataFrame, **inputs) -> DataFrame:
     """Both tables' rows of :func:`ranked_tables` over :func:`user_candidates`' pool (``songs``
     and ``inputs``: its arguments, less ``content_depth``), ranked inside the scoring blocks
     (:mod:`recsys.models.ranked_pool`): ``RANKED_SCHEMA``, without artist names and reasons
-    (:func:`decorate` adds them)."""
+    (:func:`decorate` adds them).
+
+    The users are range-partitioned before they are scored (a shuffle of one row per user),
+    so each partition of the output holds one contiguous range of users: the tables are
+    written clustered by user (``Warehouse.write_table(ranged=True)``) without shuffling their
+    rows (users x pool depth) again."""
     cfg: HybridConfig = inputs["cfg"]
     broadcast, rows = ranked_inputs(songs, **inputs)
+    rows = rows.repartitionByRange(scoring_partitions(rows.sparkSession), S.USER)
     return ranked_lists(rows, broadcast, ranking_of(cfg, cfg.top_n))
 
 

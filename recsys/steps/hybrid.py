@@ -54,10 +54,14 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         coplay=coplay,
     ).fit(interactions)
     try:
-        # names and reasons join the rows after the write's clustering shuffle, not before
+        # The lists come out of blocks of range-partitioned users: written clustered by user
+        # with no shuffle of their rows; names and reasons join them where they are.
         candidates, recommendations = model.undecorated_tables()
-        wh.write_table(candidates, run_id, S.USER_CANDIDATES, decorate=model.decorate)
-        wh.write_table(recommendations, run_id, S.USER_RECOMMENDATIONS, decorate=model.decorate)
+        for frame, table in (
+            (candidates, S.USER_CANDIDATES),
+            (recommendations, S.USER_RECOMMENDATIONS),
+        ):
+            wh.write_table(frame, run_id, table, decorate=model.decorate, ranged=True)
         wh.write_table(model.similar_songs(), run_id, S.SIMILAR_SONGS)
     finally:
         model.release()

@@ -98,17 +98,22 @@ class Warehouse:
         table: str,
         partition_by: list[str] | None = None,
         decorate: Callable[[DataFrame], DataFrame] | None = None,
+        ranged: bool = False,
     ) -> str:
         """Write ``df`` as the run's ``table`` (replacing an earlier attempt whole); a table of
         :data:`LOOKUP_KEYS` is clustered by its key.
 
         ``decorate`` (row-wise columns and broadcast joins only: it must keep the rows where
         they are) is applied after the clustering shuffle, so wide columns such as names are
-        added to rows already in place instead of travelling with them."""
+        added to rows already in place instead of travelling with them.
+
+        ``ranged``: ``df`` is already range-partitioned by the table's key (each partition one
+        contiguous range of keys, as ``repartitionByRange`` leaves it, through narrow steps
+        only), so it is only sorted within its partitions: no shuffle."""
         uri = self.table_uri(run_id, table)
         key = LOOKUP_KEYS.get(table)
         clustered = key is not None and not partition_by and key in df.columns
-        if clustered:
+        if clustered and not ranged:
             df = df.repartitionByRange(key)
         if decorate is not None:
             df = decorate(df)

@@ -1,6 +1,7 @@
 """The whole pipeline on tiny generated data: every table, the invariants, the planted structure."""
 
 import csv
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -107,6 +108,25 @@ def test_recommendations_keep_their_promises(spark, tiny_pipeline):
     assert cold_similar.count() > 0
     # nobody played a cold song: neither ALS nor co-plays can place it
     assert cold_similar.filter(F.col(S.SOURCE).rlike("cf|coplay")).count() == 0
+
+
+def test_the_users_lists_are_written_clustered_by_user(tiny_pipeline):
+    """Each file of the per-user tables holds one range of users, sorted, disjoint from the
+    other files' (the lists leave blocks of range-partitioned users and are not re-shuffled)."""
+    import pyarrow.parquet as pq
+
+    cfg, run_id, _, _ = tiny_pipeline
+    wh = Warehouse.from_config(cfg)
+    for table in (S.USER_CANDIDATES, S.USER_RECOMMENDATIONS):
+        ranges = []
+        for path in sorted(Path(wh.table_uri(run_id, table)).glob("part-*.parquet")):
+            users = pq.read_table(path, columns=[S.USER]).column(S.USER).to_pylist()
+            if users:
+                assert users == sorted(users), path
+                ranges.append((users[0], users[-1]))
+        ranges.sort()
+        assert len(ranges) >= 2, table
+        assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:], strict=False)), (table, ranges)
 
 
 def read_planted(raw):

@@ -123,3 +123,31 @@ def test_decorate_adds_columns_after_the_clustering_shuffle(spark, tmp_path):
     after = wh.read_table(spark, "after", schemas.INTERACTIONS)
     assert after.where(F.length("name") == 2048).count() == 4000
     assert _files_holding(tmp_path / "wh" / "runs" / "after" / schemas.INTERACTIONS, 123) == 1
+
+
+def test_a_ranged_frame_is_written_clustered_without_a_shuffle(spark, tmp_path):
+    """``ranged=True``: rows already range-partitioned by the key are only sorted within their
+    partitions, and the table is as clustered as one the write partitions itself."""
+    from pyspark.sql import functions as F
+
+    from recsys.steps import stagestats
+
+    wh = Warehouse(str(tmp_path / "wh"))
+    users = spark.range(500).select(F.col("id").cast("int").alias(schemas.USER))
+    ranged = users.repartitionByRange(4, schemas.USER).persist()
+    try:
+        ranged.count()
+        plays = ranged.select(  # narrow: eight songs per user, rows stay in their partition
+            schemas.USER,
+            F.explode(F.sequence(F.lit(0), F.lit(7))).alias(schemas.SONG),
+        ).withColumn(schemas.PLAYS, F.lit(1))
+        mark = stagestats.mark(spark)
+        wh.write_table(plays, "r1", schemas.INTERACTIONS, ranged=True)
+        figures = stagestats.figures_since(spark, mark)
+    finally:
+        ranged.unpersist()
+    assert figures["shuffle_write_bytes"] == 0
+    root = tmp_path / "wh" / "runs" / "r1" / schemas.INTERACTIONS
+    assert len(list(root.glob("part-*.parquet"))) == 4
+    assert _files_holding(root, 123) == 1
+    assert wh.read_table(spark, "r1", schemas.INTERACTIONS).count() == 4000
