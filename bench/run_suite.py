@@ -390,6 +390,11 @@ def run_one_size(args: argparse.Namespace) -> dict[str, Any]:
             entry["jvm_old_gen_peak_mb"] = round(
                 sum(p.getPeakUsage().getUsed() for p in pools if "Old" in p.getName()) / 2**20, 1
             )
+            # the driver's Python: its peak so far (a step that raises it shows here) and now
+            entry["python_rss_peak_mb"] = round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+            )
+            entry["python_rss_mb"] = _proc_status_mb(os.getpid(), "VmRSS")
             record["steps"][name] = entry
             print(
                 f"  {record['triplet_lines']:,} triplets  {name:<10} {seconds:8.1f} s", flush=True
