@@ -242,6 +242,9 @@ def markdown(doc: dict[str, Any]) -> str:
         "Heap peak: the sum of the heap pools' peaks in the step (an upper bound; it can pass "
         "the heap size). Old-gen peak: what stayed live. Resident: the whole driver JVM, which "
         "in local mode also runs the executor.",
+    ]
+    out += python_by_step(runs, steps)
+    out += [
         "",
         "## Growth",
         "",
@@ -312,6 +315,24 @@ def _jvm_heap_pools(spark) -> list:
     jvm = spark.sparkContext._jvm
     pools = jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
     return [p for p in pools if p.getType().name() == "HEAP"]
+
+
+def python_by_step(runs: list[dict[str, Any]], steps: list[str]) -> list[str]:
+    """The driver's Python after each step (peak so far / resident), per size: the step that
+    raises the peak is the one holding what grows. Empty for records without the figures."""
+    if not any("python_rss_peak_mb" in s for r in runs for s in r.get("steps", {}).values()):
+        return []
+    out = ["", "## Driver Python after each step (MB: peak so far / resident)", ""]
+    header = ["step"] + [f"{r['triplet_lines']:,}" for r in runs]
+    out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for step in steps:
+        cells = [step]
+        for r in runs:
+            s = r.get("steps", {}).get(step) or {}
+            peak, now = s.get("python_rss_peak_mb"), s.get("python_rss_mb")
+            cells.append(f"{_fmt(peak, 0)} / {_fmt(now, 0)}" if peak is not None else "-")
+        out.append("| " + " | ".join(cells) + " |")
+    return out
 
 
 def _proc_status_mb(pid: int, field: str) -> float | None:

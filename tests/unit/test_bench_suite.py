@@ -157,3 +157,18 @@ def test_peer_ratios_from_their_json(suite):
     size, ratios = suite.lsh_ratios(lsh)
     assert size == "50 songs"
     assert ratios == {"exact / LSH seconds, bl=0.2 L=3 r=1 B=200 (recall@10 0.900)": 4.0}
+
+
+def test_python_by_step_shows_the_step_that_raises_the_peak(suite):
+    def run(n, peaks):
+        steps = {
+            name: {"python_rss_peak_mb": peak, "python_rss_mb": peak - 10.0}
+            for name, peak in peaks.items()
+        }
+        return {"triplet_lines": n, "steps": steps}
+
+    runs = [run(1_000, {"ingest": 200.0, "hybrid": 250.0}), run(2_000, {"ingest": 201.0})]
+    lines = suite.python_by_step(runs, ["ingest", "hybrid"])
+    assert "| ingest | 200 / 190 | 201 / 191 |" in lines
+    assert "| hybrid | 250 / 240 | - |" in lines
+    assert suite.python_by_step([{"triplet_lines": 1, "steps": {"ingest": {}}}], ["ingest"]) == []
