@@ -4,10 +4,12 @@ With unit vectors u_i and S their sum, sum_{i<j} cos(u_i, u_j) = (|S|^2 - n) / 2
 pairwise (1 - cos) of a list of n songs with vectors is 1 - (|S|^2 - n) / (n (n - 1)): O(K d)
 a user, exact. Gathering each user's vectors by ``collect_list`` shuffled K vectors of d
 doubles a user (at 2M triplets, 1.1 of evaluate's 1.5 GB). Here the unit vectors of the songs
-in the lists (the evaluation's sample x depth at most, not the catalogue) are gathered once and
-broadcast; each user's list travels as song ids only, and the sums run in numpy in the order
-and precision the Spark expression used (:func:`recsys.columns.unit_array`, then the vectors
-summed in list order, the squares in dimension order, all in double).
+in the lists (the evaluation's sample x depth at most, not the catalogue) are packed once and
+shipped to the executors (:func:`recsys.similarity.ship.ship`: built there, never on the
+driver, whose memory would otherwise grow with the songs listed); each user's list travels as
+song ids only, and the sums run in numpy in the order and precision the Spark expression used
+(:func:`recsys.columns.unit_array`, then the vectors summed in list order, the squares in
+dimension order, all in double).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from recsys.similarity.gather import collect_item_matrix
+from recsys.similarity.gather import gather_item_matrix
+from recsys.similarity.ship import ship
+from recsys.similarity.topn import destroy_broadcast
 
 _K, _ILD, _LABEL = "_k", "_ild", "_label"
 _SCHEMA = T.StructType(
@@ -39,6 +43,13 @@ def unit_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     units = np.zeros_like(matrix)
     units[ok] = matrix[ok] / np.sqrt(sum_sq[ok])[:, None]
     return units, ok
+
+
+def listed_units(gathered: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, unit vectors)`` of the gathered ``(ids, matrix)`` rows that have a direction."""
+    ids, matrix = gathered
+    units, ok = unit_rows(matrix)
+    return ids[ok], units[ok]
 
 
 def list_diversity(
@@ -126,11 +137,10 @@ def diversity_by_list(
     vectors = item_vectors.select(
         item_col, F.col(vector_col).cast("array<double>").alias("features")
     ).where(F.col("features").isNotNull() & (F.size("features") > 0))
-    ids, matrix = collect_item_matrix(
+    gathered = gather_item_matrix(
         vectors.join(listed, item_col, "left_semi"), item_col, dtype=np.float64
     )
-    units, ok = unit_rows(matrix)
-    broadcast = spark.sparkContext.broadcast((ids[ok], units[ok]))
+    broadcast = ship(spark, [gathered], listed_units)
     schema = T.StructType([T.StructField(label_col, T.StringType(), False), *_SCHEMA.fields])
     try:
         item = F.struct(F.col(position_col).alias("position"), F.col(item_col).alias("song"))
@@ -149,7 +159,7 @@ def diversity_by_list(
             .collect()
         )
     finally:
-        broadcast.destroy()
+        destroy_broadcast(broadcast)
     found: dict[str, dict[int, float]] = {}
     for r in rows:
         found.setdefault(r[label_col], {})[int(r[_K])] = float(r["mean"])

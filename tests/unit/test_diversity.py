@@ -11,6 +11,7 @@ from recsys import schemas as S
 from recsys.columns import sum_arrays, unit_array
 from recsys.evaluation import diversity
 from recsys.evaluation import metrics as E
+from recsys.similarity import ship, topn
 
 
 def spark_diversity(top, item_vectors, ks):
@@ -71,6 +72,36 @@ def test_equals_the_spark_expression(case):
     for k in ks[1:]:
         assert 0.5 < got[k] < 1.5
         assert got[k] == pytest.approx(want[k], rel=0, abs=1e-13)
+
+
+def test_shipped_vectors_give_the_same_diversity_and_never_reach_the_driver(
+    spark, case, tmp_path, monkeypatch
+):
+    top, vectors = case
+    ks = [2, 10, 30]
+    ship.configure(None)
+    want = diversity.diversity_from_top(top, vectors, ks, S.USER, S.SONG, S.FEATURES, E.POSITION)
+    built_on_driver = []
+    real = diversity.listed_units
+    monkeypatch.setattr(
+        diversity, "listed_units", lambda g: built_on_driver.append(1) or real(g), raising=True
+    )
+    ship.configure(None)
+    diversity.diversity_from_top(top, vectors, ks, S.USER, S.SONG, S.FEATURES, E.POSITION)
+    assert built_on_driver == [1]  # unconfigured: built here and broadcast
+    root = tmp_path / "ship"
+    ship.configure(str(root))
+    try:
+        before = topn.live_broadcasts()
+        got = diversity.diversity_from_top(
+            top, vectors, ks, S.USER, S.SONG, S.FEATURES, E.POSITION
+        )
+        assert topn.live_broadcasts() == before  # released before it returned
+        assert any(p.suffix == ".parquet" for p in root.rglob("*"))  # went through files
+    finally:
+        assert ship.clear(spark)
+    assert built_on_driver == [1]  # shipped: a worker built it (the driver's list is not its)
+    assert got == want  # to the bit: the same chunks, unpacked by a worker
 
 
 def test_unit_rows_as_unit_array(spark):
