@@ -93,9 +93,7 @@ def test_shipped_vectors_give_the_same_diversity_and_never_reach_the_driver(
     ship.configure(str(root))
     try:
         before = topn.live_broadcasts()
-        got = diversity.diversity_from_top(
-            top, vectors, ks, S.USER, S.SONG, S.FEATURES, E.POSITION
-        )
+        got = diversity.diversity_from_top(top, vectors, ks, S.USER, S.SONG, S.FEATURES, E.POSITION)
         assert topn.live_broadcasts() == before  # released before it returned
         assert any(p.suffix == ".parquet" for p in root.rglob("*"))  # went through files
     finally:
