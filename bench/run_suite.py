@@ -27,7 +27,6 @@ import json
 import math
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -335,6 +334,13 @@ def python_by_step(runs: list[dict[str, Any]], steps: list[str]) -> list[str]:
     return out
 
 
+def python_peak_mb() -> float | None:
+    """This process's own peak resident memory (VmHWM of its address space). Not
+    ``getrusage``'s ``ru_maxrss``: Linux carries that across ``execve``, so a child started by
+    a parent that generated the data reports the parent's peak."""
+    return _proc_status_mb(os.getpid(), "VmHWM")
+
+
 def _proc_status_mb(pid: int, field: str) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -412,9 +418,7 @@ def run_one_size(args: argparse.Namespace) -> dict[str, Any]:
                 sum(p.getPeakUsage().getUsed() for p in pools if "Old" in p.getName()) / 2**20, 1
             )
             # the driver's Python: its peak so far (a step that raises it shows here) and now
-            entry["python_rss_peak_mb"] = round(
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
-            )
+            entry["python_rss_peak_mb"] = python_peak_mb()
             entry["python_rss_mb"] = _proc_status_mb(os.getpid(), "VmRSS")
             record["steps"][name] = entry
             print(
@@ -425,9 +429,7 @@ def run_one_size(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         record["memory"] = {
             "jvm_rss_peak_mb": _proc_status_mb(jvm_pid, "VmHWM"),
-            "python_rss_peak_mb": round(
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
-            ),
+            "python_rss_peak_mb": python_peak_mb(),
             "driver_memory_setting": cfg.spark.driver_memory,
         }
         record["load_average_after"] = [round(x, 1) for x in os.getloadavg()]

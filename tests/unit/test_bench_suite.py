@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -172,3 +174,27 @@ def test_python_by_step_shows_the_step_that_raises_the_peak(suite):
     assert "| ingest | 200 / 190 | 201 / 191 |" in lines
     assert "| hybrid | 250 / 240 | - |" in lines
     assert suite.python_by_step([{"triplet_lines": 1, "steps": {"ingest": {}}}], ["ingest"]) == []
+
+
+def test_the_python_peak_is_the_childs_own_not_the_parents(tmp_path):
+    """A parent that held 300 MB starts a child: the child's figure is its own peak, while
+    ``ru_maxrss`` (what the suite read before) reports the parent's."""
+    script = str(REPO / "bench" / "run_suite.py")
+    code = (
+        "import importlib.util, resource, sys\n"
+        f"spec = importlib.util.spec_from_file_location('s', {script!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "print(m.python_peak_mb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    parent = (
+        "import subprocess, sys\n"
+        "held = bytearray(300 * 2**20)\n"
+        "for i in range(0, len(held), 4096): held[i] = 1\n"
+        f"subprocess.run([sys.executable, '-c', {code!r}], check=True)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", parent], check=True, capture_output=True, text=True, cwd=REPO
+    ).stdout.split()
+    own, inherited = float(out[-2]), float(out[-1])
+    assert inherited > 300  # Linux carries ru_maxrss across execve
+    assert own < 200  # the child itself: an interpreter, pandas and numpy at most
