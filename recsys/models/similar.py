@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import reduce
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -41,20 +43,34 @@ def similar_songs(
     also played"). ``source`` names the lists a row came from, joined by ``+`` in the order cf,
     coplay, content (``both`` for cf and content, as before co-plays).
     """
-    content = content_neighbours.select(
-        S.SONG, F.col(S.NEIGHBOUR).alias(S.SIMILAR), F.col(S.SIMILARITY).alias("content_sim")
-    )
-    both = content
-    for name, table in (("cf_sim", cf_neighbours), ("coplay_sim", coplay_neighbours)):
-        if table is None:
-            both = both.withColumn(name, F.lit(None).cast("float"))
-            continue
-        sim = F.col(S.SIMILARITY)
-        if name == "coplay_sim":
-            top = F.max(sim).over(Window.partitionBy(S.SONG))
-            sim = F.when(top > 0, sim / top).otherwise(F.lit(0.0))
-        part = table.select(S.SONG, F.col(S.NEIGHBOUR).alias(S.SIMILAR), sim.alias(name))
-        both = part.join(both, [S.SONG, S.SIMILAR], "full_outer")
+    # One shuffle: the lists' rows (one per song and neighbour: songs x k each, bounded by the
+    # catalogue) are hash-partitioned by song, and the merge by pair, the co-play
+    # normalisation and the ranking all run inside those partitions (a full outer join per
+    # list, then a window, shuffled every list again).
+    names = ("cf_sim", "coplay_sim", "content_sim")
+    lists = dict(zip(names, (cf_neighbours, coplay_neighbours, content_neighbours), strict=True))
+    parts = [
+        table.select(
+            S.SONG,
+            F.col(S.NEIGHBOUR).alias(S.SIMILAR),
+            *[
+                (F.col(S.SIMILARITY) if n == name else F.lit(None).cast("float")).alias(n)
+                for n in names
+            ],
+        )
+        for name, table in lists.items()
+        if table is not None
+    ]
+    merged = reduce(DataFrame.unionByName, parts).repartition(S.SONG)
+    both = merged.groupBy(S.SONG, S.SIMILAR).agg(*[F.max(n).alias(n) for n in names])
+    if coplay_neighbours is not None:
+        top = F.max("coplay_sim").over(Window.partitionBy(S.SONG))
+        both = both.withColumn(
+            "coplay_sim",
+            F.when(F.col("coplay_sim").isNull(), F.lit(None)).otherwise(
+                F.when(top > 0, F.col("coplay_sim") / top).otherwise(F.lit(0.0))
+            ),
+        )
     cf_s = F.greatest(F.coalesce("cf_sim", F.lit(0.0)), F.lit(0.0))
     if coplay_neighbours is not None:
         co_s = F.coalesce("coplay_sim", F.lit(0.0))
