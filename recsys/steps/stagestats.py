@@ -24,6 +24,7 @@ FIGURES = (
     ("output_bytes", "outputBytes"),
 )
 QUERIES = 12  # the queries a step's figures list, largest shuffle first
+WRITE_DEPTH = 3  # plan graph nodes read for a write command: [AdaptiveSparkPlan,] Execute ...
 
 
 def _stages(spark: SparkSession) -> list[Any]:
@@ -47,11 +48,23 @@ def _stages(spark: SparkSession) -> list[Any]:
     return out
 
 
-def _table_written(plan: str) -> str | None:
-    """The warehouse table a query's plan writes (``.../runs/<run>/<table>``), if any."""
-    written = r"InsertIntoHadoopFsRelationCommand\s*\nInput: [^\n]*\nArguments: "
-    match = re.search(written + r"\S*/runs/[^/]+/(\w+)", plan)
-    return match.group(1) if match else None
+def _table_written(store: Any, execution_id: int) -> str | None:
+    """The warehouse table a query writes (``.../runs/<run>/<table>``), if any.
+
+    Read from the head of the query's plan graph (the write command is its root, under
+    ``AdaptiveSparkPlan`` with adaptive execution), not from the whole plan description: that
+    string is of plan size, and py4j brings it to Python in full, which made the step report
+    the driver's Python peak on large plans.
+    """
+    nodes = store.planGraph(execution_id).nodes().iterator()
+    for _ in range(WRITE_DEPTH):
+        if not nodes.hasNext():
+            break
+        node = nodes.next()
+        if "InsertIntoHadoopFsRelationCommand" in node.name():
+            match = re.search(r"/runs/[^/]+/(\w+)", node.desc())
+            return match.group(1) if match else None
+    return None
 
 
 def queries(spark: SparkSession, ran: list[Any], top: int = QUERIES) -> list[dict[str, Any]]:
@@ -62,7 +75,8 @@ def queries(spark: SparkSession, ran: list[Any], top: int = QUERIES) -> list[dic
     for s in ran:
         by_stage.setdefault(int(s.stageId()), []).append(s)
     try:
-        executions = spark._jsparkSession.sharedState().statusStore().executionsList()
+        store = spark._jsparkSession.sharedState().statusStore()
+        executions = store.executionsList()
     except Exception:  # noqa: BLE001
         return []
     out, it = [], executions.iterator()
@@ -74,8 +88,9 @@ def queries(spark: SparkSession, ran: list[Any], top: int = QUERIES) -> list[dic
         attempts = [a for i in ids & by_stage.keys() for a in by_stage[i]]
         if not attempts:
             continue
-        what = _table_written(str(e.physicalPlanDescription())) or str(e.description())[:80]
-        row: dict[str, Any] = {"query": int(e.executionId()), "what": what, "stages": len(attempts)}
+        execution_id = int(e.executionId())
+        what = _table_written(store, execution_id) or str(e.description())[:80]
+        row: dict[str, Any] = {"query": execution_id, "what": what, "stages": len(attempts)}
         for key, getter in FIGURES[:2]:
             row[key] = int(sum(int(getattr(a, getter)()) for a in attempts))
         out.append(row)

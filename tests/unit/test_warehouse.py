@@ -151,3 +151,26 @@ def test_a_ranged_frame_is_written_clustered_without_a_shuffle(spark, tmp_path):
     assert len(list(root.glob("part-*.parquet"))) == 4
     assert _files_holding(root, 123) == 1
     assert wh.read_table(spark, "r1", schemas.INTERACTIONS).count() == 4000
+
+
+def test_step_figures_name_each_query_by_the_table_it_wrote(spark, tmp_path):
+    """A step's queries are named by the warehouse table they wrote (read from the root of
+    each plan graph), and a query that wrote nothing by its call site."""
+    from pyspark.sql import functions as F
+
+    from recsys.steps import stagestats
+
+    wh = Warehouse(str(tmp_path / "wh"))
+    plays = spark.range(3000).select(
+        (F.col("id") % 300).cast("int").alias(schemas.USER),
+        (F.col("id") % 71).cast("int").alias(schemas.SONG),
+        F.lit(1).alias(schemas.PLAYS),
+    )
+    mark = stagestats.mark(spark)
+    wh.write_table(plays, "r1", schemas.INTERACTIONS)
+    assert plays.groupBy(schemas.SONG).count().count() == 71  # a shuffle, no write
+    queries = stagestats.figures_since(spark, mark)["queries"]
+    named = {q["what"] for q in queries}
+    assert schemas.INTERACTIONS in named
+    assert len(named) == 2 and all(q["shuffle_write_bytes"] > 0 for q in queries)
+    assert not any("/runs/" in what for what in named)
