@@ -45,7 +45,11 @@ def spark_settings(cfg: Config) -> dict[str, str]:
             settings["spark.hadoop.fs.s3a.aws.credentials.provider"] = (
                 "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
             )
-    extra = {str(k): str(v) for k, v in cfg.spark.extra.items()}
+    # YAML reads true/false as booleans: Spark's own spelling is lower case
+    extra = {
+        str(k): str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in cfg.spark.extra.items()
+    }
     if cfg.spark.vector_api:
         # Spark ML's BLAS falls back to Java when no native BLAS loads; with the vector
         # module that fallback is netlib's VectorBLAS (SIMD) instead of plain loops. Locally

@@ -21,6 +21,8 @@ import yaml
 
 from recsys.errors import ConfigError
 
+EXTRA = "extra"  # spark.extra: free-form Spark settings, merged key by key
+
 
 def spec(
     default: Any = dataclasses.MISSING,
@@ -128,11 +130,15 @@ def check_sections(section: Any, key: str = "") -> None:
 
 
 def _deep_merge(base: dict, top: dict) -> dict:
-    """``top`` merged over ``base``, section by section (``extra`` mappings are replaced whole)."""
+    """``top`` merged over ``base``, section by section; an ``extra`` mapping (free-form Spark
+    settings) key by key, where a key set to null removes the base's setting."""
     merged = dict(base)
     for key, value in top.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "extra":
-            merged[key] = _deep_merge(merged[key], value)
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            if key == EXTRA:
+                merged[key] = {k: v for k, v in {**merged[key], **value}.items() if v is not None}
+            else:
+                merged[key] = _deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -184,6 +190,9 @@ def apply_overrides(data: dict, overrides: typing.Iterable[str]) -> dict:
         except yaml.YAMLError:
             value = raw
         parts = key.split(".")
+        if parts[:2] == ["spark", EXTRA] and len(parts) > 2:
+            # spark.extra.spark.jars=...: one Spark setting, whose name has dots of its own
+            parts = [*parts[:2], ".".join(parts[2:])]
         node = data
         for part in parts[:-1]:
             child = node.get(part)
@@ -192,5 +201,8 @@ def apply_overrides(data: dict, overrides: typing.Iterable[str]) -> dict:
             if not isinstance(child, dict):
                 raise ConfigError(f"--set {key}: {part} is not a section")
             node = child
-        node[parts[-1]] = value
+        if value is None and len(parts) == 3 and parts[:2] == ["spark", EXTRA]:
+            node.pop(parts[-1], None)  # spark.extra.<name>=null: drop a setting a file made
+        else:
+            node[parts[-1]] = value
     return data

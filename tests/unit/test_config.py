@@ -99,3 +99,35 @@ def test_the_emr_steps_and_the_session_name_the_same_vector_module():
     from recsys.session import VECTOR_MODULE
 
     assert definitions.VECTOR_MODULE == VECTOR_MODULE
+
+
+def test_spark_extra_settings_layer_key_by_key(tmp_path):
+    """A file on a base adds to or changes the base's free-form Spark settings one by one (null
+    drops one); ``--set spark.extra.<name>`` sets one setting whose name has dots."""
+    from recsys import config
+    from recsys.session import spark_settings
+    from tests.support import REPO
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        f"base: {REPO / 'conf' / 'local.yaml'}\n"
+        "spark:\n"
+        "  extra:\n"
+        "    spark.jars: /opt/jars/a.jar\n"
+        "    spark.executorEnv.OMP_NUM_THREADS: '2'\n"
+        "    spark.ui.showConsoleProgress: null\n"
+    )
+    extra = config.load(str(mine)).spark.extra
+    assert extra["spark.jars"] == "/opt/jars/a.jar"
+    assert extra["spark.executorEnv.OMP_NUM_THREADS"] == "2"  # changed
+    assert extra["spark.executorEnv.OPENBLAS_NUM_THREADS"] == "1"  # local.yaml's, kept
+    assert "spark.ui.showConsoleProgress" not in extra  # dropped by null
+
+    cfg = config.load(
+        str(mine),
+        ["spark.extra.spark.sql.adaptive.enabled=false", "spark.extra.spark.jars=null"],
+    )
+    settings = spark_settings(cfg)
+    assert settings["spark.sql.adaptive.enabled"] == "false"
+    assert "spark.jars" not in settings and "spark.jars" not in cfg.spark.extra
+    assert settings["spark.executorEnv.OPENBLAS_NUM_THREADS"] == "1"
