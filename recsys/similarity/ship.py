@@ -118,6 +118,18 @@ def clear(spark) -> bool:
     return True
 
 
+def remove_if_empty(spark, folder: str) -> bool:
+    """Delete ``folder`` (a Spark path) if it holds nothing; True if it is gone. Another
+    application's scratch folder beside ours keeps it (a non-recursive delete fails)."""
+    try:
+        path, fs = _hadoop_path(spark, folder)
+        if not fs.exists(path):
+            return True
+        return len(fs.listStatus(path)) == 0 and bool(fs.delete(path, False))
+    except Exception:  # noqa: BLE001 - a folder filled meanwhile, or a stopped session
+        return False
+
+
 def _rows(paths: Iterable[str]) -> Iterable[Mapping[str, Any]]:
     """The packed rows of the files, in order: binary values as zero-copy Arrow buffers (the
     unpacking reads them with ``np.frombuffer``), the rest as Python values."""

@@ -123,18 +123,21 @@ def format_summary(summary: dict[str, Any]) -> str:
 def shipping(spark: SparkSession, cfg: Config, run_id: str) -> Iterator[str]:
     """Ship catalogue-sized structures to the executors through the run's scratch folder
     (``runs/<run_id>/_ship/<application id>``, :mod:`recsys.similarity.ship`) while the body
-    runs, and delete that folder after it."""
+    runs, and delete that folder after it (and ``_ship`` when no other application's is
+    there: on S3, s3a leaves the emptied folder's marker)."""
     from recsys.similarity import ship
     from recsys.storage import files as storage
     from recsys.storage.warehouse import Warehouse
 
     wh = Warehouse.from_config(cfg)
-    root = storage.join(wh.run_uri(run_id), "_ship", spark.sparkContext.applicationId)
+    scratch = storage.join(wh.run_uri(run_id), "_ship")
+    root = storage.join(scratch, spark.sparkContext.applicationId)
     ship.configure(wh.spark_path(root))
     try:
         yield root
     finally:
-        ship.clear(spark)
+        if ship.clear(spark):
+            ship.remove_if_empty(spark, wh.spark_path(scratch))
 
 
 def run_steps(

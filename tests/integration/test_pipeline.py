@@ -26,6 +26,8 @@ def test_every_step_ran_and_the_run_was_published(spark, tiny_pipeline):
     assert set(manifest["metrics"]) == {"popularity", "als", "itemknn", "content", "hybrid"}
     md = wh.read_text(run_id, S.EVALUATION_MD)
     assert "hybrid" in md and "ndcg@10" in md
+    # every step deleted its scratch folder, and the last one the emptied _ship with it
+    assert not (Path(cfg.warehouse.dir) / "runs" / run_id / "_ship").exists()
 
 
 def test_manifest_records_each_steps_spark_figures_and_the_hybrids_intervals(tiny_pipeline):

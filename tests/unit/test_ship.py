@@ -150,3 +150,31 @@ def test_unconfigured_ship_broadcasts_from_the_driver(spark):
         assert handle.value == 10
     finally:
         topn.release_broadcasts()
+
+
+def test_the_step_runner_leaves_no_scratch_folder_behind(spark, cfg_factory):
+    """After a step the application's scratch folder is gone, and ``_ship`` with it, unless
+    another application's folder is still there."""
+    from pathlib import Path
+
+    from recsys.steps import shipping as step_shipping
+
+    cfg = cfg_factory()
+    scratch = Path(cfg.warehouse.dir) / "runs" / "r1" / "_ship"
+    with step_shipping(spark, cfg, "r1"):
+        frame = spark.range(5).selectExpr("CAST(id AS INT) AS x")
+        handle = ship.ship(spark, [gather_columns(frame, {"x": "int32"})], _total)
+        assert isinstance(handle, Shipped) and len(list(scratch.iterdir())) == 1
+        # a task fetches the added files, as a step's scoring does before the folder goes
+        # (in this shared session an unfetched, deleted file would fail later tasks)
+        assert frame.count() == 5
+    topn.release_broadcasts()
+    assert not scratch.exists() and scratch.parent.is_dir()
+
+    other = scratch / "application_other"  # a concurrent application's scratch
+    other.mkdir(parents=True)
+    with step_shipping(spark, cfg, "r1"):
+        ship.ship(spark, [gather_columns(frame, {"x": "int32"})], _total)
+        assert frame.count() == 5
+    topn.release_broadcasts()
+    assert sorted(p.name for p in scratch.iterdir()) == ["application_other"]
