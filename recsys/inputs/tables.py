@@ -142,14 +142,16 @@ def _sources(lines: DataFrame, limit: int = 5) -> str:
 
 
 def mismatched_songs(mismatches: DataFrame) -> DataFrame:
-    """The songs of the good mismatch-list lines, flagged ``_mismatched`` (broadcast)."""
+    """The songs of the good mismatch-list lines, flagged ``_mismatched``."""
     bad_songs = mismatches.filter(F.col("reason").isNull()).select(S.SONG_ID).distinct()
-    return F.broadcast(bad_songs.withColumn("_mismatched", F.lit(True)))
+    return bad_songs.withColumn("_mismatched", F.lit(True))
 
 
 def mark_mismatched(parsed: DataFrame, bad_songs: DataFrame) -> DataFrame:
     """Good rows of ``parsed`` whose song is in ``bad_songs`` get ``song_in_mismatch_list``."""
-    joined = parsed.join(bad_songs, S.SONG_ID, "left")
+    # broadcast here, on the join's right side: a hint carried by the table itself would also
+    # sit on the left of the report's anti join, where Spark cannot use it and warns
+    joined = parsed.join(F.broadcast(bad_songs), S.SONG_ID, "left")
     return joined.withColumn(
         "reason",
         F.when(
