@@ -69,8 +69,9 @@ def _table_written(store: Any, execution_id: int) -> str | None:
 
 def queries(spark: SparkSession, ran: list[Any], top: int = QUERIES) -> list[dict[str, Any]]:
     """The ``top`` SQL queries of ``ran`` (stage attempts) that shuffled the most bytes, each
-    with what it did (the table it wrote, else its call site), its stages and shuffle figures:
-    which query of a step grows faster than the data. Empty when the SQL store is not there."""
+    with what it did (the table it wrote, else its call site), its stages, shuffle figures and
+    seconds: which query of a step grows faster than the data, and where its time went. Empty
+    when the SQL store is not there."""
     by_stage: dict[int, list[Any]] = {}
     for s in ran:
         by_stage.setdefault(int(s.stageId()), []).append(s)
@@ -91,6 +92,9 @@ def queries(spark: SparkSession, ran: list[Any], top: int = QUERIES) -> list[dic
         execution_id = int(e.executionId())
         what = _table_written(store, execution_id) or str(e.description())[:80]
         row: dict[str, Any] = {"query": execution_id, "what": what, "stages": len(attempts)}
+        done = e.completionTime()
+        if done.isDefined():  # wall seconds from submission to the end (load-dependent)
+            row["seconds"] = round((done.get().getTime() - e.submissionTime()) / 1000, 2)
         for key, getter in FIGURES[:2]:
             row[key] = int(sum(int(getattr(a, getter)()) for a in attempts))
         out.append(row)

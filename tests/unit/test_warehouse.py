@@ -173,4 +173,5 @@ def test_step_figures_name_each_query_by_the_table_it_wrote(spark, tmp_path):
     named = {q["what"] for q in queries}
     assert schemas.INTERACTIONS in named
     assert len(named) == 2 and all(q["shuffle_write_bytes"] > 0 for q in queries)
+    assert all(q["seconds"] >= 0 for q in queries)
     assert not any("/runs/" in what for what in named)
