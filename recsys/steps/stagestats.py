@@ -68,10 +68,10 @@ def _table_written(store: Any, execution_id: int) -> str | None:
 
 
 def queries(spark: SparkSession, ran: list[Any], top: int = QUERIES) -> list[dict[str, Any]]:
-    """The ``top`` SQL queries of ``ran`` (stage attempts) that shuffled the most bytes, each
-    with what it did (the table it wrote, else its call site), its stages, shuffle figures and
-    seconds: which query of a step grows faster than the data, and where its time went. Empty
-    when the SQL store is not there."""
+    """The ``top`` SQL queries of ``ran`` (stage attempts) that shuffled the most bytes, then
+    every other query that wrote a warehouse table, each with what it did (the table it wrote,
+    else its call site), its stages, shuffle figures and seconds: which query of a step grows
+    faster than the data, and where its time went. Empty when the SQL store is not there."""
     by_stage: dict[int, list[Any]] = {}
     for s in ran:
         by_stage.setdefault(int(s.stageId()), []).append(s)
@@ -80,7 +80,7 @@ def queries(spark: SparkSession, ran: list[Any], top: int = QUERIES) -> list[dic
         executions = store.executionsList()
     except Exception:  # noqa: BLE001
         return []
-    out, it = [], executions.iterator()
+    out, tables, it = [], set(), executions.iterator()
     while it.hasNext():
         e = it.next()
         ids, stage_it = set(), e.stages().iterator()
@@ -90,7 +90,10 @@ def queries(spark: SparkSession, ran: list[Any], top: int = QUERIES) -> list[dic
         if not attempts:
             continue
         execution_id = int(e.executionId())
-        what = _table_written(store, execution_id) or str(e.description())[:80]
+        table = _table_written(store, execution_id)
+        if table is not None and not table.startswith("_"):  # not a scratch folder (_ship)
+            tables.add(execution_id)
+        what = table or str(e.description())[:80]
         row: dict[str, Any] = {"query": execution_id, "what": what, "stages": len(attempts)}
         done = e.completionTime()
         if done.isDefined():  # wall seconds from submission to the end (load-dependent)
@@ -99,7 +102,7 @@ def queries(spark: SparkSession, ran: list[Any], top: int = QUERIES) -> list[dic
             row[key] = int(sum(int(getattr(a, getter)()) for a in attempts))
         out.append(row)
     out.sort(key=lambda r: -r["shuffle_write_bytes"])
-    return out[:top]
+    return out[:top] + [r for r in out[top:] if r["query"] in tables]
 
 
 def cached(spark: SparkSession) -> int | None:

@@ -46,11 +46,14 @@ def test_manifest_records_each_steps_spark_figures_and_the_hybrids_intervals(tin
     assert steps["train-als"]["spark"]["shuffle_write_records"] > 0
     # per query, largest shuffle first, named by the table it wrote: what grows faster
     queries = steps["hybrid"]["spark"]["queries"]
-    written = {q["what"] for q in queries}
-    assert {"user_candidates", "user_recommendations", "similar_songs"} <= written
+    written = {q["what"]: q for q in queries}
+    assert {"user_candidates", "user_recommendations", "similar_songs"} <= set(written)
     shuffled = [q["shuffle_write_bytes"] for q in queries]
     assert shuffled == sorted(shuffled, reverse=True) and shuffled[0] > 0
     assert sum(shuffled) <= steps["hybrid"]["spark"]["shuffle_write_bytes"]
+    # both users' lists come out of the scoring blocks clustered by user: the second is
+    # written from the cached lists with no shuffle at all
+    assert written["user_recommendations"]["shuffle_write_bytes"] == 0
     # the hybrid's own metric with its 95% interval (what the drift gate reads changes by)
     interval = manifest["metric_intervals"]["ndcg@10"]
     assert interval["mean"] == pytest.approx(manifest["metrics"]["hybrid"]["ndcg@10"])
