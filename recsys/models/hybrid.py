@@ -205,9 +205,11 @@ def user_candidates(
     )
 
 
-def _pool_inputs(interactions, users, cf_topn, relation, cfg, signals, item_topn, extra=None):
+def _pool_inputs(
+    interactions, users, cf_topn, relation, cfg, signals, item_topn, extra=None, ranged=False
+):
     """The broadcast index (a tuple ``(index, *extra)`` with ``extra``) and the user rows the
-    pool is scored from."""
+    pool is scored from (with ``ranged``, in contiguous ranges of users: :func:`pool_rows`)."""
     parts, build = index_parts(
         relation,
         None if signals is None else signals.item_factors,
@@ -225,6 +227,7 @@ def _pool_inputs(interactions, users, cf_topn, relation, cfg, signals, item_topn
         item_topn,
         None if signals is None else signals.user_factors,
         cfg.seeds_per_user,
+        ranged=ranged,
     )
     return broadcast, rows
 
@@ -234,11 +237,12 @@ def song_info(songs: DataFrame) -> DataFrame:
     return popularity(songs).join(songs.select(S.SONG, S.ARTIST), S.SONG)
 
 
-def ranked_inputs(songs: DataFrame, **inputs):
+def ranked_inputs(songs: DataFrame, ranged: bool = False, **inputs):
     """``(broadcast, rows)`` of :func:`_pool_inputs` (``inputs``: its arguments) with the
     catalogue (:class:`ranked_pool.Catalogue` of ``songs``) broadcast beside the index: what
     lists are ranked from inside the blocks (the hybrid's tables, the blend fit's grid)."""
-    return _pool_inputs(**inputs, extra=(Catalogue.gather(song_info(songs)),))
+    extra = (Catalogue.gather(song_info(songs)),)
+    return _pool_inputs(**inputs, extra=extra, ranged=ranged)
 
 
 def ranked_user_lists(songs: DataFrame, **inputs) -> DataFrame:
@@ -247,13 +251,12 @@ def ranked_user_lists(songs: DataFrame, **inputs) -> DataFrame:
     (:mod:`recsys.models.ranked_pool`): ``RANKED_SCHEMA``, without artist names and reasons
     (:func:`decorate` adds them).
 
-    The users are range-partitioned before they are scored (a shuffle of one row per user),
-    so each partition of the output holds one contiguous range of users: the tables are
-    written clustered by user (``Warehouse.write_table(ranged=True)``) without shuffling their
-    rows (users x pool depth) again."""
+    The users' rows are built in contiguous ranges of users (:func:`pool_rows` with
+    ``ranged``), so each partition of the output holds one range: the tables are written
+    clustered by user (``Warehouse.write_table(ranged=True)``) without shuffling their rows
+    (users x pool depth) again."""
     cfg: HybridConfig = inputs["cfg"]
-    broadcast, rows = ranked_inputs(songs, **inputs)
-    rows = rows.repartitionByRange(scoring_partitions(rows.sparkSession), S.USER)
+    broadcast, rows = ranked_inputs(songs, ranged=True, **inputs)
     return ranked_lists(rows, broadcast, ranking_of(cfg, cfg.top_n))
 
 

@@ -57,6 +57,7 @@ from recsys import schemas as S
 from recsys.errors import NeighbourError
 from recsys.similarity.gather import gather_columns
 from recsys.similarity.ship import Gather, ship
+from recsys.similarity.topn import partition_keys
 
 CO_PLAYS = "co_plays"
 LISTENERS = "n_listeners"
@@ -128,26 +129,10 @@ def listeners(lists: DataFrame) -> DataFrame:
     )
 
 
-def block_partition_keys(spark, blocks: int) -> list[int]:
-    """For each song block ``b < blocks``, an integer key that Spark's hash partitioning into
-    ``blocks`` partitions sends to partition ``b`` (``pmod(hash(key), blocks)``, the expression
-    of ``repartition(blocks, key)``), so every block gets a task of its own."""
-    probe = spark.range(64 * blocks).select(
-        F.col("id").cast("int").alias("key"), F.pmod(F.hash(F.col("id").cast("int")), blocks)
-    )
-    first: dict[int, int] = {}
-    for key, part in probe.collect():  # 64 x blocks small rows: not data
-        first.setdefault(int(part), int(key))
-    missing = [b for b in range(blocks) if b not in first]
-    if missing:  # vanishingly unlikely: 64 tries per partition
-        raise NeighbourError(f"no partition key found for co-play blocks {missing}")
-    return [first[b] for b in range(blocks)]
-
-
 def block_lists(lists: DataFrame, blocks: int, keys: list[int]) -> DataFrame:
     """``(_key, _b, songs)``: each user's list once for every song block it touches (``song_idx %
-    blocks``), keyed for :func:`block_partition_keys`; users of one song make no pairs and are
-    left out. Rows: at most ``blocks`` per user."""
+    blocks``), keyed for :func:`recsys.similarity.topn.partition_keys`; users of one song make
+    no pairs and are left out. Rows: at most ``blocks`` per user."""
     key_of = F.element_at(F.array(*[F.lit(k) for k in keys]), F.col("_b") + 1)
     touched = F.array_distinct(F.transform(F.col(_SONGS), lambda s: F.pmod(s, F.lit(blocks))))
     return (
@@ -310,7 +295,7 @@ def coplay_neighbours(
     spark = interactions.sparkSession
     lists = capped_lists(interactions, max_songs_per_user, seed)
     broadcast = ship(spark, [gather_listeners(lists)], _as_is)
-    rows = block_lists(lists, song_blocks, block_partition_keys(spark, song_blocks))
+    rows = block_lists(lists, song_blocks, partition_keys(spark, song_blocks))
     found = rows.repartition(song_blocks, "_key").mapInPandas(
         _neighbour_partitions(
             broadcast, song_blocks, k, asymmetry, locality, max(int(pair_budget), 1)

@@ -311,6 +311,22 @@ def scoring_partitions(spark, partitions: int = 0) -> int:
     return partitions or 2 * spark.sparkContext.defaultParallelism
 
 
+def partition_keys(spark, parts: int) -> list[int]:
+    """For each partition ``p < parts``, an integer key that Spark's hash partitioning into
+    ``parts`` partitions sends to partition ``p`` (``pmod(hash(key), parts)``, the expression
+    of ``repartition(parts, key)``): rows keyed by ``keys[p]`` land in partition ``p``."""
+    probe = spark.range(64 * parts).select(
+        F.col("id").cast("int").alias("key"), F.pmod(F.hash(F.col("id").cast("int")), parts)
+    )
+    first: dict[int, int] = {}
+    for key, part in probe.collect():  # 64 x parts small rows: O(config), not data
+        first.setdefault(int(part), int(key))
+    missing = [p for p in range(parts) if p not in first]
+    if missing:  # vanishingly unlikely: 64 tries per partition
+        raise NeighbourError(f"no hash partitioning key found for partitions {missing}")
+    return [first[p] for p in range(parts)]
+
+
 def recommend_top_n(
     user_factors: DataFrame,
     item_factors: DataFrame,

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from recsys import schemas as S
 from recsys.errors import NeighbourError
-from recsys.similarity import coplay
+from recsys.similarity import coplay, topn
 from recsys.steps import stagestats
 from tests import reference_coplay
 
@@ -60,7 +60,7 @@ def test_blocked_neighbours_equal_the_row_per_pair_reference(
 
 def test_every_block_gets_a_partition_of_its_own(spark):
     for blocks in (1, 2, 5, 16, 33):
-        keys = coplay.block_partition_keys(spark, blocks)
+        keys = topn.partition_keys(spark, blocks)
         assert len(set(keys)) == blocks
         frame = spark.createDataFrame([(k, b) for b, k in enumerate(keys)], "_key int, _b int")
         placed = frame.repartition(blocks, "_key").select("_b", F.spark_partition_id().alias("p"))
@@ -71,7 +71,7 @@ def test_a_user_list_is_sent_once_to_each_block_it_touches(spark):
     lists = spark.createDataFrame(
         [(0, [0, 3, 6, 1]), (1, [2]), (2, [4, 5])], f"{S.USER} int, _songs array<int>"
     )
-    keys = coplay.block_partition_keys(spark, 3)
+    keys = topn.partition_keys(spark, 3)
     rows = coplay.block_lists(lists, 3, keys).collect()
     got = sorted((r["_b"], tuple(r["_songs"])) for r in rows)
     # user 0 touches blocks 0 and 1; user 1 (one song) makes no pairs; user 2 blocks 1 and 2

@@ -210,6 +210,33 @@ def test_blocks_of_one_user_give_the_same_pool(spark, random_tables):
     assert pool.block_bounds(np.ones(5, int), 100, max_rows=2) == [(0, 2), (2, 4), (4, 5)]
 
 
+def test_ranged_rows_hold_one_range_of_users_per_partition(spark, random_tables):
+    """``pool_rows(ranged=True)``: partition k holds the k-th contiguous range of users, from
+    one hash exchange of the inputs (no range sampling, no join), and the pool scored from it
+    is the unranged one's."""
+    interactions, users, _, cf_topn, relation, signals, item_topn = random_tables
+    index = pool.pool_index(relation, signals.item_factors, signals.content_vectors)
+    bc = pool.broadcast_index(spark, index)
+    user_alpha = users.selectExpr("user_idx", "CAST(0.5 AS FLOAT) AS alpha")
+    args = (interactions, user_alpha, cf_topn, item_topn, signals.user_factors, 4)
+    ranged = pool.pool_rows(*args, ranged=True)
+    placed = ranged.select(S.USER, F.spark_partition_id().alias("p")).toPandas()
+    spans = placed.groupby("p")[S.USER].agg(["min", "max", "count"]).sort_index()
+    assert list(spans.index) == list(range(pool.scoring_partitions(spark)))
+    assert (spans["min"].to_numpy()[1:] > spans["max"].to_numpy()[:-1]).all()
+    assert spans["count"].sum() == users.count() == placed[S.USER].nunique()
+    plan = ranged._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("Exchange ") == 1 and "rangepartitioning" not in plan, plan
+    assert "Join" not in plan, plan
+
+    key = [S.USER, S.SONG]
+    got = pool.scored_pool(ranged, bc, 9).toPandas().sort_values(key).reset_index(drop=True)
+    unranged = pool.pool_rows(*args)
+    want = pool.scored_pool(unranged, bc, 9).toPandas().sort_values(key).reset_index(drop=True)
+    assert len(got) > 0
+    pd.testing.assert_frame_equal(got, want)
+
+
 def test_minmax_rows_matches_spark_precision():
     # Spark on a float column: the differences in float, the division in double. These values
     # tell that apart from differences in double (0.4587057) or all in float.
