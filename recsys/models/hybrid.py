@@ -29,9 +29,10 @@ from recsys.columns import unit_array
 from recsys.models import ranked_pool
 from recsys.models.base import Recommender, check_n
 from recsys.models.candidates import neighbour_relation
-from recsys.models.pool import index_parts, pool_rows, scored_pool
+from recsys.models.pool import index_parts, scored_pool
 from recsys.models.ranked_pool import LIST, Catalogue, Ranking, ranked_lists
 from recsys.models.similar import similar_songs, with_reasons
+from recsys.models.user_rows import pool_rows
 from recsys.similarity.ship import ship
 from recsys.similarity.topn import scoring_partitions
 
@@ -241,8 +242,7 @@ def ranked_inputs(songs: DataFrame, ranged: bool = False, **inputs):
     """``(broadcast, rows)`` of :func:`_pool_inputs` (``inputs``: its arguments) with the
     catalogue (:class:`ranked_pool.Catalogue` of ``songs``) broadcast beside the index: what
     lists are ranked from inside the blocks (the hybrid's tables, the blend fit's grid)."""
-    extra = (Catalogue.gather(song_info(songs)),)
-    return _pool_inputs(**inputs, extra=extra, ranged=ranged)
+    return _pool_inputs(**inputs, extra=(Catalogue.gather(song_info(songs)),), ranged=ranged)
 
 
 def ranked_user_lists(songs: DataFrame, **inputs) -> DataFrame:
@@ -251,10 +251,9 @@ def ranked_user_lists(songs: DataFrame, **inputs) -> DataFrame:
     (:mod:`recsys.models.ranked_pool`): ``RANKED_SCHEMA``, without artist names and reasons
     (:func:`decorate` adds them).
 
-    The users' rows are built in contiguous ranges of users (:func:`pool_rows` with
-    ``ranged``), so each partition of the output holds one range: the tables are written
-    clustered by user (``Warehouse.write_table(ranged=True)``) without shuffling their rows
-    (users x pool depth) again."""
+    The users' rows are built in contiguous ranges of users (:func:`pool_rows`, ``ranged``):
+    each output partition holds one range, and the tables are written clustered by user
+    (``Warehouse.write_table(ranged=True)``) with no shuffle of their rows."""
     cfg: HybridConfig = inputs["cfg"]
     broadcast, rows = ranked_inputs(songs, ranged=True, **inputs)
     return ranked_lists(rows, broadcast, ranking_of(cfg, cfg.top_n))

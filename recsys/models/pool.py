@@ -9,9 +9,9 @@ catalogue-sized structures are built once per Python worker (shipped by
 as one :class:`PoolIndex` (the neighbour lists as CSR arrays by seed, the ALS item factors and the
 content vectors as dense float32 matrices by ``song_idx``), and each user row (played songs, seeds
 with their weights, the two lists, the user's factors, alpha) is expanded, grouped and scored
-inside its block. The only shuffle is the users' inputs, once, by user (:func:`pool_rows`; in
-contiguous ranges of users for the hybrid's tables, which then need no shuffle to be written
-clustered by user).
+inside its block. The only shuffle is the users' inputs, once, by user
+(:func:`recsys.models.user_rows.pool_rows`; in contiguous ranges of users for the hybrid's
+tables, which then need no shuffle to be written clustered by user).
 
 The result equals the row-wise Spark formulation's (``tests/reference_pool.py`` keeps it and
 the tests compare both): dot products in double precision summed in the order Spark's
@@ -34,7 +34,7 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -43,12 +43,7 @@ from recsys.errors import FactorError
 from recsys.models.candidates import COPLAY, KIND, SEED
 from recsys.similarity.gather import gather_columns
 from recsys.similarity.ship import Gather
-from recsys.similarity.topn import (
-    gather_item_matrix,
-    partition_keys,
-    register_broadcast,
-    scoring_partitions,
-)
+from recsys.similarity.topn import gather_item_matrix, register_broadcast
 
 CONTENT, CF, CO = 0, 1, 2  # neighbour kinds in the index
 _KINDS = {"content": CONTENT, "cf": CF, COPLAY: CO}
@@ -297,7 +292,8 @@ def profiles(index: PoolIndex, b: int, rows, seeds, weights) -> tuple[np.ndarray
 
 
 def pool_block(part: pd.DataFrame, index: PoolIndex, depth: int) -> pd.DataFrame:
-    """The scored pool of one block of user rows (the grouped columns of :func:`pool_rows`)."""
+    """The scored pool of one block of user rows (the grouped columns of
+    :func:`recsys.models.user_rows.pool_rows`)."""
     b = len(part)
     p_len, p_song = _flat(part[PLAYED], np.int64)
     s_len, s_song = _flat(part[SEEDS], np.int64)
@@ -405,106 +401,6 @@ def _score_partitions(broadcast, depth: int, budget: int, finish=None):
 # ----------------------------------------------------------------------------- Spark side
 
 
-_TAG, _VALUE, _KEY_COL = "_t", "_v", "_k"
-PLAYS_TAG, CF_TAG, ITEM_TAG, FACTORS_TAG, ALPHA_TAG = range(5)  # the user's input rows
-
-
-def _tagged(frame: DataFrame, tag: int, song=None, value=None, factors=None, alpha=None):
-    """``frame``'s rows in the one shape every input of :func:`pool_rows` takes."""
-
-    def col(c, kind: str):
-        return (F.lit(None) if c is None else F.col(c)).cast(kind)
-
-    return frame.select(
-        F.col(S.USER).cast("int").alias(S.USER),
-        F.lit(tag).alias(_TAG),
-        col(song, "int").alias(S.SONG),
-        col(value, "double").alias(_VALUE),
-        col(factors, "array<float>").alias(UF),
-        col(alpha, "float").alias(S.ALPHA),
-    )
-
-
-def ranged_key(users: DataFrame, parts: int) -> Column:
-    """A key column whose hash partitioning into ``parts`` puts contiguous ranges of
-    ``user_idx`` in partition order (the ``k``-th ``1/parts`` of ``users``' id range into
-    partition ``k``), as ``repartitionByRange`` would, without its sampling pass over the
-    input. Ids above ``users``' go to the last partition."""
-    top = users.agg(F.max(S.USER)).first()[0]  # one int column scanned, one value back
-    width = (int(top or 0) // parts) + 1
-    keys = partition_keys(users.sparkSession, parts)
-    bucket = F.least((F.col(S.USER) / F.lit(width)).cast("int"), F.lit(parts - 1))
-    return F.element_at(F.array(*[F.lit(k) for k in keys]), bucket + 1)
-
-
-def pool_rows(
-    interactions: DataFrame,
-    user_alpha: DataFrame,
-    cf_topn: DataFrame,
-    item_topn: DataFrame | None,
-    user_factors: DataFrame | None,
-    seeds_per_user: int,
-    ranged: bool = False,
-) -> DataFrame:
-    """One row per user of ``user_alpha``: alpha, played songs, seeds and weights, the ALS
-    list, the item-based list (scores > 0), the user's factors (null where a user has none).
-
-    Every input is brought to one row shape, and the union is shuffled once, by user, and
-    grouped where it lands: one exchange of the inputs' rows, no join. With ``ranged`` each
-    partition holds one contiguous range of users in partition order (:func:`ranged_key`),
-    so what is scored from the rows comes out clustered by user. Users outside
-    ``user_alpha`` get no row, as the pool's inner join with alpha drops them."""
-    spark = interactions.sparkSession
-    parts = scoring_partitions(spark)
-    inputs = [
-        _tagged(interactions, PLAYS_TAG, S.SONG, S.PLAYS),
-        # no score is no evidence (never a NaN)
-        _tagged(cf_topn.where(F.col(S.SCORE).isNotNull()), CF_TAG, S.SONG, S.SCORE),
-        _tagged(user_alpha, ALPHA_TAG, alpha=S.ALPHA),
-    ]
-    if item_topn is not None:
-        inputs.append(_tagged(item_topn.where(F.col(S.SCORE) > 0), ITEM_TAG, S.SONG, S.SCORE))
-    if user_factors is not None:
-        inputs.append(_tagged(user_factors, FACTORS_TAG, factors=S.FEATURES))
-    rows = inputs[0]
-    for more in inputs[1:]:
-        rows = rows.unionByName(more)
-    if ranged:
-        keys = [_KEY_COL, S.USER]
-        rows = rows.withColumn(_KEY_COL, ranged_key(interactions, parts))
-    else:
-        keys = [S.USER]
-    rows = rows.repartition(parts, keys[0])
-
-    def listed(tag: int, value: Column) -> Column:  # one input's (value, song) structs
-        return F.collect_list(F.when(F.col(_TAG) == tag, F.struct(value.alias(_VALUE), S.SONG)))
-
-    # seeds: the most played songs first, ties to the smaller song id (structs sort by field)
-    by_plays = F.array_sort(listed(PLAYS_TAG, -F.col(_VALUE)))
-    seeds = F.slice(by_plays, 1, seeds_per_user)
-    grouped = rows.groupBy(*keys).agg(
-        F.collect_list(F.when(F.col(_TAG) == PLAYS_TAG, F.col(S.SONG))).alias(PLAYED),
-        seeds.alias("_s"),
-        listed(CF_TAG, F.col(_VALUE).cast("float")).alias("_c"),
-        listed(ITEM_TAG, F.col(_VALUE).cast("float")).alias("_i"),
-        F.first(UF, ignorenulls=True).alias(UF),
-        F.first(S.ALPHA, ignorenulls=True).alias(S.ALPHA),
-        F.max(F.col(_TAG) == ALPHA_TAG).alias("_user"),
-    )
-    return grouped.where("_user").select(
-        S.USER,
-        S.ALPHA,
-        PLAYED,
-        F.transform("_s", lambda s: s[S.SONG]).alias(SEEDS),
-        F.transform("_s", lambda s: F.log1p(-s[_VALUE])).alias(WEIGHTS),
-        F.transform("_c", lambda s: s[S.SONG]).alias(CF_SONGS),
-        F.transform("_c", lambda s: s[_VALUE]).alias(CF_SCORES),
-        F.transform("_i", lambda s: s[S.SONG]).alias(ITEM_SONGS),
-        F.transform("_i", lambda s: s[_VALUE]).alias(ITEM_SCORES),
-        UF,
-    )
-
-
 def scored_pool(
     rows: DataFrame,
     broadcast,
@@ -514,8 +410,9 @@ def scored_pool(
     schema=None,
     extra: tuple[str, ...] = (),
 ) -> DataFrame:
-    """The pool (``POOL_SCHEMA``) of :func:`pool_rows`, scored block by block against the
-    broadcast :class:`PoolIndex`; ``budget`` bounds the seed-neighbour pairs of one block.
+    """The pool (``POOL_SCHEMA``) of :func:`recsys.models.user_rows.pool_rows`, scored block by
+    block against the broadcast :class:`PoolIndex`; ``budget`` bounds the seed-neighbour pairs
+    of one block.
 
     With ``finish(pool, value, part)`` each block's pool becomes what it returns
     (``schema``'s columns): ``value`` is the broadcast's, a tuple whose first item is the

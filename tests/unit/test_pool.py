@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from recsys import schemas as S
 from recsys.config import HybridConfig
-from recsys.models import hybrid, pool
+from recsys.models import hybrid, pool, user_rows
 from recsys.models.als import AlsRecommender
 from recsys.models.candidates import neighbour_relation
 from recsys.models.itemknn import ItemKNNRecommender
@@ -198,7 +198,8 @@ def test_blocks_of_one_user_give_the_same_pool(spark, random_tables):
     index = pool.pool_index(relation, signals.item_factors, signals.content_vectors)
     bc = pool.broadcast_index(spark, index)
     user_alpha = users.selectExpr("user_idx", "CAST(0.5 AS FLOAT) AS alpha")
-    rows = pool.pool_rows(interactions, user_alpha, cf_topn, item_topn, signals.user_factors, 4)
+    args = (interactions, user_alpha, cf_topn, item_topn, signals.user_factors, 4)
+    rows = user_rows.pool_rows(*args)
     whole = pool.scored_pool(rows, bc, 9).toPandas()
     single = pool.scored_pool(rows, bc, 9, budget=1).toPandas()  # every user its own block
     key = [S.USER, S.SONG]
@@ -219,10 +220,10 @@ def test_ranged_rows_hold_one_range_of_users_per_partition(spark, random_tables)
     bc = pool.broadcast_index(spark, index)
     user_alpha = users.selectExpr("user_idx", "CAST(0.5 AS FLOAT) AS alpha")
     args = (interactions, user_alpha, cf_topn, item_topn, signals.user_factors, 4)
-    ranged = pool.pool_rows(*args, ranged=True)
+    ranged = user_rows.pool_rows(*args, ranged=True)
     placed = ranged.select(S.USER, F.spark_partition_id().alias("p")).toPandas()
     spans = placed.groupby("p")[S.USER].agg(["min", "max", "count"]).sort_index()
-    assert list(spans.index) == list(range(pool.scoring_partitions(spark)))
+    assert list(spans.index) == list(range(user_rows.scoring_partitions(spark)))
     assert (spans["min"].to_numpy()[1:] > spans["max"].to_numpy()[:-1]).all()
     assert spans["count"].sum() == users.count() == placed[S.USER].nunique()
     plan = ranged._jdf.queryExecution().executedPlan().toString()
@@ -231,7 +232,7 @@ def test_ranged_rows_hold_one_range_of_users_per_partition(spark, random_tables)
 
     key = [S.USER, S.SONG]
     got = pool.scored_pool(ranged, bc, 9).toPandas().sort_values(key).reset_index(drop=True)
-    unranged = pool.pool_rows(*args)
+    unranged = user_rows.pool_rows(*args)
     want = pool.scored_pool(unranged, bc, 9).toPandas().sort_values(key).reset_index(drop=True)
     assert len(got) > 0
     pd.testing.assert_frame_equal(got, want)
