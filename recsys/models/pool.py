@@ -41,6 +41,7 @@ from pyspark.sql import types as T
 from recsys import schemas as S
 from recsys.errors import FactorError
 from recsys.models.candidates import COPLAY, KIND, SEED
+from recsys.ordering import descending, ids, member, order_by, ranked_order
 from recsys.similarity.gather import gather_columns
 from recsys.similarity.ship import Gather
 from recsys.similarity.topn import gather_item_matrix, register_broadcast
@@ -237,24 +238,33 @@ def seed_hits_block(index: PoolIndex, rows, seeds, weights, played_key) -> Hits:
     counts = index.indptr[seeds + 1] - starts
     offs = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
     offs += np.repeat(starts, counts)
-    key = np.repeat(rows, counts) * _KEY + index.neighbour[offs]
+    row, song = np.repeat(rows, counts), index.neighbour[offs].astype(np.int64)
     seed = np.repeat(seeds, counts)
     contribution = index.similarity[offs].astype(np.float64) * np.repeat(weights, counts)
     kind = index.kind[offs]
-    keep = ~np.isin(key, played_key)
-    key, seed, contribution, kind = key[keep], seed[keep], contribution[keep], kind[keep]
-    # the reason: the largest contribution through an ALS or content neighbour (ties: the
-    # smaller seed), else through a co-play one
-    order = np.lexsort((seed, -contribution, kind == CO, key))
-    key, seed, contribution, kind = key[order], seed[order], contribution[order], kind[order]
-    if key.size == 0:
+    if row.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Hits(empty, np.zeros(0), np.zeros(0, dtype=bool), empty)
+    # the reason: the largest contribution through an ALS or content neighbour (ties: the
+    # smaller seed), else through a co-play one; one argsort of packed keys (recsys.ordering)
+    order = order_by(
+        ids(row),
+        (song, index.n),
+        ((kind == CO).astype(np.int64), 2),
+        descending(contribution),
+        (seed, index.n),
+    )
+    key = row[order] * _KEY + song[order]
+    seed, contribution, kind = seed[order], contribution[order], kind[order]
     first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     is_content = kind == CONTENT
     content = np.add.reduceat(np.where(is_content, contribution, 0.0), first)
     has_content = np.add.reduceat(is_content.astype(np.int64), first) > 0
-    return Hits(key[first], content, has_content, seed[first])
+    # played songs are no candidates: their groups are dropped whole (sorted keys, so the
+    # look-up walks the played keys in order)
+    key, seed = key[first], seed[first]
+    keep = ~member(key, np.sort(played_key))
+    return Hits(key[keep], content[keep], has_content[keep], seed[keep])
 
 
 def top_content(hits: Hits, depth: int) -> tuple[np.ndarray, np.ndarray]:
@@ -262,7 +272,7 @@ def top_content(hits: Hits, depth: int) -> tuple[np.ndarray, np.ndarray]:
     song id)."""
     key, value = hits.key[hits.has_content], hits.content[hits.has_content]
     row, song = np.divmod(key, _KEY)
-    order = np.lexsort((song, -value, row))
+    order = ranked_order(ids(row), value, ids(song))
     row, key, value = row[order], key[order], value[order]
     rank = np.arange(row.size) - np.searchsorted(row, row, side="left")
     keep = rank < depth
@@ -305,7 +315,8 @@ def pool_block(part: pd.DataFrame, index: PoolIndex, depth: int) -> pd.DataFrame
     cf_key, cf_value = _list_keys(c_len, c_song, _flat(part[CF_SCORES], np.float32)[1])
     i_len, i_song = _flat(part[ITEM_SONGS], np.int64)
     it_key, it_value = _list_keys(i_len, i_song, _flat(part[ITEM_SCORES], np.float32)[1])
-    key = np.unique(np.concatenate([cf_key, ct_key, it_key]))
+    key = np.sort(np.concatenate([cf_key, ct_key, it_key]))
+    key = key[np.r_[True, key[1:] != key[:-1]]] if key.size else key
     row, song = np.divmod(key, _KEY)
     if index.factors is not None:  # every pooled song scored by both halves
         cf_raw, cf_ok = _cf_scores(index, part, row, song)
