@@ -41,6 +41,7 @@ import pandas as pd
 
 from recsys import names
 from recsys.errors import BlendError
+from recsys.ordering import descending, ids, order_by
 
 _FLOAT_COLUMNS = (
     names.SCORE,
@@ -188,11 +189,16 @@ def rerank(
     cold = popularity <= 0.0
     out["_cold"] = cold
     out["_key"] = np.where(cold, out[names.CONTENT_SCORE].to_numpy(np.float32), out[names.SCORE])
-    out = out.sort_values(
-        [names.USER, "_cold", "_key", names.SONG],
-        ascending=[True, True, False, True],
-        kind="mergesort",
+    # by user, warm first, key descending, song, then input order (a stable sort), as one
+    # argsort of packed keys (recsys.ordering)
+    order = order_by(
+        ids(out[names.USER].to_numpy()),
+        (cold.astype(np.int64), 2),
+        descending(out["_key"].to_numpy()),
+        ids(out[names.SONG].to_numpy()),
+        ids(np.arange(len(out), dtype=np.int64)),
     )
+    out = out.iloc[order]
     if max_per_artist > 0:
         has_artist = out[names.ARTIST].notna()
         ahead = pd.Series(0, index=out.index)
