@@ -30,6 +30,7 @@ from pyspark.sql import functions as F
 from recsys import schemas as S
 from recsys.errors import ModelError
 from recsys.models.base import Recommender, check_n
+from recsys.ordering import ids, member, order_by, ranked_order
 from recsys.similarity import coplay
 from recsys.similarity.gather import gather_columns
 from recsys.similarity.ship import Gather, ship
@@ -154,9 +155,9 @@ def score_block(
     rows, cols, values = scores.row.astype(np.int64), scores.col.astype(np.int64), scores.data
     played_keys = np.repeat(np.arange(b, dtype=np.int64), np.diff(x.indptr)) * m + x.indices
     values = values.astype(np.float32)  # ranked as written: equal floats are ties
-    keep = (values > 0) & ~np.isin(rows * m + cols, played_keys)
+    keep = (values > 0) & ~member(rows * m + cols, np.sort(played_keys))
     rows, cols, values = rows[keep], cols[keep], values[keep]
-    order = np.lexsort((cols, -values, rows))
+    order = ranked_order((rows, b), values, (cols, m))  # (row, col) unique: np.lexsort's order
     rows, cols, values = rows[order], cols[order], values[order]
     rank = np.arange(rows.size) - np.searchsorted(rows, rows, side="left") + 1
     top = rank <= n
@@ -171,7 +172,7 @@ def score_block(
         cols = np.concatenate([cols, f_cols])
         values = np.concatenate([values, np.zeros(f_rows.size, dtype=np.float32)])
         rank = np.concatenate([rank, f_rank])
-        order = np.lexsort((rank, rows))
+        order = order_by((rows, b), ids(rank))
         rows, cols, values, rank = rows[order], cols[order], values[order], rank[order]
     return rows, song_ids[cols], values, rank
 

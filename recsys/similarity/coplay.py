@@ -55,6 +55,7 @@ from pyspark.sql import functions as F
 
 from recsys import schemas as S
 from recsys.errors import NeighbourError
+from recsys.ordering import ids, ranked_order
 from recsys.similarity.gather import gather_columns
 from recsys.similarity.ship import Gather, ship
 from recsys.similarity.topn import partition_keys
@@ -147,7 +148,7 @@ def best_per_song(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each song's ``k`` highest ``sim`` (ties to the smaller neighbour id) and their ranks
     from 1, sorted by song then rank."""
-    order = np.lexsort((nbr, -sim, song))
+    order = ranked_order(ids(song), sim, ids(nbr))  # (song, nbr) unique: np.lexsort's order
     song, nbr, sim = song[order], nbr[order], sim[order]
     starts = np.flatnonzero(np.r_[True, song[1:] != song[:-1]]) if len(song) else song[:0]
     rank = np.arange(len(song)) - np.repeat(starts, np.diff(np.r_[starts, len(song)]))

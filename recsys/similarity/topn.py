@@ -25,6 +25,7 @@ from pyspark.sql import types as T
 from recsys import schemas as S
 from recsys.columns import unit_array
 from recsys.errors import FactorError, NeighbourError
+from recsys.ordering import ranked_order
 from recsys.similarity.gather import gather_item_matrix
 from recsys.similarity.ship import ship
 
@@ -128,7 +129,7 @@ def top_n_block(
     near = cand >= kth[rows] - slack[rows]
     rows, cols = rows[near], cols[near]
     exact = exact_scores(queries, rows, item_matrix, cols)
-    order = np.lexsort((cols, -exact, rows))
+    order = ranked_order((rows, b), exact, (cols, m))  # (row, col) unique: np.lexsort's order
     rows, cols, exact = rows[order], cols[order], exact[order]
     rank = np.arange(rows.size) - np.searchsorted(rows, rows, side="left") + 1
     keep = rank <= k
