@@ -170,12 +170,13 @@ def run_step(
     from recsys.steps import stagestats
 
     started, stage_mark = time.perf_counter(), stagestats.mark(spark)
+    held = stagestats.persisted(spark)  # what the caller holds is not the step's to release
     broadcasts = live_broadcasts()
     try:
         summary = current.load()(spark, cfg, run_id) or {}
     finally:
         destroyed = release_broadcasts(broadcasts)
     seconds = time.perf_counter() - started
-    figures = {**stagestats.figures_since(spark, stage_mark), "broadcasts": destroyed}
+    figures = {**stagestats.figures_since(spark, stage_mark, held), "broadcasts": destroyed}
     record_step(cfg, run_id, current.name, summary, seconds, conf_path, figures)
     return summary, seconds

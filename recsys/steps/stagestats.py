@@ -105,12 +105,19 @@ def queries(spark: SparkSession, ran: list[Any], top: int = QUERIES) -> list[dic
     return out[:top] + [r for r in out[top:] if r["query"] in tables]
 
 
-def cached(spark: SparkSession) -> int | None:
-    """How many RDDs (a persisted DataFrame is one) the session holds cached, or None."""
+def persisted(spark: SparkSession) -> frozenset[int] | None:
+    """The ids of the RDDs (a persisted DataFrame is one) the session holds cached, or None."""
     try:
-        return int(spark.sparkContext._jsc.getPersistentRDDs().size())
+        return frozenset(int(i) for i in spark.sparkContext._jsc.getPersistentRDDs().keys())
     except Exception:  # noqa: BLE001
         return None
+
+
+def cached(spark: SparkSession, before: frozenset[int] | None = None) -> int | None:
+    """How many RDDs the session holds cached that were not in ``before`` (a
+    :func:`persisted`: what a step left, not what its caller holds), or None."""
+    now = persisted(spark)
+    return None if now is None else len(now - (before or frozenset()))
 
 
 def mark(spark: SparkSession) -> int | None:
@@ -121,15 +128,18 @@ def mark(spark: SparkSession) -> int | None:
         return None
 
 
-def figures_since(spark: SparkSession, since: int | None) -> dict[str, Any]:
-    """The summed figures of every stage attempt after ``since`` (a :func:`mark`).
+def figures_since(
+    spark: SparkSession, since: int | None, held: frozenset[int] | None = None
+) -> dict[str, Any]:
+    """The summed figures of every stage attempt after ``since`` (a :func:`mark`);
+    ``cached_after`` counts the RDDs cached now that ``held`` (a :func:`persisted`) lacks.
 
     ``stages`` counts the stages that ran (skipped ones, whose shuffle output was reused,
     are left out), ``failed_attempts`` the attempts that failed (their figures are counted:
     the work was done).
     """
     if since is None:
-        return {"available": False, "cached_after": cached(spark)}
+        return {"available": False, "cached_after": cached(spark, held)}
     try:
         stages = [s for s in _stages(spark) if int(s.stageId()) > since]
         lowest = min((int(s.stageId()) for s in stages), default=since + 1)
@@ -140,7 +150,7 @@ def figures_since(spark: SparkSession, since: int | None) -> dict[str, Any]:
             "stages": len({int(s.stageId()) for s in ran}),
             "failed_attempts": sum(str(s.status()) == "FAILED" for s in ran),
             # what the step left cached (a step should release what it cached: 0)
-            "cached_after": cached(spark),
+            "cached_after": cached(spark, held),
         }
         for key, getter in FIGURES:
             out[key] = int(sum(int(getattr(s, getter)()) for s in ran))

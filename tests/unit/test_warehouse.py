@@ -175,3 +175,26 @@ def test_step_figures_name_each_query_by_the_table_it_wrote(spark, tmp_path):
     assert len(named) == 2 and all(q["shuffle_write_bytes"] > 0 for q in queries)
     assert all(q["seconds"] >= 0 for q in queries)
     assert not any("/runs/" in what for what in named)
+
+
+def test_a_step_is_charged_only_with_what_it_left_cached(spark):
+    """``cached_after`` counts what was cached during the step, not what its caller holds (a
+    caller's cache once made the pipeline's release check depend on the test order)."""
+    from recsys.steps import stagestats
+
+    held_by_caller = spark.range(10).persist()
+    held_by_caller.count()
+    try:
+        held = stagestats.persisted(spark)
+        mark = stagestats.mark(spark)
+        assert stagestats.figures_since(spark, mark, held)["cached_after"] == 0
+        left = spark.range(20).persist()
+        left.count()
+        try:
+            assert stagestats.figures_since(spark, mark, held)["cached_after"] == 1
+            assert stagestats.cached(spark) == len(held) + 1  # everything, with no baseline
+        finally:
+            left.unpersist()
+        assert stagestats.figures_since(spark, mark, held)["cached_after"] == 0
+    finally:
+        held_by_caller.unpersist()
