@@ -230,8 +230,8 @@ class Hits:
     reason: np.ndarray
 
 
-def seed_hits_block(index: PoolIndex, rows, seeds, weights, played_key) -> Hits:
-    """:func:`recsys.models.candidates.seed_hits` for one block, from its flat seeds."""
+def seed_pairs(index: PoolIndex, rows, seeds, weights):
+    """Every (row, neighbour song, seed, contribution, kind) of the block's seeds' lists."""
     ok = seeds < index.n
     rows, seeds, weights = rows[ok], seeds[ok], weights[ok]
     starts = index.indptr[seeds]
@@ -239,9 +239,13 @@ def seed_hits_block(index: PoolIndex, rows, seeds, weights, played_key) -> Hits:
     offs = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
     offs += np.repeat(starts, counts)
     row, song = np.repeat(rows, counts), index.neighbour[offs].astype(np.int64)
-    seed = np.repeat(seeds, counts)
     contribution = index.similarity[offs].astype(np.float64) * np.repeat(weights, counts)
-    kind = index.kind[offs]
+    return row, song, np.repeat(seeds, counts), contribution, index.kind[offs]
+
+
+def seed_hits_block(index: PoolIndex, rows, seeds, weights, played_key) -> Hits:
+    """:func:`recsys.models.candidates.seed_hits` for one block, from its flat seeds."""
+    row, song, seed, contribution, kind = seed_pairs(index, rows, seeds, weights)
     if row.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Hits(empty, np.zeros(0), np.zeros(0, dtype=bool), empty)

@@ -77,16 +77,8 @@ def test_order_by_refuses_a_key_that_cannot_fit():
 
 def lexsort_seed_hits(index, rows, seeds, weights, played_key):
     """seed_hits_block as it was written with np.isin and a four-key np.lexsort."""
-    ok = seeds < index.n
-    rows, seeds, weights = rows[ok], seeds[ok], weights[ok]
-    starts = index.indptr[seeds]
-    counts = index.indptr[seeds + 1] - starts
-    offs = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    offs += np.repeat(starts, counts)
-    key = np.repeat(rows, counts) * pool._KEY + index.neighbour[offs]
-    seed = np.repeat(seeds, counts)
-    contribution = index.similarity[offs].astype(np.float64) * np.repeat(weights, counts)
-    kind = index.kind[offs]
+    row, song, seed, contribution, kind = pool.seed_pairs(index, rows, seeds, weights)
+    key = row * pool._KEY + song
     keep = ~np.isin(key, played_key)
     key, seed, contribution, kind = key[keep], seed[keep], contribution[keep], kind[keep]
     order = np.lexsort((seed, -contribution, kind == pool.CO, key))
