@@ -1,6 +1,6 @@
 """The evaluation protocol: every model of the run, fitted on a split, scored on held-out plays.
 
-A share of users hide a share of their songs (:func:`recsys.evaluation.split.holdout_split`,
+A share of users hide a share of their songs (:func:`recsys.evaluation.split.flag_split`,
 the one splitter). The production recommenders are fitted on the rest with the production
 settings — ALS refitted on the training plays (its neighbours by the configured method, its
 top-N in the configured blocks), the run's content neighbours (they never see plays), the
@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from recsys import schemas as S
 from recsys.evaluation import metrics, report, scoring
 from recsys.evaluation.checks import check_ks, metric_key
-from recsys.evaluation.split import holdout_split
+from recsys.evaluation.split import HIDDEN, ROLE, Role, flag_split
 from recsys.models.als import AlsRecommender
 from recsys.models.content import ContentRecommender
 from recsys.models.hybrid import HybridRecommender, pool_size
@@ -78,25 +78,32 @@ class HeldOut:
 def split(interactions: DataFrame, cfg: Config) -> HeldOut:
     """Hide the configured share of plays (and, for a fitted blend, a validation share of
     other users' plays); lists will be ``max(evaluation.ks)`` long. Deterministic: the
-    fit-blend and evaluate steps compute the same split."""
+    fit-blend and evaluate steps compute the same split.
+
+    One :func:`recsys.evaluation.split.flag_split` (one shuffle of the plays by user) flags
+    both: the evaluation's users first, then the validation users among the others; the
+    frames are filters of that one cached frame."""
     ev, fit = cfg.evaluation, cfg.hybrid.fit
-    train, test = holdout_split(
-        interactions, ev.holdout_user_fraction, ev.holdout_play_fraction, ev.min_user_songs, ev.seed
-    )
-    test_users = test.select(S.USER).distinct().persist(_LEVEL)
-    held = HeldOut(train, test, test_users, max(ev.ks), fit_plays=train, cached=[test_users])
+    roles = [Role(ev.holdout_user_fraction, ev.holdout_play_fraction, ev.seed)]
     if fit.mode == "fitted":
-        fit_plays, validation = holdout_split(
-            train,
-            fit.validation_user_fraction,
-            fit.validation_play_fraction,
-            ev.min_user_songs,
-            fit.seed,
-            exclude_users=test_users,
-        )
+        roles.append(Role(fit.validation_user_fraction, fit.validation_play_fraction, fit.seed))
+    flagged = flag_split(interactions, roles, ev.min_user_songs).persist(_LEVEL)
+    columns = interactions.columns
+    hidden, role = F.col(HIDDEN), F.col(ROLE)
+
+    def plays(condition):
+        return flagged.filter(condition).select(*columns)
+
+    test = plays(hidden & (role == 0))
+    test_users = test.select(S.USER).distinct().persist(_LEVEL)
+    train = plays(~(hidden & (role == 0)))
+    cached = [flagged, test_users]
+    held = HeldOut(train, test, test_users, max(ev.ks), fit_plays=train, cached=cached)
+    if fit.mode == "fitted":
+        validation = plays(hidden & (role == 1))
         users = validation.select(S.USER).distinct().persist(_LEVEL)
-        held.fit_plays, held.validation, held.validation_users = fit_plays, validation, users
-        held.cached += [fit_plays, validation, users]
+        held.fit_plays, held.validation, held.validation_users = plays(~hidden), validation, users
+        held.cached.append(users)
     if ev.max_users:
         sample_users(held, ev.max_users, ev.seed)
     return held
