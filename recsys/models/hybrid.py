@@ -388,7 +388,9 @@ class HybridRecommender(Recommender):
         user_factors = self.als.user_factors
         if users is not None:
             users = users.select(S.USER).distinct()
-            played = played.join(users, S.USER, "left_semi")
+            # read by the index's seeds, the pool rows and both models' lists: kept once
+            played = played.join(users, S.USER, "left_semi").persist(StorageLevel.MEMORY_AND_DISK)
+            self._cached.append(played)
             user_stats = user_stats.join(users, S.USER, "left_semi")
             user_factors = user_factors.join(users, S.USER, "left_semi")
         cf_topn = self.als.recommend(users, max(depth, self.als.cfg.top_n))
