@@ -383,12 +383,11 @@ class HybridRecommender(Recommender):
         return pool_size(self.cfg, n)
 
     def _inputs(self, users: DataFrame | None, depth: int) -> dict:
-        """What the pool of ``users`` (None: all) at ``depth`` is built from."""
+        """The inputs of the pool of ``users`` (None: all; their plays persisted) at ``depth``."""
         played, user_stats = self.interactions, self.user_stats
         user_factors = self.als.user_factors
         if users is not None:
             users = users.select(S.USER).distinct()
-            # read by the index's seeds, the pool rows and both models' lists: kept once
             played = played.join(users, S.USER, "left_semi").persist(StorageLevel.MEMORY_AND_DISK)
             self._cached.append(played)
             user_stats = user_stats.join(users, S.USER, "left_semi")
