@@ -225,21 +225,31 @@ def markdown(doc: dict[str, Any]) -> str:
     for step in steps:
         out += query_table(runs, step)
     out += ["", "## Driver memory (MB)", ""]
-    header = ["size", "JVM heap peak", "JVM old-gen peak", "JVM resident peak", "Python peak"]
+    header = [
+        "size",
+        "JVM heap peak",
+        "JVM old-gen peak",
+        "JVM live after a step (max)",
+        "JVM resident peak",
+        "Python peak",
+    ]
     out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in runs:
         steps_done = r.get("steps", {}).values()
         heap = max((s.get("jvm_heap_peak_mb") or 0.0 for s in steps_done), default=None)
         old = max((s.get("jvm_old_gen_peak_mb") for s in steps_done), default=None, key=_num)
+        live = max((s.get("jvm_live_heap_mb") for s in steps_done), default=None, key=_num)
         mem = r.get("memory", {})
         out.append(
-            f"| {r['triplet_lines']:,} | {_fmt(heap, 0)} | {_fmt(old, 0)} | "
+            f"| {r['triplet_lines']:,} | {_fmt(heap, 0)} | {_fmt(old, 0)} | {_fmt(live, 0)} | "
             f"{_fmt(mem.get('jvm_rss_peak_mb'), 0)} | {_fmt(mem.get('python_rss_peak_mb'), 0)} |"
         )
     out += [
         "",
         "Heap peak: the sum of the heap pools' peaks in the step (an upper bound; it can pass "
-        "the heap size). Old-gen peak: what stayed live. Resident: the whole driver JVM, which "
+        "the heap size). Old-gen peak: the old generation's peak, garbage not yet collected "
+        "included. Live after a step: the heap in use after a full collection at the step's end "
+        "(what the driver holds). Resident: the whole driver JVM, which "
         "in local mode also runs the executor.",
     ]
     out += python_by_step(runs, steps)
@@ -314,6 +324,15 @@ def _jvm_heap_pools(spark) -> list:
     jvm = spark.sparkContext._jvm
     pools = jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
     return [p for p in pools if p.getType().name() == "HEAP"]
+
+
+def live_heap_mb(spark) -> float:
+    """The driver JVM's heap in use after a full collection (``System.gc()``, which G1 runs
+    as a full, stop-the-world collection): what it still holds, not what awaits collection."""
+    jvm = spark.sparkContext._jvm
+    jvm.java.lang.System.gc()
+    used = jvm.java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage()
+    return round(used.getUsed() / 2**20, 1)
 
 
 def python_by_step(runs: list[dict[str, Any]], steps: list[str]) -> list[str]:
@@ -417,6 +436,9 @@ def run_one_size(args: argparse.Namespace) -> dict[str, Any]:
             entry["jvm_old_gen_peak_mb"] = round(
                 sum(p.getPeakUsage().getUsed() for p in pools if "Old" in p.getName()) / 2**20, 1
             )
+            # what the driver JVM still holds after the step: its heap after a full collection
+            # (the old-gen peak above includes garbage no collection had reclaimed yet)
+            entry["jvm_live_heap_mb"] = live_heap_mb(spark)
             # the driver's Python: its peak so far (a step that raises it shows here) and now
             entry["python_rss_peak_mb"] = python_peak_mb()
             entry["python_rss_mb"] = _proc_status_mb(os.getpid(), "VmRSS")

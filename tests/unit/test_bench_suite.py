@@ -198,3 +198,34 @@ def test_the_python_peak_is_the_childs_own_not_the_parents(tmp_path):
     own, inherited = float(out[-2]), float(out[-1])
     assert inherited > 300  # Linux carries ru_maxrss across execve
     assert own < 200  # the child itself: an interpreter, pandas and numpy at most
+
+
+def test_live_heap_counts_what_the_driver_holds_not_its_garbage(suite, spark):
+    """The figure behind the bar "driver memory within 25%": a 128 MB array the driver JVM
+    holds shows in it; once dropped (garbage, never collected by anyone else) it does not."""
+    before = suite.live_heap_mb(spark)
+    # an ArrayList of 32M slots: its backing array is 128 MB of references (compressed oops)
+    holder = spark.sparkContext._jvm.java.util.ArrayList(32 * 2**20)
+    holding = suite.live_heap_mb(spark)
+    holder.trimToSize()  # the list is empty, so the array goes: garbage from here on
+    after = suite.live_heap_mb(spark)
+    assert holding - before >= 120
+    assert holding - after >= 120
+
+
+def test_markdown_reports_the_live_heap_column(suite):
+    runs = [_run(500_000, 10.0, 5.0), _run(2_000_000, 40.0, 80.0)]
+    runs[0]["steps"]["ingest"]["jvm_live_heap_mb"] = 100.0
+    runs[0]["steps"]["train-als"]["jvm_live_heap_mb"] = 150.4
+    doc = {
+        "started": "now",
+        "conf": "c",
+        "overrides": [],
+        "machine": {"cores": 2, "load_average": [1.0], "python": "3.11"},
+        "runs": runs,
+        "growth": suite.summarise(runs),
+    }
+    text = suite.markdown(doc)
+    assert "JVM live after a step (max)" in text
+    assert "| 500,000 | 0 | - | 150 | - | - |" in text
+    assert "| 2,000,000 | 0 | - | - | - | - |" in text
