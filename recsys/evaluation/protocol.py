@@ -16,6 +16,7 @@ last places of the 50 as they take the last of the 20 in production.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,8 @@ class HeldOut:
     models: dict[str, Recommender] = field(default_factory=dict)
     lists: dict[str, DataFrame] = field(default_factory=dict)
     pool: DataFrame | None = None
+    # the plays with their split flags (``_role``, ``_hidden``): what ``holdout_split`` holds
+    flagged: DataFrame | None = None
     cached: list[DataFrame] = field(default_factory=list)
 
     def release(self) -> None:
@@ -75,20 +78,36 @@ class HeldOut:
             df.unpersist()
 
 
-def split(interactions: DataFrame, cfg: Config) -> HeldOut:
-    """Hide the configured share of plays (and, for a fitted blend, a validation share of
-    other users' plays); lists will be ``max(evaluation.ks)`` long. Deterministic: the
-    fit-blend and evaluate steps compute the same split.
-
-    One :func:`recsys.evaluation.split.flag_split` (one shuffle of the plays by user) flags
-    both: the evaluation's users first, then the validation users among the others; the
-    frames are filters of that one cached frame."""
+def split_roles(cfg: Config) -> list[Role]:
+    """The split's roles: the evaluation's users, then (fitted blend) the validation users."""
     ev, fit = cfg.evaluation, cfg.hybrid.fit
     roles = [Role(ev.holdout_user_fraction, ev.holdout_play_fraction, ev.seed)]
     if fit.mode == "fitted":
         roles.append(Role(fit.validation_user_fraction, fit.validation_play_fraction, fit.seed))
-    flagged = flag_split(interactions, roles, ev.min_user_songs).persist(_LEVEL)
-    columns = interactions.columns
+    return roles
+
+
+def split_settings(cfg: Config) -> dict[str, Any]:
+    """Everything the split depends on besides the plays (fit-blend records it beside the
+    split it wrote; evaluate reads that split only under the same settings)."""
+    roles = [dataclasses.asdict(role) for role in split_roles(cfg)]
+    return {"min_user_songs": cfg.evaluation.min_user_songs, "roles": roles}
+
+
+def split(interactions: DataFrame, cfg: Config, flagged: DataFrame | None = None) -> HeldOut:
+    """Hide the configured share of plays (and, for a fitted blend, a validation share of
+    other users' plays); lists will be ``max(evaluation.ks)`` long. Deterministic (a function
+    of the plays and :func:`split_settings`); fit-blend writes it, evaluate reads it back.
+
+    One :func:`recsys.evaluation.split.flag_split` (one shuffle of the plays by user) flags
+    both: the evaluation's users first, then the validation users among the others; the
+    frames are filters of that one cached frame (``held.flagged``). ``flagged``: that frame as
+    an earlier step wrote it (``holdout_split``), used instead of flagging ``interactions``."""
+    ev, fit = cfg.evaluation, cfg.hybrid.fit
+    if flagged is None:
+        flagged = flag_split(interactions, split_roles(cfg), ev.min_user_songs)
+    flagged = flagged.persist(_LEVEL)
+    columns = [c for c in flagged.columns if c not in (ROLE, HIDDEN)]
     hidden, role = F.col(HIDDEN), F.col(ROLE)
 
     def plays(condition):
@@ -99,6 +118,7 @@ def split(interactions: DataFrame, cfg: Config) -> HeldOut:
     train = plays(~(hidden & (role == 0)))
     cached = [flagged, test_users]
     held = HeldOut(train, test, test_users, max(ev.ks), fit_plays=train, cached=cached)
+    held.flagged = flagged
     if fit.mode == "fitted":
         validation = plays(hidden & (role == 1))
         users = validation.select(S.USER).distinct().persist(_LEVEL)
