@@ -110,6 +110,15 @@ def lyric_tfidf(lyrics: DataFrame, idf: DataFrame) -> DataFrame:
     return unit_weights(weighted, S.WORD_IDX)
 
 
+def word_projections(spark: SparkSession, vocab_size: int, dim: int, seed: int) -> DataFrame:
+    """``(word_idx, vector)``: every vocabulary word's sign projection
+    (:func:`recsys.features.tokens.sign_projection`), computed once per word and joined by
+    broadcast (vocabulary-sized: 5,000 x ``dim`` for musiXmatch) instead of hashed ``dim``
+    times on each of the lyrics' (song, word) rows."""
+    words = spark.range(1, vocab_size + 1).select(F.col("id").cast("int").alias(S.WORD_IDX))
+    return words.select(S.WORD_IDX, sign_projection(F.col(S.WORD_IDX), dim, seed).alias(VECTOR))
+
+
 # ----------------------------------------------------------------------------- Word2Vec
 
 
@@ -242,10 +251,10 @@ def fit_lyrics(
 
     token_vectors: dict[str, tuple[DataFrame | Column, int]] = {}
     if "tfidf" in parts_on:
-        token_vectors["tfidf"] = (
-            sign_projection(F.col(S.WORD_IDX), content.projection_dim, content.seed),
-            content.projection_dim,
+        projections = word_projections(
+            lyrics.sparkSession, vocabulary_size(vocabulary), content.projection_dim, content.seed
         )
+        token_vectors["tfidf"] = (projections, content.projection_dim)
     if "w2v" in parts_on and not word2vec_has_words(lyrics, content.w2v_min_count):
         summary["w2v_skipped"] = (
             f"no lyric word occurs content.w2v_min_count={content.w2v_min_count} times, so "

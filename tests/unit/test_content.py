@@ -18,6 +18,8 @@ from recsys.features.lyrics import (
     fit_idf,
     idf_table,
     lyric_tfidf,
+    weighted_sums,
+    word_projections,
     word_vectors,
 )
 from recsys.features.tokens import (
@@ -253,6 +255,29 @@ def test_sign_projection_preserves_inner_products_roughly(spark):
         assert set(np.round(v * math.sqrt(dim), 6)) == {1.0, -1.0}
     # independent random signs: |cos| of distinct tokens is about 1/sqrt(dim)
     assert abs(rows["a"] @ rows["b"]) < 4 / math.sqrt(dim)
+
+
+def test_the_tfidf_part_from_the_word_table_is_the_per_row_projection(spark):
+    """The projections joined from a per-word table give the part hashed on every (song,
+    word) row, exactly: the same values summed in the same order."""
+    rng = random.Random(5)
+    rows = []
+    for song in range(60):
+        words = sorted(rng.sample(range(1, 31), rng.randint(1, 12)))
+        rows.append((song, words, [rng.randint(1, 9) for _ in words]))
+    lyrics = spark.createDataFrame(rows, LYRICS_DDL)
+    tfidf = lyric_tfidf(lyrics, idf_table(spark, fit_idf(count_vectors(lyrics, 30), 2)))
+    dim, seed = 16, 7
+    per_row = weighted_sums(
+        tfidf, S.WORD_IDX, {"tfidf": (sign_projection(F.col(S.WORD_IDX), dim, seed), dim)}
+    )
+    table = word_projections(spark, 30, dim, seed)
+    assert table.count() == 30
+    joined = weighted_sums(tfidf, S.WORD_IDX, {"tfidf": (table, dim)})
+    old = {r[S.SONG]: r["tfidf"] for r in per_row.collect()}
+    new = {r[S.SONG]: r["tfidf"] for r in joined.collect()}
+    assert new == old and len(new) == 60
+    assert any(v != [0.0] * dim for v in new.values())
 
 
 # ----------------------------------------------------------------------------- little signal
