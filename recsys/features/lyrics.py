@@ -267,10 +267,11 @@ def fit_lyrics(
     lda_model = fit_lda(counts, content)
     models["lda"] = lda_model
     topics = lda_topics(lda_model, vocabulary, content.lda_top_words)
-    mixtures = topic_mixtures(lda_model, counts)
+    # read twice (the lda part, and the topics beside the vectors): LDA's inference runs once
+    mixtures = topic_mixtures(lda_model, counts).persist(CACHE_LEVEL)
 
     parts = weighted_sums(tfidf, S.WORD_IDX, token_vectors) if token_vectors else None
     if "lda" in parts_on:
         lda_part = mixtures.select(S.SONG, F.col(S.TOPICS).alias("lda"))
         parts = lda_part if parts is None else parts.join(lda_part, S.SONG, "full")
-    return LyricFit(models, parts, mixtures, topics, summary, [tfidf])
+    return LyricFit(models, parts, mixtures, topics, summary, [tfidf, mixtures])
