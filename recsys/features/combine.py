@@ -172,25 +172,29 @@ def with_topics(parts: DataFrame, mixtures: DataFrame | None) -> DataFrame:
 # ----------------------------------------------------------------------------- centring
 
 
-def _part_means(parts: DataFrame, names: list[str]) -> DataFrame:
-    """One row: each part's mean vector over the songs that have the part (``<name>_mean``)."""
-    means = None
-    for name in names:
-        mean = parts.where(F.col(name).isNotNull()).agg(
-            vector_to_array(Summarizer.mean(array_to_vector(F.col(name)))).alias(f"{name}_mean")
-        )
-        means = mean if means is None else means.crossJoin(mean)
-    return means
+def _part_means(parts: DataFrame, widths: dict[str, int]) -> DataFrame:
+    """One row: each part's mean vector over the songs that have the part (``<name>_mean``),
+    all in one pass: a song without the part weighs 0, which Spark's Summarizer skips, so each
+    mean is the one over the songs that have it."""
+    means = []
+    for name, width in widths.items():
+        has_part = F.when(F.col(name).isNotNull(), F.lit(1.0)).otherwise(F.lit(0.0))
+        zeros = F.array_repeat(F.lit(0.0), width)
+        vec = array_to_vector(F.coalesce(F.col(name), zeros))
+        means.append(vector_to_array(Summarizer.mean(vec, has_part)).alias(f"{name}_mean"))
+    return parts.agg(*means)
 
 
-def centred_parts(parts: DataFrame, names: list[str]) -> DataFrame:
-    """Each unit part minus its mean over the songs that have it, re-normalised (null stays).
+def centred_parts(parts: DataFrame, widths: dict[str, int]) -> DataFrame:
+    """Each unit part (of ``widths``: name -> width) minus its mean over the songs that have it,
+    re-normalised (null stays).
 
-    Every part of ``names`` must be present in some song (:func:`part_coverage`).
+    Every part of ``widths`` must be present in some song (:func:`part_coverage`).
     """
-    if not names:
+    if not widths:
         return parts
-    means = _part_means(parts, names)
+    names = list(widths)
+    means = _part_means(parts, widths)
     centred = parts.crossJoin(F.broadcast(means))
     for name in names:
         diff = F.zip_with(F.col(name), F.col(f"{name}_mean"), lambda x, m: x - m)

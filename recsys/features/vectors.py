@@ -163,8 +163,11 @@ def build_content(
     present, gappy = part_coverage(units, list(widths))
     lyric_parts = [name for name in lyric_part_names(widths) if name in present]
     imputed = impute_from_artist(units, lyric_parts, widths, gappy)
-    parts = centred_parts(with_topics(imputed, fit.mixtures), present).persist(CACHE_LEVEL)
-    cached += [*fit.cached, units, parts]
+    # persisted: the means take a pass over it and the centring another, and it is costly to
+    # recompute (the artist sums' join and array expressions)
+    imputed = with_topics(imputed, fit.mixtures).persist(CACHE_LEVEL)
+    parts = centred_parts(imputed, {n: widths[n] for n in present}).persist(CACHE_LEVEL)
+    cached += [*fit.cached, units, imputed, parts]
 
     combined = combined_parts(parts, widths, weights)
     sources = source_counts(combined)
