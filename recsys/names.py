@@ -122,10 +122,6 @@ HOLDOUT_COPLAY_NEIGHBOURS = "holdout_coplay_neighbours"
 # ... and the refit's collaborative neighbours (als.neighbours_method, as train-als computes
 # production's), so neither the blend fit nor the evaluation scores the catalogue again.
 HOLDOUT_CF_NEIGHBOURS = "holdout_cf_neighbours"
-# ... and the split itself: the plays with their flags (_role: 0 evaluation, 1 validation, null
-# neither; _hidden), so evaluate reads the split the refits saw instead of computing it again
-# (blend.json's "split" records the settings it was made with).
-HOLDOUT_SPLIT = "holdout_split"
 # ----------------------------------------------------------------------------- item-based CF
 # Written by the train-itemknn step beside coplay_neighbours: its settings and counts.
 ITEMKNN_PARAMS = "itemknn_params.json"

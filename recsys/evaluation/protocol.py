@@ -65,8 +65,6 @@ class HeldOut:
     models: dict[str, Recommender] = field(default_factory=dict)
     lists: dict[str, DataFrame] = field(default_factory=dict)
     pool: DataFrame | None = None
-    # the plays with their split flags (``_role``, ``_hidden``): what ``holdout_split`` holds
-    flagged: DataFrame | None = None
     cached: list[DataFrame] = field(default_factory=list)
 
     def release(self) -> None:
@@ -88,26 +86,26 @@ def split_roles(cfg: Config) -> list[Role]:
 
 
 def split_settings(cfg: Config) -> dict[str, Any]:
-    """Everything the split depends on besides the plays (fit-blend records it beside the
-    split it wrote; evaluate reads that split only under the same settings)."""
+    """Everything the split depends on besides the plays (fit-blend records it in blend.json;
+    evaluate refuses to score the refits under other settings)."""
     roles = [dataclasses.asdict(role) for role in split_roles(cfg)]
     return {"min_user_songs": cfg.evaluation.min_user_songs, "roles": roles}
 
 
-def split(interactions: DataFrame, cfg: Config, flagged: DataFrame | None = None) -> HeldOut:
+def split(interactions: DataFrame, cfg: Config) -> HeldOut:
     """Hide the configured share of plays (and, for a fitted blend, a validation share of
     other users' plays); lists will be ``max(evaluation.ks)`` long. Deterministic (a function
-    of the plays and :func:`split_settings`); fit-blend writes it, evaluate reads it back.
+    of the plays and :func:`split_settings`): the fit-blend and evaluate steps compute the same
+    split, and evaluate checks that fit-blend's settings were its own.
 
     One :func:`recsys.evaluation.split.flag_split` (one shuffle of the plays by user) flags
     both: the evaluation's users first, then the validation users among the others; the
-    frames are filters of that one cached frame (``held.flagged``). ``flagged``: that frame as
-    an earlier step wrote it (``holdout_split``), used instead of flagging ``interactions``."""
+    frames are filters of that one cached frame. (Computing it again beats reading it back:
+    the frames keep the partitioning by user of its shuffle, which evaluate's joins and
+    aggregations by user reuse.)"""
     ev, fit = cfg.evaluation, cfg.hybrid.fit
-    if flagged is None:
-        flagged = flag_split(interactions, split_roles(cfg), ev.min_user_songs)
-    flagged = flagged.persist(_LEVEL)
-    columns = [c for c in flagged.columns if c not in (ROLE, HIDDEN)]
+    flagged = flag_split(interactions, split_roles(cfg), ev.min_user_songs).persist(_LEVEL)
+    columns = interactions.columns
     hidden, role = F.col(HIDDEN), F.col(ROLE)
 
     def plays(condition):
@@ -118,7 +116,6 @@ def split(interactions: DataFrame, cfg: Config, flagged: DataFrame | None = None
     train = plays(~(hidden & (role == 0)))
     cached = [flagged, test_users]
     held = HeldOut(train, test, test_users, max(ev.ks), fit_plays=train, cached=cached)
-    held.flagged = flagged
     if fit.mode == "fitted":
         validation = plays(hidden & (role == 1))
         users = validation.select(S.USER).distinct().persist(_LEVEL)

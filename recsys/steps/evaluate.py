@@ -15,7 +15,7 @@ from recsys.steps.fit_blend import run_blend
 from recsys.storage.warehouse import Warehouse
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
     from recsys.config import Config
 
@@ -39,7 +39,8 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         coplay = wh.read_table(spark, run_id, S.HOLDOUT_COPLAY_NEIGHBOURS)
         if wh.has_table(run_id, S.HOLDOUT_CF_NEIGHBOURS):  # runs before it was written: scored
             cf_nbrs = wh.read_table(spark, run_id, S.HOLDOUT_CF_NEIGHBOURS)
-    held = protocol.split(interactions, cfg, flagged=stored_split(wh, spark, run_id, cfg, blend))
+    check_split(cfg, run_id, blend)
+    held = protocol.split(interactions, cfg)
     try:
         if not held.test_users.take(1):  # too few plays: stop with a message, not a traceback
             raise nothing_held_out(cfg.evaluation.min_user_songs)
@@ -76,25 +77,23 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     }
 
 
-def stored_split(
-    wh: Warehouse, spark: SparkSession, run_id: str, cfg: Config, blend: dict[str, Any]
-) -> DataFrame | None:
-    """The split fit-blend wrote (``holdout_split``), when the blend is fitted and it did; None
-    (split here) otherwise.
+def check_split(cfg: Config, run_id: str, blend: dict[str, Any]) -> None:
+    """With a fitted blend, the split fit-blend refitted on must be the one evaluate computes.
 
     Raises
     ------
     WarehouseError
-        When the split was made with other settings than this evaluation's: the refits hid
+        When blend.json records other split settings than this evaluation's: the refits hid
         that split's plays, so scoring another split with them would score plays they saw.
+        (A blend.json without them, from before they were recorded, is not checked.)
     """
-    if cfg.hybrid.fit.mode != "fitted" or not wh.has_table(run_id, S.HOLDOUT_SPLIT):
-        return None
-    made_with, wanted = blend.get("split"), protocol.split_settings(cfg)
+    made_with = blend.get("split")
+    if cfg.hybrid.fit.mode != "fitted" or made_with is None:
+        return
+    wanted = protocol.split_settings(cfg)
     if made_with != wanted:
         raise WarehouseError(
-            f"{S.HOLDOUT_SPLIT} of run {run_id!r} was split with {made_with}, but this "
+            f"the fit-blend step of run {run_id!r} split the plays with {made_with}, but this "
             f"evaluation's settings (evaluation.*, hybrid.fit.*) give {wanted}: run fit-blend "
             "again with these settings (its refits hid the plays of its own split)"
         )
-    return wh.read_table(spark, run_id, S.HOLDOUT_SPLIT)

@@ -3,9 +3,9 @@
 With ``hybrid.fit.mode: fitted`` (the default) the evaluation's split is taken, validation
 users (never the evaluation's) hide a share of their plays, ALS and the item-based model are
 refitted once on what is left, and every blend of the grid is scored on the validation plays
-(recsys.evaluation.blend_fit). The split, the refits' factors and their neighbours are written
-so the evaluate step scores with them instead of splitting and refitting again. With ``fixed``
-the configured blend is recorded and nothing is fitted.
+(recsys.evaluation.blend_fit). The refits' factors and co-play neighbours are written so the
+evaluate step scores with them instead of refitting. With ``fixed`` the configured blend is
+recorded and nothing is fitted.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     held = protocol.split(interactions, cfg)
     itemknn = None
     try:
-        wh.write_table(held.flagged, run_id, S.HOLDOUT_SPLIT)  # evaluate reads it back
         with released_rdds(spark):
             refit = AlsRecommender(cfg.als).fit(held.fit_plays)
             wh.write_table(refit.user_factors, run_id, S.HOLDOUT_USER_FACTORS)
@@ -93,7 +92,7 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
             itemknn.release()
         held.release()
         songs.unpersist()
-    doc["split"] = protocol.split_settings(cfg)
+    doc["split"] = protocol.split_settings(cfg)  # evaluate checks its own against it
     wh.write_json(run_id, S.BLEND, doc)
     chosen = doc["chosen"]
     return {

@@ -115,49 +115,15 @@ def test_the_evaluate_step_on_a_sample_says_so(spark, tiny_pipeline_copy):
     assert f"{n // 2} users (a seeded sample of the {n} who hid plays)" in md
 
 
-def test_fit_blend_writes_the_split_it_refitted_on(spark, tiny_pipeline):
-    """``holdout_split`` is the split itself (the same flags as splitting the plays again),
-    with both roles, and blend.json records the settings it was made with."""
-    cfg, run_id, _, _ = tiny_pipeline
-    wh = Warehouse.from_config(cfg)
-    stored = wh.read_table(spark, run_id, S.HOLDOUT_SPLIT)
-    plays = wh.read_table(spark, run_id, S.INTERACTIONS).select(S.USER, S.SONG, S.PLAYS)
-    again = split.flag_split(plays, protocol.split_roles(cfg), cfg.evaluation.min_user_songs)
-    assert stored.count() == plays.count()
-    assert stored.exceptAll(again).count() == 0 and again.exceptAll(stored).count() == 0
-    hiding = stored.filter(F.col(split.HIDDEN)).select(split.ROLE).distinct().collect()
-    assert {r[0] for r in hiding} == {0, 1}
-    assert wh.read_json(run_id, S.BLEND)["split"] == protocol.split_settings(cfg)
-
-
-def test_evaluate_scores_the_split_fit_blend_wrote(spark, tiny_pipeline_copy):
-    """evaluate reads ``holdout_split``, not a split of its own: with half of the evaluation's
-    users taken out of the stored split, it scores the other half."""
-    from recsys.steps import evaluate
-
-    cfg, run_id = tiny_pipeline_copy
-    wh = Warehouse.from_config(cfg)
-    stored = wh.read_table(spark, run_id, S.HOLDOUT_SPLIT).toPandas()
-    evaluated = sorted(stored.loc[stored[split.ROLE] == 0, S.USER].unique())
-    dropped = set(evaluated[::2])
-    take_out = stored[S.USER].isin(dropped)
-    stored.loc[take_out, split.HIDDEN] = False
-    stored[split.ROLE] = stored[split.ROLE].astype("Int64").mask(take_out)
-    schema = wh.read_table(spark, run_id, S.HOLDOUT_SPLIT).schema
-    wh.write_table(spark.createDataFrame(stored, schema), run_id, S.HOLDOUT_SPLIT)
-    before = wh.read_json(run_id, S.EVALUATION_JSON)["held_out_users"]
-    assert before == len(evaluated)
-    evaluate.run(spark, cfg, run_id)
-    after = wh.read_json(run_id, S.EVALUATION_JSON)["held_out_users"]
-    assert after == len(evaluated) - len(dropped)
-
-
 def test_evaluate_refuses_a_split_made_with_other_settings(spark, tiny_pipeline_copy):
-    """The refits hid the stored split's plays: another evaluation seed would score plays they
-    trained on, so evaluate stops and says to run fit-blend again."""
+    """blend.json records the split's settings; the refits hid that split's plays, so under
+    another evaluation seed evaluate would score plays they trained on: it stops and says to
+    run fit-blend again."""
     from recsys.steps import evaluate
 
     cfg, run_id = tiny_pipeline_copy
+    blend = Warehouse.from_config(cfg).read_json(run_id, S.BLEND)
+    assert blend["split"] == protocol.split_settings(cfg)
     other = cfg.replace(f"evaluation.seed={cfg.evaluation.seed + 1}")
     with pytest.raises(WarehouseError, match="run fit-blend again with these settings"):
         evaluate.run(spark, other, run_id)
