@@ -328,11 +328,21 @@ def _jvm_heap_pools(spark) -> list:
 
 def live_heap_mb(spark) -> float:
     """The driver JVM's heap in use after a full collection (``System.gc()``, which G1 runs
-    as a full, stop-the-world collection): what it still holds, not what awaits collection."""
+    as a full, stop-the-world collection): what it still holds, not what awaits collection.
+
+    The collection is repeated (up to five times) until two readings agree within 1 MB:
+    what one collection finds unreachable can free more once Spark's cleaner thread has
+    released the blocks and broadcasts it tracked, and a single reading then overstates."""
     jvm = spark.sparkContext._jvm
-    jvm.java.lang.System.gc()
-    used = jvm.java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage()
-    return round(used.getUsed() / 2**20, 1)
+    bean = jvm.java.lang.management.ManagementFactory.getMemoryMXBean()
+    last = None
+    for _ in range(5):
+        jvm.java.lang.System.gc()
+        used = bean.getHeapMemoryUsage().getUsed() / 2**20
+        if last is not None and abs(used - last) < 1.0:
+            break
+        last = used
+    return round(used, 1)
 
 
 def python_by_step(runs: list[dict[str, Any]], steps: list[str]) -> list[str]:

@@ -201,16 +201,20 @@ def test_the_python_peak_is_the_childs_own_not_the_parents(tmp_path):
 
 
 def test_live_heap_counts_what_the_driver_holds_not_its_garbage(suite, spark):
-    """The figure behind the bar "driver memory within 25%": a 128 MB array the driver JVM
-    holds shows in it; once dropped (garbage, never collected by anyone else) it does not."""
+    """The figure behind the bar "driver memory within 25%": a 512 MB array the driver JVM
+    holds shows in it; once dropped (garbage, never collected by anyone else) it does not.
+
+    The shared session's own heap moves between readings (listener events of earlier tests
+    still landing in the status store: up to ~75 MB was seen in CI), so the array is large
+    beside that and the bar is three quarters of it."""
     before = suite.live_heap_mb(spark)
-    # an ArrayList of 32M slots: its backing array is 128 MB of references (compressed oops)
-    holder = spark.sparkContext._jvm.java.util.ArrayList(32 * 2**20)
+    # an ArrayList of 128M slots: its backing array is 512 MB of references (compressed oops)
+    holder = spark.sparkContext._jvm.java.util.ArrayList(128 * 2**20)
     holding = suite.live_heap_mb(spark)
     holder.trimToSize()  # the list is empty, so the array goes: garbage from here on
     after = suite.live_heap_mb(spark)
-    assert holding - before >= 120
-    assert holding - after >= 120
+    assert holding - before >= 384
+    assert holding - after >= 384
 
 
 def test_markdown_reports_the_live_heap_column(suite):
