@@ -308,3 +308,20 @@ def test_tiny_pipeline_pool_and_lists_unchanged(spark, tiny_pipeline):
     finally:
         model.release()
         itemknn.release()
+
+
+def test_gathered_dot_products_are_the_left_to_right_double_sums():
+    """The pool's dot products (ALS scores, content profiles against vectors) equal, to the
+    bit, each pair's products in double summed left to right from 0.0 (``recsys.columns.dot``
+    in Spark), across the chunks they are gathered in (more pairs than one chunk holds)."""
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((300, 32)).astype(np.float32)
+    b = (rng.standard_normal((200, 32)) * 1e3).astype(np.float32)
+    ia, ib = rng.integers(0, 300, 10_000), rng.integers(0, 200, 10_000)
+    got = pool.dot_gathered(a, ia, b, ib)
+    for i in rng.integers(0, 10_000, 300):
+        acc = 0.0
+        for x, y in zip(a[ia[i]].tolist(), b[ib[i]].tolist()):
+            acc += x * y  # Python floats: double products, summed in order
+        assert got[i] == acc
+    assert np.array_equal(pool.dot_rows(a[ia], b[ib]), got)
