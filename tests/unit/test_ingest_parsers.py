@@ -184,3 +184,23 @@ def test_line_numbers_follow_the_file(spark, tmp_path):
         spark.conf.unset("spark.sql.files.maxPartitionBytes")
     assert len(got) == 200
     assert all(raw == f"line{line}" for line, raw in got)
+
+
+def test_bad_id_search_agrees_with_the_whole_id_match(spark):
+    """``_bad_id`` searches for one bad character instead of matching the whole id against
+    the negated class (4x faster on the triplets): the same answer for every ASCII character
+    and for the non-ASCII ones that are spaces or line breaks elsewhere, at each position, and
+    for the empty id."""
+    from recsys.inputs.parsers import _bad_id
+
+    chars = [chr(c) for c in range(128)] + ["\x85", "\xa0", "\u2028", "\u2029", "\u3000", "\ufffd"]
+    ids = [""] + [s for c in chars for s in (c, f"ab{c}", f"{c}ab", f"a{c}b", f"a{c}{c}b")]
+    df = spark.createDataFrame([(i,) for i in ids], "id string")
+    whole_id = ~F.col("id").rlike(r"^[^\s\x00-\x1f\x7f,]+\z")  # the rule as it was written
+    rows = df.select("id", _bad_id(F.col("id")).alias("new"), whole_id.alias("old")).collect()
+    assert len(rows) == len(ids)
+    differ = [(r["id"], r["new"], r["old"]) for r in rows if r["new"] != r["old"]]
+    assert differ == []
+    bad = {r["id"] for r in rows if r["new"]}
+    assert {"", "a b", "a,b", "a\tb", "a\x7fb", "a\x00b"} <= bad
+    assert not {"a\xa0b", "a\u2028b", "ab"} & bad
