@@ -4,13 +4,20 @@
 from __future__ import annotations
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
 from recsys.columns import dot, sum_arrays
 from recsys.models.candidates import SEED, seed_hits, seeds, top_per_user
-from recsys.models.hybrid import Signals, alpha_column, minmax_per, popularity
+from recsys.models.hybrid import Signals, alpha_column, popularity
+
+
+def minmax_per(group: str, value: str) -> Column:
+    """``value`` rescaled to [0, 1] within each ``group`` (1.0 where all values are equal)."""
+    w = Window.partitionBy(group)
+    lo, hi = F.min(value).over(w), F.max(value).over(w)
+    return F.when(hi > lo, (F.col(value) - lo) / (hi - lo)).otherwise(F.lit(1.0))
 
 
 def user_profiles(interactions: DataFrame, vectors: DataFrame, seeds_per_user: int) -> DataFrame:

@@ -59,13 +59,6 @@ def alpha_column(n_songs: Column, curve: list, default: float) -> Column:
     return expr.otherwise(F.lit(points[-1][1])).cast("double")
 
 
-def minmax_per(group: str, value: str) -> Column:
-    """``value`` rescaled to [0, 1] within each ``group`` (1.0 where all values are equal)."""
-    w = Window.partitionBy(group)
-    lo, hi = F.min(value).over(w), F.max(value).over(w)
-    return F.when(hi > lo, (F.col(value) - lo) / (hi - lo)).otherwise(F.lit(1.0))
-
-
 def popularity(songs: DataFrame) -> DataFrame:
     """(song_idx, popularity in [0, 1]): log listeners over log of the most listened song."""
     top = songs.agg(F.max("n_listeners").alias("_max"))
@@ -172,21 +165,26 @@ def user_candidates(
     content_depth: int,
     signals: Signals | None = None,
     item_topn: DataFrame | None = None,
+    item_lists: bool = False,
 ) -> DataFrame:
     """The candidate pool with normalised component scores, alpha, popularity and reason.
 
     The pool is each user's collaborative top-N plus the ``content_depth`` songs nearest to
     what they played (:func:`recsys.models.candidates.seed_hits`' rules), plus the item-based
-    model's list (``item_topn``, when given). With ``signals`` every pooled song is scored by
-    ALS and content; without, each keeps only the score of the list that proposed it (the
-    other counts 0). The item-based score is its own list's, min-max normalised: a song beyond
-    that list counts 0, as the list's last does.
+    model's list (``item_topn``; with ``item_lists``, each user's ``content_depth`` best by
+    ``relation``'s co-play lists, as ``ItemKNNRecommender.recommend`` scores them, in the
+    blocks). With ``signals`` every pooled song is scored by ALS and content; without, each
+    keeps only the score of the list that proposed it (the other counts 0). The item-based
+    score is its own list's, min-max normalised: a song beyond that list counts 0, as the
+    list's last does.
 
     Computed per block of users against a broadcast of the neighbour lists, item factors and
     content vectors (:mod:`recsys.models.pool`); the broadcast is registered with
     :func:`recsys.similarity.topn.release_broadcasts`.
     """
-    broadcast, rows = _pool_inputs(interactions, users, cf_topn, relation, cfg, signals, item_topn)
+    broadcast, rows = _pool_inputs(
+        interactions, users, cf_topn, relation, cfg, signals, item_topn, item_lists=item_lists
+    )
     pool = scored_pool(rows, broadcast, content_depth)
     # The catalogue's popularity and artist are broadcast (catalogue-sized: about 40 MB at 1M
     # songs), and the pool is partitioned by user once: every window that ranks it (per user,
@@ -207,15 +205,18 @@ def user_candidates(
 
 
 def _pool_inputs(
-    interactions, users, cf_topn, relation, cfg, signals, item_topn, extra=None, ranged=False
-):
-    """The broadcast index (a tuple ``(index, *extra)`` with ``extra``) and the user rows the
-    pool is scored from (with ``ranged``, in contiguous ranges of users: :func:`pool_rows`)."""
+    interactions, users, cf_topn, relation, cfg, signals, item_topn=None, extra=None,
+    ranged=False, item_lists=False,
+):  # fmt: skip
+    """The broadcast index (a tuple ``(index, *extra)`` with ``extra``; with ``item_lists``
+    scoring the item-based lists) and the user rows the pool is scored from (with ``ranged``,
+    in contiguous ranges of users: :func:`pool_rows`)."""
     parts, build = index_parts(
         relation,
         None if signals is None else signals.item_factors,
         None if signals is None else signals.content_vectors,
         played=interactions,
+        coplay_lists=item_lists,
     )
     broadcast = ship(interactions.sparkSession, parts, build, extra or ())
     user_alpha = users.select(
@@ -393,9 +394,8 @@ class HybridRecommender(Recommender):
             user_stats = user_stats.join(users, S.USER, "left_semi")
             user_factors = user_factors.join(users, S.USER, "left_semi")
         cf_topn = self.als.recommend(users, max(depth, self.als.cfg.top_n))
-        item_topn, coplay = None, None
-        if self.itemknn is not None:
-            item_topn = self.itemknn.recommend(users, depth)
+        coplay = None  # with the item-based model, its lists are scored in the pool's blocks
+        if self.itemknn is not None:  # from its co-play lists, as its recommend would
             coplay = self.itemknn.similar_items(self.itemknn.cfg.k)
         relation = neighbour_relation(
             self.als.similar_items(self.als.cfg.neighbours_k), self.content_neighbours, coplay
@@ -408,7 +408,7 @@ class HybridRecommender(Recommender):
             "relation": relation,
             "cfg": self.cfg,
             "signals": Signals(user_factors, self.als.item_factors, self.content_vectors),
-            "item_topn": item_topn,
+            "item_lists": coplay is not None,
         }
 
     def candidates(self, users: DataFrame | None, n: int) -> DataFrame:

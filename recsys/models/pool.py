@@ -34,6 +34,7 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -81,14 +82,19 @@ class PoolIndex:
     has_factor: np.ndarray | None = None
     vectors: np.ndarray | None = None
     has_vector: np.ndarray | None = None
+    coplay: sp.csr_matrix | None = None  # the item-based model's W (co-play lists), float64
 
     @property
     def n(self) -> int:
         return len(self.indptr) - 1
 
     @classmethod
-    def build(cls, seed, neighbour, similarity, kind, factors=None, vectors=None) -> PoolIndex:
-        """From flat neighbour lists and ``(ids, matrix)`` pairs of factors and vectors."""
+    def build(
+        cls, seed, neighbour, similarity, kind, factors=None, vectors=None, coplay_lists=False
+    ) -> PoolIndex:
+        """From flat neighbour lists and ``(ids, matrix)`` pairs of factors and vectors; with
+        ``coplay_lists`` the co-play lists also as the matrix the item-based lists are scored
+        from (:func:`coplay_lists`)."""
         ids = [np.asarray(seed), np.asarray(neighbour)]
         ids += [m[0] for m in (factors, vectors) if m is not None]
         n = int(max((int(a.max()) + 1 for a in ids if a.size), default=0))
@@ -97,14 +103,16 @@ class PoolIndex:
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(seed, minlength=n), out=indptr[1:])
         dense = [_dense(m, n) for m in (factors, vectors)]
-        return cls(
-            indptr,
-            np.asarray(neighbour, dtype=np.int32)[order],
-            np.asarray(similarity, dtype=np.float32)[order],
-            np.asarray(kind, dtype=np.int8)[order],
-            *dense[0],
-            *dense[1],
-        )
+        neighbour = np.asarray(neighbour, dtype=np.int32)[order]
+        similarity = np.asarray(similarity, dtype=np.float32)[order]
+        kind = np.asarray(kind, dtype=np.int8)[order]
+        coplay = None
+        if coplay_lists:
+            co = kind == CO
+            coplay = sp.csr_matrix(
+                (similarity[co].astype(np.float64), (seed[order][co], neighbour[co])), shape=(n, n)
+            )
+        return cls(indptr, neighbour, similarity, kind, *dense[0], *dense[1], coplay)
 
 
 def _dense(pair, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -118,12 +126,17 @@ def _dense(pair, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
 
 
 def index_parts(
-    relation: DataFrame, item_factors, content_vectors, played: DataFrame | None = None
+    relation: DataFrame,
+    item_factors,
+    content_vectors,
+    played: DataFrame | None = None,
+    coplay_lists: bool = False,
 ) -> tuple[list[Gather], Callable[..., PoolIndex]]:
     """What a :class:`PoolIndex` is built from: the neighbour relation (``seed_idx, song_idx,
     similarity, kind``; with ``played``, the interactions, only the lists of played songs) and,
     when given, the item factors and content vectors (``song_idx, features``), as gathers and
-    the function building the index from their values."""
+    the function building the index from their values (with ``coplay_lists``, one that scores
+    the item-based lists: :func:`coplay_lists`)."""
     code = F.lit(None)
     for name, value in _KINDS.items():
         code = F.when(F.col(KIND) == name, F.lit(value)).otherwise(code)
@@ -137,23 +150,28 @@ def index_parts(
         )
     ]
     parts += [gather_item_matrix(m) for m in (item_factors, content_vectors) if m is not None]
-    return parts, partial(_build_index, item_factors is not None, content_vectors is not None)
+    has = (item_factors is not None, content_vectors is not None)
+    return parts, partial(_build_index, *has, coplay_lists)
 
 
-def _build_index(has_factors: bool, has_vectors: bool, flat, *matrices) -> PoolIndex:
+def _build_index(has_factors: bool, has_vectors: bool, coplay: bool, flat, *matrices):
     rest = iter(matrices)
     factors = next(rest) if has_factors else None
     vectors = next(rest) if has_vectors else None
     return PoolIndex.build(
-        flat[SEED], flat[S.SONG], flat[S.SIMILARITY], flat[KIND], factors, vectors
+        flat[SEED], flat[S.SONG], flat[S.SIMILARITY], flat[KIND], factors, vectors, coplay
     )
 
 
 def pool_index(
-    relation: DataFrame, item_factors, content_vectors, played: DataFrame | None = None
+    relation: DataFrame,
+    item_factors,
+    content_vectors,
+    played: DataFrame | None = None,
+    coplay_lists: bool = False,
 ) -> PoolIndex:
     """The :class:`PoolIndex` of :func:`index_parts`, gathered on the driver."""
-    parts, build = index_parts(relation, item_factors, content_vectors, played)
+    parts, build = index_parts(relation, item_factors, content_vectors, played, coplay_lists)
     return build(*(part.collect() for part in parts))
 
 
@@ -288,6 +306,31 @@ def top_content(hits: Hits, depth: int) -> tuple[np.ndarray, np.ndarray]:
     return key[order], value[order]
 
 
+def coplay_lists(index: PoolIndex, b: int, p_row, p_song, depth: int):
+    """(sorted keys, float32 scores) of each row's item-based list: the ``depth`` best unplayed
+    songs by the summed co-play weights of the songs it played (ties: smaller song id),
+    positive scores only. The sums are :func:`recsys.models.itemknn.score_block`'s, to the
+    bit: the same sparse product, each row's played songs in ascending id."""
+    n = index.n
+    known = p_song < n
+    x = sp.csr_matrix(
+        (np.ones(int(known.sum())), (p_row[known], p_song[known])), shape=(b, n), dtype=np.float64
+    )
+    x.sum_duplicates()
+    x.data[:] = 1.0
+    scores = (x @ index.coplay).tocoo()
+    rows, cols = scores.row.astype(np.int64), scores.col.astype(np.int64)
+    values = scores.data.astype(np.float32)  # ranked as the model writes them
+    keep = (values > 0) & ~member(rows * _KEY + cols, np.sort(p_row * _KEY + p_song))
+    rows, cols, values = rows[keep], cols[keep], values[keep]
+    order = ranked_order(ids(rows), values, ids(cols))
+    rows, cols, values = rows[order], cols[order], values[order]
+    top = np.arange(rows.size) - np.searchsorted(rows, rows, side="left") < depth
+    key, values = rows[top] * _KEY + cols[top], values[top]
+    order = np.argsort(key, kind="stable")
+    return key[order], values[order]
+
+
 def _list_keys(lengths, songs, scores):
     key = _rows(lengths) * _KEY + songs
     order = np.argsort(key, kind="stable")
@@ -320,8 +363,11 @@ def pool_block(part: pd.DataFrame, index: PoolIndex, depth: int) -> pd.DataFrame
     ct_key, ct_value = top_content(hits, depth)
     c_len, c_song = _flat(part[CF_SONGS], np.int64)
     cf_key, cf_value = _list_keys(c_len, c_song, _flat(part[CF_SCORES], np.float32)[1])
-    i_len, i_song = _flat(part[ITEM_SONGS], np.int64)
-    it_key, it_value = _list_keys(i_len, i_song, _flat(part[ITEM_SCORES], np.float32)[1])
+    if index.coplay is not None:  # the item-based lists scored here, from the plays
+        it_key, it_value = coplay_lists(index, b, _rows(p_len), p_song, depth)
+    else:
+        i_len, i_song = _flat(part[ITEM_SONGS], np.int64)
+        it_key, it_value = _list_keys(i_len, i_song, _flat(part[ITEM_SCORES], np.float32)[1])
     key = np.sort(np.concatenate([cf_key, ct_key, it_key]))
     key = key[np.r_[True, key[1:] != key[:-1]]] if key.size else key
     row, song = np.divmod(key, _KEY)
@@ -396,16 +442,22 @@ def block_bounds(cost: np.ndarray, budget: int, max_rows: int = 2048) -> list[tu
     return bounds
 
 
+def _list_pairs(indptr: np.ndarray, lengths: np.ndarray, songs: np.ndarray) -> np.ndarray:
+    """Per row, the summed lengths of its ``songs``' lists in the CSR ``indptr``."""
+    per_song = np.zeros(songs.size, dtype=np.int64)
+    ok = songs < indptr.size - 1
+    per_song[ok] = indptr[songs[ok] + 1] - indptr[songs[ok]]
+    return np.bincount(_rows(lengths), per_song, minlength=lengths.size).astype(np.int64)
+
+
 def _score_partitions(broadcast, depth: int, budget: int, finish=None):
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         value = broadcast.value
         index: PoolIndex = value[0] if isinstance(value, tuple) else value
         for pdf in batches:
-            lengths, seeds = _flat(pdf[SEEDS], np.int64)
-            per_seed = np.zeros(seeds.size, dtype=np.int64)
-            ok = seeds < index.n
-            per_seed[ok] = index.indptr[seeds[ok] + 1] - index.indptr[seeds[ok]]
-            cost = np.bincount(_rows(lengths), per_seed, minlength=len(pdf)).astype(np.int64) + 1
+            cost = _list_pairs(index.indptr, *_flat(pdf[SEEDS], np.int64)) + 1
+            if index.coplay is not None:  # and the played songs' co-play lists
+                cost += _list_pairs(index.coplay.indptr, *_flat(pdf[PLAYED], np.int64))
             for start, stop in block_bounds(cost, budget):
                 out = pool_block(pdf.iloc[start:stop], index, depth)
                 if finish is not None and len(out):

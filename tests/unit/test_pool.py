@@ -9,11 +9,11 @@ import pytest
 from pyspark.sql import functions as F
 
 from recsys import schemas as S
-from recsys.config import HybridConfig
+from recsys.config import HybridConfig, ItemKnnConfig
 from recsys.models import hybrid, pool, user_rows
 from recsys.models.als import AlsRecommender
 from recsys.models.candidates import neighbour_relation
-from recsys.models.itemknn import ItemKNNRecommender
+from recsys.models.itemknn import ItemKNNRecommender, NeighbourIndex, score_block
 from recsys.storage.warehouse import Warehouse
 from tests import reference_pool
 
@@ -321,7 +321,60 @@ def test_gathered_dot_products_are_the_left_to_right_double_sums():
     got = pool.dot_gathered(a, ia, b, ib)
     for i in rng.integers(0, 10_000, 300):
         acc = 0.0
-        for x, y in zip(a[ia[i]].tolist(), b[ib[i]].tolist()):
+        for x, y in zip(a[ia[i]].tolist(), b[ib[i]].tolist(), strict=True):
             acc += x * y  # Python floats: double products, summed in order
         assert got[i] == acc
     assert np.array_equal(pool.dot_rows(a[ia], b[ib]), got)
+
+
+@pytest.mark.parametrize("with_signals", [False, True])
+def test_item_lists_scored_in_the_blocks_equal_the_item_based_models(
+    spark, random_tables, with_signals
+):
+    """``item_lists``: the pool's item-based lists scored inside the blocks from the relation's
+    co-play lists equal ``ItemKNNRecommender.recommend``'s from the same lists, to the bit."""
+    interactions, users, songs, cf_topn, relation, signals, _ = random_tables
+    coplay = relation.where(F.col("kind") == "coplay").select(
+        F.col("seed_idx").alias(S.SONG),
+        F.col(S.SONG).alias(S.NEIGHBOUR),
+        S.SIMILARITY,
+        F.lit(1).alias(S.RANK),
+    )
+    itemknn = ItemKNNRecommender.from_neighbours(ItemKnnConfig(k=5), interactions, coplay)
+    cfg = HybridConfig(top_n=6, extra_candidates=4, item_weight=0.3, seeds_per_user=4)
+    args = (interactions, users, songs, cf_topn, relation, cfg, 9)
+    args += (signals if with_signals else None,)
+    try:
+        want = frame(hybrid.user_candidates(*args, item_topn=itemknn.recommend(None, 9)))
+        got = frame(hybrid.user_candidates(*args, item_lists=True))
+    finally:
+        itemknn.release()
+    assert (want[S.ITEM_SCORE] > 0).sum() > 1000  # the lists are in the pool
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_coplay_lists_are_the_item_based_models_top_n_to_the_bit():
+    """Heavy rows (up to 60 played songs, many terms per sum, in no particular order, some
+    repeated or unknown): :func:`pool.coplay_lists` equals ``itemknn.score_block``'s positive
+    part, keys, float32 scores and order."""
+    rng = np.random.default_rng(5)
+    n, k, b, depth = 300, 12, 40, 25
+    seed = np.repeat(np.arange(n - 20), k)  # songs 280+ have no list
+    neighbour = np.concatenate([rng.choice(n, k, replace=False) for _ in range(n - 20)])
+    weight = rng.random(seed.size).astype(np.float32) * rng.choice([1e-3, 1.0, 7.0], seed.size)
+    kind = np.full(seed.size, pool.CO, dtype=np.int8)
+    index = pool.PoolIndex.build(seed, neighbour, weight, kind, coplay_lists=True)
+    played = [rng.choice(n + 10, int(rng.integers(1, 60))) for _ in range(b)]
+    played[3] = np.array([], dtype=np.int64)
+    lengths = np.array([len(p) for p in played])
+    p_row = np.repeat(np.arange(b), lengths)
+    p_song = np.concatenate(played).astype(np.int64)
+    key, value = pool.coplay_lists(index, b, p_row, p_song, depth)
+    nk = NeighbourIndex.build(np.arange(n + 10), seed, neighbour, weight)
+    rows, song, score, _ = score_block(played, nk.matrix(), nk.song_ids, depth)
+    pos = score > 0
+    want = rows[pos].astype(np.int64) * (1 << 31) + song[pos]
+    order = np.argsort(want, kind="stable")
+    assert key.size > 10 * b
+    np.testing.assert_array_equal(key, want[order])
+    np.testing.assert_array_equal(value, score[pos][order])
