@@ -7,9 +7,10 @@ rows shuffled by seed and then by user). Here nothing of that size is ever a row
 catalogue-sized structures are built once per Python worker (shipped by
 :mod:`recsys.similarity.ship`; without a scratch folder, gathered on the driver and broadcast)
 as one :class:`PoolIndex` (the neighbour lists as CSR arrays by seed, the ALS item factors and the
-content vectors as dense float32 matrices by ``song_idx``), and each user row (played songs, seeds
-with their weights, the two lists, the user's factors, alpha) is expanded, grouped and scored
-inside its block. The only shuffle is the users' inputs, once, by user
+content vectors as dense float32 matrices by ``song_idx``; with the item-based model, its
+co-play lists also as a sparse matrix), and each user row (played songs, seeds with their
+weights, the ALS list, the user's factors, alpha) is expanded, grouped and scored inside its
+block, the item-based list included (:func:`coplay_lists`). The only shuffle is the users' inputs, once, by user
 (:func:`recsys.models.user_rows.pool_rows`; in contiguous ranges of users for the hybrid's
 tables, which then need no shuffle to be written clustered by user).
 
@@ -23,7 +24,7 @@ which is all the tests allow. A (user, song) listed twice is pooled once.
 
 Memory: the index is held once by every Python worker that scores (see the README's hybrid
 section for its size); a block is at most 2048 users and ``budget`` seed-neighbour pairs
-(2M: about 60 MB of working arrays).
+and played songs' co-play pairs (2M: about 60 MB of working arrays).
 """
 
 from __future__ import annotations

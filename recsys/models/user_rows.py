@@ -1,6 +1,7 @@
 """The users' rows the hybrid's pool is scored from (:mod:`recsys.models.pool`): per user, the
-played songs, the seeds with their weights, the ALS and item-based lists, the user's factors
-and alpha, built from one shuffle of the inputs by user."""
+played songs, the seeds with their weights, the ALS list, an item-based list when one is given
+as a table (the hybrid's own are scored in the blocks), the user's factors and alpha, built
+from one shuffle of the inputs by user."""
 
 from __future__ import annotations
 
