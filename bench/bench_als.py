@@ -121,6 +121,30 @@ def bench_spark(spark, cfg, interactions, args) -> tuple[list[dict], object]:
     return rows, best
 
 
+def bench_blocks(spark, cfg, interactions, args, scratch: Path) -> list[dict]:
+    """Fit ALS with ``als.solver: blocks`` for each block count, the other side's factors
+    broadcast (library use) and shipped as files (the pipeline's way)."""
+    from recsys.models import als
+    from recsys.similarity import ship, topn
+
+    rows = []
+    for blocks in args.blocks:
+        als_cfg = dataclasses.replace(
+            cfg.als, solver="blocks", num_user_blocks=blocks, num_item_blocks=blocks
+        )
+        for how in ("broadcast", "shipped"):
+            ship.configure(str(scratch) if how == "shipped" else None)
+            mark = topn.live_broadcasts()
+            with als.released_rdds(spark):
+                seconds, _ = timed(lambda c=als_cfg: als.AlsRecommender(c).fit(interactions))
+            topn.release_broadcasts(mark)
+            ship.clear(spark)
+            row = {"what": f"blocks ALS fit, blocks={blocks}, {how}", "seconds": seconds}
+            rows.append(row)
+            print(f"  {row['what']}: {seconds:.1f}s", flush=True)
+    return rows
+
+
 def warm_up(spark, cfg, interactions) -> None:
     """One tiny fit and top-N first, so JVM JIT and Python worker start-up land on no row."""
     from recsys.models import als
@@ -236,6 +260,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each top-N; best kept")
     parser.add_argument("--skip-implicit", action="store_true")
+    parser.add_argument("--skip-blocks", action="store_true", help="no als.solver=blocks fits")
     parser.add_argument("--no-warmup", action="store_true")
     args = parser.parse_args(argv)
     args.blocks = [int(b) for b in args.blocks.split(",")]
@@ -279,6 +304,8 @@ def main(argv=None) -> int:
             warm_up(spark, cfg, interactions)
         fit_rows, (best_fit, model, blocks, level) = bench_spark(spark, cfg, interactions, args)
         rows += fit_rows
+        if not args.skip_blocks:
+            rows += bench_blocks(spark, cfg, interactions, args, tmp / "scratch")
         rows += bench_topn(spark, model, interactions, args)
     finally:
         spark.stop()
@@ -298,6 +325,11 @@ def main(argv=None) -> int:
         ratios["best spark fit / implicit fit (cholesky)"] = (
             best_fit / by["implicit ALS fit (cholesky)"]
         )
+        blocks_fits = [r["seconds"] for r in rows if r["what"].startswith("blocks ALS fit")]
+        if blocks_fits:
+            ratios["best blocks fit / implicit fit (cholesky)"] = (
+                min(blocks_fits) / by["implicit ALS fit (cholesky)"]
+            )
         ratios["numpy top-N (excluding) / implicit recommend-all"] = (
             ours / by[f"implicit recommend-all top-{args.top_n}"]
         )

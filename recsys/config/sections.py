@@ -125,10 +125,16 @@ class AlsConfig:
     alpha: float = spec(10.0, min=0.0)
     max_iter: int = spec(10, min=1)
     confidence: str = spec("log", choices=("raw", "log", "binary"))
+    solver: str = spec(
+        "blocks",
+        choices=("blocks", "spark"),
+        doc="blocks: numpy solves per chunk of users/songs (recsys.models.block_als); "
+        "spark: Spark ML's ALS",
+    )
     log_eps: float = spec(1.0, min=1e-9)
     num_user_blocks: int = spec(4, min=1)
     num_item_blocks: int = spec(4, min=1)
-    checkpoint_interval: int = spec(5, min=-1)
+    checkpoint_interval: int = spec(5, min=-1, doc="solver spark only (blocks keeps no lineage)")
     seed: int = spec(42)
     top_n: int = spec(50, min=1, doc="candidates per user written to cf_user_topn")
     neighbours_k: int = spec(20, min=1)
@@ -141,7 +147,9 @@ class AlsConfig:
         0, min=0, doc="tasks scoring top-N and neighbours; 0 = twice the default parallelism"
     )
     intermediate_storage_level: str = spec(
-        "MEMORY_AND_DISK", choices=STORAGE_LEVELS[:-1], doc="ALS's per-iteration blocks"
+        "MEMORY_AND_DISK",
+        choices=STORAGE_LEVELS[:-1],
+        doc="ALS's per-iteration blocks (blocks: the packed ratings)",
     )
     final_storage_level: str = spec(
         "MEMORY_AND_DISK", choices=STORAGE_LEVELS, doc="ALS's returned factor RDDs"

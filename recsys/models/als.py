@@ -183,8 +183,8 @@ def neighbours_from_factors(item_factors: DataFrame, als_cfg: AlsConfig) -> Data
 class AlsRecommender(Recommender):
     """Implicit ALS as a recommender: top-N by factor dot product, neighbours by cosine.
 
-    ``fit`` trains Spark's ALS; :meth:`from_factors` rebuilds a fitted model from its factor
-    tables (what train-als wrote), optionally with lists it already computed (``top_n``: a
+    ``fit`` trains ALS (``als.solver``); :meth:`from_factors` rebuilds a fitted model from its
+    factor tables (what train-als wrote), optionally with lists it already computed (``top_n``: a
     ``cf_user_topn`` table; ``neighbours``: a ``cf_neighbours`` table), which are then served
     instead of being scored again when they are deep enough. Scoring uses the configured
     blocks and partitions (``als.block_size``, ``block_memory_mb``, ``score_partitions``).
@@ -203,11 +203,21 @@ class AlsRecommender(Recommender):
         self._neighbours_k = 0
 
     def fit(self, interactions: DataFrame) -> AlsRecommender:
+        """Fit with ``als.solver``: ``blocks`` (:mod:`recsys.models.block_als`; no Spark
+        ``ALSModel``, ``model`` stays None) or ``spark`` (Spark ML's ALS)."""
         self._interactions = interactions
+        self._top_n = self._neighbours = None
+        if self.cfg.solver == "blocks":
+            from recsys.models import block_als
+
+            self.model = None
+            self.user_factors, self.item_factors = block_als.fit(
+                ratings(interactions, self.cfg), self.cfg
+            )
+            return self
         self.model = fit_als(interactions, self.cfg)
         self.user_factors = user_factors(self.model)
         self.item_factors = item_factors(self.model)
-        self._top_n = self._neighbours = None
         return self
 
     @classmethod

@@ -10,9 +10,9 @@ as one :class:`PoolIndex` (the neighbour lists as CSR arrays by seed, the ALS it
 content vectors as dense float32 matrices by ``song_idx``; with the item-based model, its
 co-play lists also as a sparse matrix), and each user row (played songs, seeds with their
 weights, the ALS list, the user's factors, alpha) is expanded, grouped and scored inside its
-block, the item-based list included (:func:`coplay_lists`). The only shuffle is the users' inputs, once, by user
-(:func:`recsys.models.user_rows.pool_rows`; in contiguous ranges of users for the hybrid's
-tables, which then need no shuffle to be written clustered by user).
+block, the item-based list included (:func:`coplay_lists`). The only shuffle is the users'
+inputs, once, by user (:func:`recsys.models.user_rows.pool_rows`; in contiguous ranges of
+users for the hybrid's tables, which then need no shuffle to be written clustered by user).
 
 The result equals the row-wise Spark formulation's (``tests/reference_pool.py`` keeps it and
 the tests compare both): dot products in double precision summed in the order Spark's

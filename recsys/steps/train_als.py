@@ -39,9 +39,10 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         fit_seconds = time.perf_counter() - started
         warehouse.write_table(fitted.user_factors, run_id, S.USER_FACTORS)
         warehouse.write_table(fitted.item_factors, run_id, S.ITEM_FACTORS)
-        fitted.model.write().overwrite().save(
-            warehouse.spark_path(warehouse.model_uri(run_id, S.ALS_MODEL))
-        )
+        if fitted.model is not None:  # als.solver spark: its ALSModel too
+            fitted.model.write().overwrite().save(
+                warehouse.spark_path(warehouse.model_uri(run_id, S.ALS_MODEL))
+            )
 
     # Score from the written tables: exactly what was published, with a short lineage.
     users = warehouse.read_table(spark, run_id, S.USER_FACTORS)

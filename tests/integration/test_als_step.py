@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from pyspark.ml.recommendation import ALSModel
@@ -52,8 +54,23 @@ def test_train_als_step_writes_every_output(spark, cfg_factory):
     neighbours = warehouse.read_table(spark, "r1", S.CF_NEIGHBOURS)
     assert neighbours.count() == summary["neighbour_rows"] == 20 * 2
 
+    # als.solver blocks (the default) writes no Spark ALSModel; the factor tables are the model
+    assert params["params"]["solver"] == "blocks"
+    assert not Path(warehouse.model_uri("r1", S.ALS_MODEL)).exists()
+
+
+def test_train_als_step_with_spark_ml_also_saves_its_model(spark, cfg_factory):
+    cfg = cfg_factory("als.rank=4", "als.max_iter=5", "als.top_n=3", "als.solver=spark", *ONE_BLOCK)
+    warehouse = Warehouse.from_config(cfg)
+    interactions = checkerboard(spark)
+    warehouse.write_table(interactions, "r1", S.INTERACTIONS)
+    summary = train_als.run(spark, cfg, "r1")
+    assert summary["users"] == 24 and summary["topn_rows"] == 24 * 3
     model = ALSModel.load(warehouse.spark_path(warehouse.model_uri("r1", S.ALS_MODEL)))
-    assert model.rank == best["rank"]
+    assert model.rank == 4
+    saved = {r.id: list(r.features) for r in model.userFactors.collect()}
+    written = warehouse.read_table(spark, "r1", S.USER_FACTORS).collect()
+    assert {r[S.USER]: list(r[S.FEATURES]) for r in written} == saved
 
 
 def genre_rate(lists: dict, song_genre: dict, user_genres: dict) -> float:
