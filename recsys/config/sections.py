@@ -131,6 +131,13 @@ class AlsConfig:
         doc="blocks: numpy solves per chunk of users/songs (recsys.models.block_als); "
         "spark: Spark ML's ALS",
     )
+    one_task_max_ratings: int = spec(
+        200_000,
+        min=0,
+        doc="solver blocks: a fit with at most this many ratings runs in one task, all its "
+        "iterations in one Spark job (a job per half-iteration costs more than such a solve); "
+        "0: never",
+    )
     log_eps: float = spec(1.0, min=1e-9)
     num_user_blocks: int = spec(4, min=1)
     num_item_blocks: int = spec(4, min=1)

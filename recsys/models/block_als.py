@@ -19,9 +19,13 @@ more) so that ``sum c1 y y'`` is one batched float32 matrix product per group. A
 reads the cached chunks, writes ``rows x rank`` floats and shuffles nothing; Spark ML's version
 shuffles each factor to every block that rated it, every half-iteration.
 
+A half-iteration is one Spark job (about 0.3-0.5 s on 2 local cores, more than the solve itself
+for small data), so a fit of at most ``als.one_task_max_ratings`` ratings runs whole in one task
+(:func:`fit_in_one_task`): one job, the same factors.
+
 Initial user factors are Gaussian, unit-normalised and derived from ``(seed, user id)`` alone, and
-each row's solve reads only its own ratings in a fixed order, so the factors do not depend on
-the block counts or the partitioning.
+each row's solve reads only its own ratings in a fixed order and pads them to a width fixed by
+their count, so the factors do not depend on the block counts, the partitioning or the path.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from recsys import schemas as S
@@ -79,6 +84,16 @@ def _chunk_bounds(counts: np.ndarray, max_ratings: int) -> list[tuple[int, int]]
     return bounds
 
 
+def _to_csr(key_values: np.ndarray, other_values: np.ndarray, strength) -> tuple:
+    """``(keys ascending, counts, others, strengths)``: ratings as CSR rows, sorted by
+    ``(key, other)``."""
+    order = np.lexsort((other_values, key_values))
+    keys_all, others = key_values[order], other_values[order]
+    starts = np.flatnonzero(np.r_[True, keys_all[1:] != keys_all[:-1]])
+    counts = np.diff(np.r_[starts, len(keys_all)]).astype(np.int32)
+    return keys_all[starts], counts, others, np.asarray(strength, dtype=np.float32)[order]
+
+
 def _pack_csr(key: str, other: str, max_ratings: int):
     """mapInPandas: a partition, sorted here by ``(key, other)``, into CSR chunk rows."""
 
@@ -87,13 +102,9 @@ def _pack_csr(key: str, other: str, max_ratings: int):
         if not frames:
             return
         pdf = pd.concat(frames, ignore_index=True)
-        order = np.lexsort((pdf[other].to_numpy(), pdf[key].to_numpy()))
-        keys_all = pdf[key].to_numpy(np.int32)[order]
-        others = pdf[other].to_numpy(np.int32)[order]
-        strength = pdf["preference"].to_numpy(np.float32)[order]
-        starts = np.flatnonzero(np.r_[True, keys_all[1:] != keys_all[:-1]])
-        keys = keys_all[starts]
-        counts = np.diff(np.r_[starts, len(keys_all)]).astype(np.int32)
+        keys, counts, others, strength = _to_csr(
+            pdf[key].to_numpy(np.int32), pdf[other].to_numpy(np.int32), pdf["preference"]
+        )
         offsets = np.r_[0, np.cumsum(counts)]
         for lo, hi in _chunk_bounds(counts, max_ratings):
             a, b = offsets[lo], offsets[hi]
@@ -208,7 +219,9 @@ def solve_rows(
     length_class = np.ceil(4 * np.log2(np.maximum(counts, 1))).astype(np.int64)
     for cls in np.unique(length_class):
         members = np.flatnonzero(length_class == cls)
-        width = int(counts[members].max())
+        # the class's bound, not the group's longest row: a row's sums do not depend on the
+        # rows it is grouped with (so neither on the chunks nor on the partitioning)
+        width = max(int(np.floor(2.0 ** (cls / 4) + 1e-6)), int(counts[members].max()))
         # a group's arrays stay small (a few MB), so the worker's allocator reuses them
         step = max(1, min(GROUP_ELEMENTS // (width * rank), GROUP_ELEMENTS // (rank * rank)))
         lane = np.arange(width)
@@ -273,6 +286,55 @@ def _ship(spark, frame: DataFrame):
         frame.unpersist()
 
 
+_ONE_TASK_SCHEMA = T.StructType(
+    [T.StructField("side", T.StringType(), False), *_CHUNK_SCHEMA.fields]
+)
+
+
+def _fit_in_one_task(rank: int, seed: int, iterations: int, reg_param: float, alpha: float):
+    """mapInPandas over one partition holding every rating: the whole fit in this task, one
+    row of factors per side (``side``: user or song)."""
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        frames = [pdf for pdf in batches if len(pdf)]
+        if not frames:
+            return
+        pdf = pd.concat(frames, ignore_index=True)
+        users, songs = pdf[S.USER].to_numpy(np.int32), pdf[S.SONG].to_numpy(np.int32)
+        by_user = _to_csr(users, songs, pdf["preference"])
+        by_song = _to_csr(songs, users, pdf["preference"])
+        x = initial_factors(by_user[0], rank, seed)
+        for _ in range(iterations):
+            y = solve_rows(*by_song[1:], _with_gram((by_user[0], x)), reg_param, alpha)
+            x = solve_rows(*by_user[1:], _with_gram((by_song[0], y)), reg_param, alpha)
+        yield _factor_row(by_user[0], x).assign(side="user")
+        yield _factor_row(by_song[0], y).assign(side="song")
+
+    return run
+
+
+def fit_in_one_task(prefs: DataFrame, als_cfg: AlsConfig) -> tuple[DataFrame, DataFrame]:
+    """:func:`fit` for few ratings (at most ``als.one_task_max_ratings``): every rating in one
+    task, which runs all the iterations, so the fit is one Spark job; the same factors."""
+    run = _fit_in_one_task(
+        als_cfg.rank, als_cfg.seed, als_cfg.max_iter, float(als_cfg.reg_param), float(als_cfg.alpha)
+    )
+    both = prefs.repartition(1).mapInPandas(run, _ONE_TASK_SCHEMA)
+    final = _level(als_cfg.final_storage_level)
+    if final is not None:
+        both = both.persist(final)
+    if both.count() == 0:
+        both.unpersist()
+        raise ModelError("ALS has no ratings to fit")
+    return tuple(
+        both.where(F.col("side") == side)
+        .drop("side")
+        .mapInPandas(_explode, _FACTOR_SCHEMA)
+        .withColumnRenamed("id", column)
+        for side, column in (("user", S.USER), ("song", S.SONG))
+    )
+
+
 def _level(name: str):
     """PySpark's storage level for a configured name (Python data is always serialised, so
     ``*_SER`` is the plain level; ``NONE``: None, not persisted)."""
@@ -285,6 +347,9 @@ def fit(prefs: DataFrame, als_cfg: AlsConfig) -> tuple[DataFrame, DataFrame]:
     """``(user factors (user_idx, features), item factors (song_idx, features))`` of implicit
     ALS on ``prefs (user_idx, song_idx, preference)``, cached until the caller releases them
     (:func:`recsys.models.als.released_rdds`); the packed ratings are released here."""
+    limit = als_cfg.one_task_max_ratings
+    if limit and prefs.limit(limit + 1).count() <= limit:
+        return fit_in_one_task(prefs, als_cfg)
     spark = prefs.sparkSession
     level, final = _level(als_cfg.intermediate_storage_level), _level(als_cfg.final_storage_level)
     by_user = csr_chunks(prefs, S.USER, S.SONG, als_cfg.num_user_blocks).persist(level)

@@ -110,10 +110,12 @@ def test_fit_matches_the_dense_algorithm_whatever_the_blocks(spark, cfg_factory)
     users = sorted({t[0] for t in triplets})
     songs = sorted({t[1] for t in triplets})
     got = {}
-    for blocks in (1, 3):
+    # 1 and 3 blocks shipped between the half-iterations, then the whole fit in one task
+    for blocks, one_task in ((1, 0), (3, 0), (2, 1000)):
         cfg = cfg_factory(
             "als.rank=3", "als.max_iter=4", "als.reg_param=0.05",
             f"als.num_user_blocks={blocks}", f"als.num_item_blocks={blocks}",
+            f"als.one_task_max_ratings={one_task}",
         )  # fmt: skip
         with als.released_rdds(spark):
             model = als.AlsRecommender(cfg.als).fit(interactions)
@@ -121,8 +123,9 @@ def test_fit_matches_the_dense_algorithm_whatever_the_blocks(spark, cfg_factory)
             got[blocks] = factors(model.user_factors, S.USER), factors(model.item_factors, S.SONG)
     (user_ids, x), (song_ids, y) = got[1]
     assert user_ids == users and song_ids == songs
-    np.testing.assert_array_equal(got[3][0][1], x)  # the partitioning changes nothing
-    np.testing.assert_array_equal(got[3][1][1], y)
+    for other in (3, 2):  # neither the partitioning nor the one-task path changes a bit
+        np.testing.assert_array_equal(got[other][0][1], x)
+        np.testing.assert_array_equal(got[other][1][1], y)
     want_x, want_y = dense_fit(triplets, users, songs, cfg.als)
     np.testing.assert_allclose(x, want_x, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(y, want_y, rtol=1e-3, atol=1e-4)
@@ -159,8 +162,9 @@ def test_fit_reaches_spark_mls_objective_and_lists(spark, cfg_factory):
     assert result["blocks"][1] == result["spark"][1]  # each user's unplayed songs of its group
 
 
-def test_fit_without_ratings_is_a_model_error(spark, cfg_factory):
-    cfg = cfg_factory(*ONE_BLOCK)
+@pytest.mark.parametrize("one_task", [0, 100])
+def test_fit_without_ratings_is_a_model_error(spark, cfg_factory, one_task):
+    cfg = cfg_factory(*ONE_BLOCK, f"als.one_task_max_ratings={one_task}")
     empty = spark.createDataFrame([], S.INTERACTIONS_SCHEMA)
     with als.released_rdds(spark), pytest.raises(ModelError, match="no ratings"):
         als.AlsRecommender(cfg.als).fit(empty)
