@@ -73,15 +73,9 @@ _FACTOR_SCHEMA = T.StructType(
 def _chunk_bounds(counts: np.ndarray, max_ratings: int) -> list[tuple[int, int]]:
     """``[(first row, end row)]``: consecutive rows holding at most ``max_ratings`` ratings
     (a row with more is a chunk of its own)."""
-    bounds, start, total = [], 0, 0
-    for i, c in enumerate(counts.tolist()):
-        if total and total + c > max_ratings:
-            bounds.append((start, i))
-            start, total = i, 0
-        total += c
-    if start < len(counts):
-        bounds.append((start, len(counts)))
-    return bounds
+    from recsys.models.pool import block_bounds
+
+    return block_bounds(counts, max_ratings, max_rows=len(counts) + 1)
 
 
 def _to_csr(key_values: np.ndarray, other_values: np.ndarray, strength) -> tuple:
