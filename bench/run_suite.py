@@ -332,8 +332,11 @@ def live_heap_mb(spark) -> float:
 
     The collection is repeated (up to five times) until two readings agree within 1 MB:
     what one collection finds unreachable can free more once Spark's cleaner thread has
-    released the blocks and broadcasts it tracked, and a single reading then overstates."""
+    released the blocks and broadcasts it tracked, and a single reading then overstates.
+    Spark's listener bus is drained first: events still queued from earlier jobs would
+    otherwise land in the status store between two readings (CI once saw 170 MB)."""
     jvm = spark.sparkContext._jvm
+    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()
     bean = jvm.java.lang.management.ManagementFactory.getMemoryMXBean()
     last = None
     for _ in range(5):

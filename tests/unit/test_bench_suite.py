@@ -204,17 +204,22 @@ def test_live_heap_counts_what_the_driver_holds_not_its_garbage(suite, spark):
     """The figure behind the bar "driver memory within 25%": a 512 MB array the driver JVM
     holds shows in it; once dropped (garbage, never collected by anyone else) it does not.
 
-    The shared session's own heap moves between readings (listener events of earlier tests
-    still landing in the status store: up to ~75 MB was seen in CI), so the array is large
-    beside that and the bar is three quarters of it."""
-    before = suite.live_heap_mb(spark)
-    # an ArrayList of 128M slots: its backing array is 512 MB of references (compressed oops)
-    holder = spark.sparkContext._jvm.java.util.ArrayList(128 * 2**20)
-    holding = suite.live_heap_mb(spark)
-    holder.trimToSize()  # the list is empty, so the array goes: garbage from here on
-    after = suite.live_heap_mb(spark)
-    assert holding - before >= 384
-    assert holding - after >= 384
+    The shared session's own heap can still move between readings (live_heap_mb drains the
+    listener bus, yet CI once saw the status store grow 170 MB across two readings), so the
+    array is large beside that, the bar is three quarters of it, and a reading disturbed by
+    the session is taken again (up to three times): garbage counted as live fails every time."""
+    gaps = []
+    for _ in range(3):
+        before = suite.live_heap_mb(spark)
+        # an ArrayList of 128M slots: its backing array is 512 MB of references (compressed oops)
+        holder = spark.sparkContext._jvm.java.util.ArrayList(128 * 2**20)
+        holding = suite.live_heap_mb(spark)
+        holder.trimToSize()  # the list is empty, so the array goes: garbage from here on
+        after = suite.live_heap_mb(spark)
+        gaps.append((holding - before, holding - after))
+        if min(gaps[-1]) >= 384:
+            break
+    assert min(gaps[-1]) >= 384, gaps
 
 
 def test_markdown_reports_the_live_heap_column(suite):
