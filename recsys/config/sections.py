@@ -132,11 +132,17 @@ class AlsConfig:
         "spark: Spark ML's ALS",
     )
     one_task_max_ratings: int = spec(
-        200_000,
+        2_000_000,
         min=0,
-        doc="solver blocks: a fit with at most this many ratings runs in one task, all its "
-        "iterations in one Spark job (a job per half-iteration costs more than such a solve); "
-        "0: never",
+        doc="solver blocks: a fit with at most this many ratings runs in one task on the "
+        "cores of one executor, all its iterations in one Spark job (a job per half-iteration "
+        "costs more than it saves at this size); 0: never",
+    )
+    one_task_threads: int = spec(
+        0,
+        min=0,
+        doc="solver blocks: threads of the one-task fit (the job has no other task); "
+        "0: the cores of one executor (local[N]: N, else spark.executor.cores)",
     )
     log_eps: float = spec(1.0, min=1e-9)
     num_user_blocks: int = spec(4, min=1)

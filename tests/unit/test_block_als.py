@@ -110,12 +110,13 @@ def test_fit_matches_the_dense_algorithm_whatever_the_blocks(spark, cfg_factory)
     users = sorted({t[0] for t in triplets})
     songs = sorted({t[1] for t in triplets})
     got = {}
-    # 1 and 3 blocks shipped between the half-iterations, then the whole fit in one task
-    for blocks, one_task in ((1, 0), (3, 0), (2, 1000)):
+    # 1 and 3 blocks shipped between the half-iterations, then the whole fit in one task, on
+    # one thread and on three
+    for blocks, one_task, threads in ((1, 0, 0), (3, 0, 0), (2, 1000, 1), (4, 1000, 3)):
         cfg = cfg_factory(
             "als.rank=3", "als.max_iter=4", "als.reg_param=0.05",
             f"als.num_user_blocks={blocks}", f"als.num_item_blocks={blocks}",
-            f"als.one_task_max_ratings={one_task}",
+            f"als.one_task_max_ratings={one_task}", f"als.one_task_threads={threads}",
         )  # fmt: skip
         with als.released_rdds(spark):
             model = als.AlsRecommender(cfg.als).fit(interactions)
@@ -123,7 +124,7 @@ def test_fit_matches_the_dense_algorithm_whatever_the_blocks(spark, cfg_factory)
             got[blocks] = factors(model.user_factors, S.USER), factors(model.item_factors, S.SONG)
     (user_ids, x), (song_ids, y) = got[1]
     assert user_ids == users and song_ids == songs
-    for other in (3, 2):  # neither the partitioning nor the one-task path changes a bit
+    for other in (3, 2, 4):  # neither the partitioning, the one-task path nor threads change a bit
         np.testing.assert_array_equal(got[other][0][1], x)
         np.testing.assert_array_equal(got[other][1][1], y)
     want_x, want_y = dense_fit(triplets, users, songs, cfg.als)
@@ -178,3 +179,41 @@ def test_singular_systems_fall_back_to_least_norm_solutions():
     got = block_als.solve_rows(counts, cols, np.ones(3, np.float32), fixed, 0.0, 1.0)
     # user 0: (1 + c1) x0 = 1 + c1 on song 0's axis; user 1 likewise on both axes
     np.testing.assert_allclose(got, [[1, 0, 0, 0], [1, 1, 0, 0]], atol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_rows_solved_on_threads_are_the_same_bits(threads):
+    rng = np.random.default_rng(7)
+    counts = np.r_[rng.integers(1, 40, 300), [900, 1, 2000]].astype(np.int32)
+    others = np.concatenate([rng.choice(3000, c, replace=False) for c in counts]).astype(np.int32)
+    strength = rng.random(others.size).astype(np.float32)
+    ids = np.arange(3000, dtype=np.int32)
+    fixed = block_als._with_gram((ids, rng.standard_normal((3000, 6)).astype(np.float32)))
+    want = block_als.solve_rows(counts, others, strength, fixed, 0.1, 10.0)
+    got = block_als.solve_rows_threaded(counts, others, strength, fixed, 0.1, 10.0, threads)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("master", "conf", "cores"),
+    [
+        ("local[3]", {}, 3),
+        ("local", {}, 1),
+        ("local[5, 2]", {}, 5),
+        ("local-cluster[2, 4, 4096]", {}, 4),
+        ("yarn", {"spark.executor.cores": "8"}, 8),
+        ("yarn", {}, 1),
+    ],
+)
+def test_executor_cores_from_the_master_or_the_conf(master, conf, cores):
+    class Context:
+        def __init__(self):
+            self.master = master
+
+        def getConf(self):  # noqa: N802 - SparkContext's name
+            return conf
+
+    class Session:
+        sparkContext = Context()
+
+    assert block_als.executor_cores(Session()) == cores
