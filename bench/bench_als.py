@@ -139,7 +139,7 @@ def bench_blocks(spark, cfg, interactions, args, scratch: Path) -> list[dict]:
         for blocks in args.blocks
     ]
     threads = block_als.executor_cores(spark)
-    one_task = dataclasses.replace(distributed, one_task_max_ratings=2**62)
+    one_task = dataclasses.replace(distributed, one_task_max_ratings=2_000_000_000)
     runs.append((one_task, f"one task, {threads} threads", ("shipped",)))
     for als_cfg, label, hows in runs:
         for how in hows:

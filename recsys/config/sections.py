@@ -134,6 +134,7 @@ class AlsConfig:
     one_task_max_ratings: int = spec(
         2_000_000,
         min=0,
+        max=2_000_000_000,  # Spark's limit() takes an int
         doc="solver blocks: a fit with at most this many ratings runs in one task on the "
         "cores of one executor, all its iterations in one Spark job (a job per half-iteration "
         "costs more than it saves at this size); 0: never",
