@@ -316,6 +316,9 @@ def main(argv=None) -> int:
         rows += fit_rows
         if not args.skip_blocks:
             rows += bench_blocks(spark, cfg, interactions, args, tmp / "scratch")
+        from recsys.models.block_als import one_task_limit
+
+        one_task_up_to = one_task_limit(spark, cfg.als.one_task_max_ratings)
         rows += bench_topn(spark, model, interactions, args)
     finally:
         spark.stop()
@@ -343,7 +346,7 @@ def main(argv=None) -> int:
         if whole:
             ratios["one-task blocks fit / implicit fit (cholesky)"] = whole[0] / chol
         if spread and whole:  # the path the configured threshold picks for this many ratings
-            configured = whole[0] if n <= cfg.als.one_task_max_ratings else min(spread)
+            configured = whole[0] if n <= one_task_up_to else min(spread)
             ratios["blocks fit as configured / implicit fit (cholesky)"] = configured / chol
         ratios["numpy top-N (excluding) / implicit recommend-all"] = (
             ours / by[f"implicit recommend-all top-{args.top_n}"]

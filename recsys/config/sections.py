@@ -132,12 +132,12 @@ class AlsConfig:
         "spark: Spark ML's ALS",
     )
     one_task_max_ratings: int = spec(
-        2_000_000,
+        8_000_000,
         min=0,
         max=2_000_000_000,  # Spark's limit() takes an int
-        doc="solver blocks: a fit with at most this many ratings runs in one task on the "
-        "cores of one executor, all its iterations in one Spark job (a job per half-iteration "
-        "costs more than it saves at this size); 0: never",
+        doc="solver blocks: a fit with at most this many ratings, divided by the executors, "
+        "runs in one task on the cores of one executor, all its iterations in one Spark job "
+        "(with one executor more tasks add jobs, not cores); 0: never",
     )
     one_task_threads: int = spec(
         0,

@@ -217,3 +217,35 @@ def test_executor_cores_from_the_master_or_the_conf(master, conf, cores):
         sparkContext = Context()
 
     assert block_als.executor_cores(Session()) == cores
+
+
+@pytest.mark.parametrize(
+    ("master", "registered", "limit"), [("local[2]", 1, 8000), ("yarn", 5, 2000)]
+)
+def test_one_task_limit_is_shared_out_among_the_executors(master, registered, limit):
+    """Local mode has one executor (the driver); a cluster's status also lists the driver."""
+
+    class Status:
+        def size(self):
+            return registered
+
+    class Jvm:
+        def sc(self):
+            return self
+
+        def getExecutorMemoryStatus(self):  # noqa: N802 - SparkContext's name
+            return Status()
+
+    class Context:
+        def __init__(self):
+            self.master, self._jsc = master, Jvm()
+
+    class Session:
+        sparkContext = Context()
+
+    assert block_als.one_task_limit(Session(), 8000) == limit
+
+
+def test_one_task_limit_of_the_test_session(spark):
+    assert block_als.executors(spark) == 1
+    assert block_als.one_task_limit(spark, 1234) == 1234
