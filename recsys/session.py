@@ -89,6 +89,26 @@ def blas_in_use(spark: SparkSession) -> dict[str, str]:
     return {"native": native, "java": java, "in_use": java if native.startswith("unav") else native}
 
 
+def numpy_blas(spark: SparkSession) -> str:
+    """The BLAS numpy computes with on an executor (name and version, from numpy's build
+    configuration), by a one-row job: ``als.solver: blocks`` solves there, not in Spark ML."""
+    import pandas as pd
+
+    def probe(batches):
+        import numpy as np
+
+        for _ in batches:
+            pass
+        try:
+            blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+            name = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+        except Exception as exc:  # noqa: BLE001 - an old numpy has no dict form: say so
+            name = f"unknown ({type(exc).__name__})"
+        yield pd.DataFrame({"blas": [name]})
+
+    return spark.range(1, numPartitions=1).mapInPandas(probe, "blas string").first()["blas"]
+
+
 def build_session(cfg: Config) -> SparkSession:
     """A SparkSession configured from ``cfg`` (master only when the config sets one)."""
     from pyspark.sql import SparkSession

@@ -55,9 +55,11 @@ def run(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     warehouse.write_table(model.similar_items(als_cfg.neighbours_k), run_id, S.CF_NEIGHBOURS)
     neighbours_seconds = time.perf_counter() - started
 
-    from recsys.session import blas_in_use
+    from recsys.session import blas_in_use, numpy_blas
 
     blas = blas_in_use(spark)
+    if als_cfg.solver == "blocks":  # it solves in numpy on the executors: numpy's BLAS
+        blas = {**blas, "spark_ml": blas["in_use"], "in_use": f"numpy: {numpy_blas(spark)}"}
     counts = {
         "users": users.count(),
         "songs": items.count(),

@@ -63,10 +63,16 @@ def test_manifest_records_each_steps_spark_figures_and_the_hybrids_intervals(tin
 
 def test_als_runs_on_a_fast_blas(tiny_pipeline):
     cfg, run_id, results, _ = tiny_pipeline
-    # the native one where a libblas loads, else the JDK vector API's (never plain Java loops)
-    assert results["train-als"]["blas"] in ("VectorBLAS", "JNIBLAS")
     params = Warehouse.from_config(cfg).read_json(run_id, S.ALS_PARAMS)
     assert params["blas"]["in_use"] == results["train-als"]["blas"]
+    # the blocks solver (the default) computes with numpy's BLAS on the executors: an
+    # optimised one (the wheels' OpenBLAS), never numpy's own reference loops
+    assert cfg.als.solver == "blocks"
+    assert results["train-als"]["blas"].startswith("numpy: ")
+    assert any(n in results["train-als"]["blas"].lower() for n in ("openblas", "mkl", "accelerate"))
+    # Spark ML's, for als.solver spark: the native one where a libblas loads, else the JDK
+    # vector API's (never plain Java loops)
+    assert params["blas"]["spark_ml"] in ("VectorBLAS", "JNIBLAS")
 
 
 def test_every_step_releases_what_it_cached(tiny_pipeline):
